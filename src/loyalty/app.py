@@ -1,0 +1,58 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from loyalty.config import Settings
+from loyalty.schema import build_schema
+from loyalty.services.container import Services
+from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
+from loyalty.web.graphql import GraphQLEndpoint
+from loyalty.web.request_id import RequestIdMiddleware
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
+    """Build the ASGI app. ``services`` may be passed in (tests share one across apps)."""
+    settings = settings or Settings()
+    services = services or Services.build(settings)
+    schema = build_schema(introspection=settings.introspection)
+    graphql = GraphQLEndpoint(
+        schema, services, max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql
+    )
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        problem = await services.readiness()
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def jwks(_request: Request) -> Response:
+        return JSONResponse(services.tokens.jwks(), headers={"cache-control": "public, max-age=300"})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await services.close()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql.handle, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,129 @@
+"""The ``loyalty`` command: serve, migrate, create-owner, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from loyalty.config import Settings
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "\n".join(
+            f"  LOYALTY_{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        sys.exit(f"Configuration error:\n{problems}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "loyalty.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+
+
+def migrate(_args: argparse.Namespace) -> None:
+    from loyalty.datasources.migrations import upgrade_to_head
+
+    settings = _settings()
+    upgrade_to_head(settings.resolved_database_url)
+    print(f"Database is at the latest schema ({settings.resolved_database_url.split('@')[-1]}).")
+
+
+def create_owner(args: argparse.Namespace) -> None:
+    from loyalty.services.container import Services
+    from loyalty.services.errors import ServiceError
+
+    settings = _settings()
+    email = args.email or settings.admin_email
+    password = args.password or settings.admin_password
+    generated = password is None
+    if generated:
+        password = secrets.token_urlsafe(18)
+
+    async def run() -> None:
+        services = Services.build(settings)
+        try:
+            owner = await services.users.bootstrap_owner(email=email, password=password)
+        except ServiceError as error:
+            sys.exit(f"Cannot create the owner: {error}")
+        finally:
+            await services.close()
+        if owner is None:
+            print("An owner exists already; nothing to do.")
+        elif generated:
+            print(f"Created the first owner {owner.email} with the password {password}")
+            print("It is shown only this once: keep it somewhere safe.")
+        else:
+            print(f"Created the first owner {owner.email}.")
+
+    asyncio.run(run())
+
+
+def schema(args: argparse.Namespace) -> None:
+    from loyalty.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if args.check:
+        committed = Path(args.check).read_text() if Path(args.check).exists() else ""
+        if committed != sdl:
+            sys.exit(f"{args.check} differs from the schema in code; run `loyalty schema -o {args.check}`.")
+        print(f"{args.check} matches the schema in code.")
+    elif args.output:
+        Path(args.output).write_text(sdl)
+        print(f"Wrote {args.output}.")
+    else:
+        sys.stdout.write(sdl)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="loyalty", description="The loyalty back office GraphQL server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="serve GraphQL (and GraphiQL) over HTTP")
+    serve_parser.add_argument("--host", help="default: LOYALTY_HOST or 127.0.0.1")
+    serve_parser.add_argument("--port", type=int, help="default: LOYALTY_PORT or 8000")
+    serve_parser.add_argument("--workers", type=int, default=1)
+    serve_parser.set_defaults(run=serve)
+
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(run=migrate)
+
+    owner_parser = commands.add_parser(
+        "create-owner", help="create the first OWNER unless one exists (LOYALTY_ADMIN_EMAIL/PASSWORD)"
+    )
+    owner_parser.add_argument("--email", help="default: LOYALTY_ADMIN_EMAIL or owner@example.com")
+    owner_parser.add_argument("--password", help="default: LOYALTY_ADMIN_PASSWORD, else one is generated and printed")
+    owner_parser.set_defaults(run=create_owner)
+
+    schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    target = schema_parser.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", help="write it to this file")
+    target.add_argument("--check", metavar="FILE", help="fail if FILE differs from the schema in code")
+    schema_parser.set_defaults(run=schema)
+
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

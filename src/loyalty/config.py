@@ -1,0 +1,62 @@
+"""Configuration from ``LOYALTY_*`` environment variables, validated once at start."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to SQLite in the data directory."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(default=None, description="Token issuer; defaults to http://host:port.")
+
+    jwt_private_key: str | None = Field(default=None, description="PEM text or a path to a PEM file.")
+    access_token_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    principal_cache_seconds: float = Field(
+        default=30.0, ge=0, le=60, description="How long a staff member's role is trusted before re-reading it."
+    )
+
+    admin_email: str = "owner@example.com"
+    admin_password: str | None = None
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    graphiql: bool = True
+    introspection: bool = True
+    sql_echo: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_driver(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return url
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return url.rstrip("/") if url else url
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'loyalty.db'}"
+
+    @cached_property
+    def issuer(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

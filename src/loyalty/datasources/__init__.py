@@ -1,0 +1,1 @@
+"""Storage: SQL tables and the queries on them. Knows nothing of permissions or GraphQL."""

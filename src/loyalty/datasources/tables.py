@@ -1,0 +1,126 @@
+"""The SQL schema, as SQLAlchemy Core tables (the migrations create exactly these)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+MAX_BALANCE = 1_000_000_000_000
+ROLES = ("OWNER", "MANAGER", "ENGINEER", "PRODUCT_MANAGER", "USER")
+LEDGER_KINDS = ("ADD", "DEDUCT", "OVERRIDE")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# An integer key that autoincrements on both backends (SQLite only does so for INTEGER).
+SequenceKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("first_name", sa.String(100), nullable=False),
+    sa.Column("last_name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("enrolled_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime),
+    sa.CheckConstraint(f"role IN {ROLES!r}", name="role"),
+)
+# Case-insensitive unique email among users not deleted: a deleted user's email may be reused.
+sa.Index(
+    "uq_users_active_email",
+    sa.func.lower(users.c.email),
+    unique=True,
+    sqlite_where=users.c.deleted_at.is_(None),
+    postgresql_where=users.c.deleted_at.is_(None),
+)
+sa.Index("ix_users_enrolled", users.c.enrolled_at.desc(), users.c.id.desc())
+
+points_accounts = sa.Table(
+    "points_accounts",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "program", name="uq_points_accounts_user_program"),
+    sa.CheckConstraint(f"balance >= 0 AND balance <= {MAX_BALANCE}", name="balance_range"),
+)
+
+points_transactions = sa.Table(
+    "points_transactions",
+    metadata,
+    # Assigned while the account row is locked, so per account it is the order of the changes.
+    sa.Column("seq", SequenceKey, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("account_id", sa.Uuid, sa.ForeignKey("points_accounts.id"), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("actor_id", sa.String(255), nullable=False),
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("request_digest", sa.String(64)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(f"kind IN {LEDGER_KINDS!r}", name="kind"),
+    sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+    sa.CheckConstraint(f"balance_after >= 0 AND balance_after <= {MAX_BALANCE}", name="balance_after_range"),
+    sa.UniqueConstraint("actor_id", "idempotency_key", name="uq_points_transactions_actor_key"),
+)
+sa.Index("ix_points_transactions_account", points_transactions.c.account_id, points_transactions.c.seq.desc())
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("family_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("seq", SequenceKey, primary_key=True, autoincrement=True),
+    sa.Column("email_key", sa.String(254), nullable=False),
+    sa.Column("failed_at", UTCDateTime, nullable=False),
+)
+sa.Index("ix_sign_in_failures_email", sign_in_failures.c.email_key, sign_in_failures.c.failed_at)

@@ -1,0 +1,149 @@
+"""Queries on the ``users`` table. Deleted users are invisible to every read here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loyalty.auth.permissions import Role
+from loyalty.datasources.errors import unique_violations_as_duplicates
+from loyalty.datasources.records import UserRecord
+from loyalty.datasources.tables import users
+
+_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.first_name,
+    users.c.last_name,
+    users.c.role,
+    users.c.enrolled_at,
+    users.c.updated_at,
+)
+_ACTIVE = users.c.deleted_at.is_(None)
+
+
+def _record(row: sa.Row[Any]) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6])
+
+
+async def insert_user(
+    conn: AsyncConnection,
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    role: Role,
+    password_hash: str | None,
+    now: datetime,
+) -> UserRecord:
+    record = UserRecord(uuid.uuid4(), email, first_name, last_name, role, now, now)
+    with unique_violations_as_duplicates():
+        await conn.execute(
+            users.insert().values(
+                id=record.id,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                role=role.value,
+                password_hash=password_hash,
+                enrolled_at=now,
+                updated_at=now,
+            )
+        )
+    return record
+
+
+async def fetch_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRecord | None:
+    row = (await conn.execute(sa.select(*_COLUMNS).where(users.c.id == user_id, _ACTIVE))).first()
+    return _record(row) if row else None
+
+
+async def fetch_users(conn: AsyncConnection, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
+    rows = await conn.execute(sa.select(*_COLUMNS).where(users.c.id.in_(list(user_ids)), _ACTIVE))
+    return {row[0]: _record(row) for row in rows}
+
+
+async def fetch_user_by_email(conn: AsyncConnection, email: str) -> UserRecord | None:
+    row = (
+        await conn.execute(sa.select(*_COLUMNS).where(sa.func.lower(users.c.email) == email.lower(), _ACTIVE))
+    ).first()
+    return _record(row) if row else None
+
+
+async def fetch_password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
+    return await conn.scalar(sa.select(users.c.password_hash).where(users.c.id == user_id, _ACTIVE))
+
+
+def _list_filter(search: str | None, roles: Sequence[Role] | None) -> list[sa.ColumnElement[bool]]:
+    conditions = [_ACTIVE]
+    if roles is not None:
+        conditions.append(users.c.role.in_([role.value for role in roles]))
+    if search:
+        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            sa.or_(
+                *(sa.func.lower(column).like(pattern, escape="\\") for column in
+                  (users.c.email, users.c.first_name, users.c.last_name,
+                   users.c.first_name + " " + users.c.last_name))
+            )
+        )
+    return conditions
+
+
+async def list_users(
+    conn: AsyncConnection,
+    *,
+    search: str | None,
+    roles: Sequence[Role] | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[UserRecord]:
+    """Users newest enrolment first, then by id, starting after the keyset ``after``."""
+    conditions = _list_filter(search, roles)
+    if after is not None:
+        conditions.append(sa.tuple_(users.c.enrolled_at, users.c.id) < sa.tuple_(*after))
+    query = (
+        sa.select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(users.c.enrolled_at.desc(), users.c.id.desc())
+        .limit(limit)
+    )
+    return [_record(row) for row in await conn.execute(query)]
+
+
+async def count_users(conn: AsyncConnection, *, search: str | None, roles: Sequence[Role] | None) -> int:
+    query = sa.select(sa.func.count()).select_from(users).where(*_list_filter(search, roles))
+    return int(await conn.scalar(query) or 0)
+
+
+async def update_user(
+    conn: AsyncConnection, user_id: uuid.UUID, changes: Mapping[str, Any], *, now: datetime
+) -> UserRecord | None:
+    values = {key: (value.value if isinstance(value, Role) else value) for key, value in changes.items()}
+    statement = users.update().where(users.c.id == user_id, _ACTIVE).values(**values, updated_at=now)
+    with unique_violations_as_duplicates():
+        row = (await conn.execute(statement.returning(*_COLUMNS))).first()
+    return _record(row) if row else None
+
+
+async def soft_delete_user(conn: AsyncConnection, user_id: uuid.UUID, *, now: datetime) -> bool:
+    result = await conn.execute(
+        users.update().where(users.c.id == user_id, _ACTIVE).values(deleted_at=now, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def lock_owners(conn: AsyncConnection) -> list[uuid.UUID]:
+    """The active owners, locked until the transaction ends (so two demotions cannot race)."""
+    query = sa.select(users.c.id).where(users.c.role == Role.OWNER.value, _ACTIVE).with_for_update()
+    return list((await conn.scalars(query)).all())
+
+
+async def any_owner(conn: AsyncConnection) -> bool:
+    query = sa.select(users.c.id).where(users.c.role == Role.OWNER.value, _ACTIVE).limit(1)
+    return (await conn.scalar(query)) is not None

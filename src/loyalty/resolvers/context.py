@@ -1,0 +1,57 @@
+"""What every resolver of one request shares."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+
+from strawberry.dataloader import DataLoader
+
+from loyalty.auth.principal import StaffPrincipal
+from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
+from loyalty.services.container import Services
+from loyalty.services.errors import Unauthenticated
+from loyalty.services.pagination import Page
+from loyalty.services.points import LedgerPageKey
+
+
+class Loaders:
+    """Per-request DataLoaders, created on first use so a query pays only for what it touches."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    @cached_property
+    def user(self) -> DataLoader[uuid.UUID, UserRecord | None]:
+        return DataLoader(load_fn=self._services.users.by_ids)
+
+    @cached_property
+    def accounts_of_user(self) -> DataLoader[uuid.UUID, list[PointsAccountRecord]]:
+        return DataLoader(load_fn=self._services.points.accounts_of)
+
+    @cached_property
+    def ledger_page(self) -> DataLoader[LedgerPageKey, Page[LedgerRecord]]:
+        return DataLoader(load_fn=self._services.points.ledger_pages)
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    request_id: str
+    principal: StaffPrincipal | None = None
+    # Why a presented token was refused; reported only to fields that need a caller.
+    auth_failure: str | None = None
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.services)
+        return self._loaders
+
+    def staff(self) -> StaffPrincipal:
+        """The signed-in staff member, or UNAUTHENTICATED."""
+        if self.principal is None:
+            raise Unauthenticated(self.auth_failure or "Sign in to do this.")
+        return self.principal

@@ -1,0 +1,46 @@
+"""Resolvers for points accounts and their ledger."""
+
+from __future__ import annotations
+
+from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
+from loyalty.resolvers.context import Context
+from loyalty.resolvers.results import AdjustPointsPayload, Connection, user_errors
+from loyalty.services.errors import ServiceError
+from loyalty.services.points import Adjustment, LedgerPageKey
+
+
+async def points_account(ctx: Context, account_id: str) -> PointsAccountRecord | None:
+    return await ctx.services.points.get_account(ctx.staff(), account_id)
+
+
+async def account_owner(ctx: Context, account: PointsAccountRecord) -> UserRecord:
+    owner = await ctx.loaders.user.load(account.user_id)
+    # An account is only ever reached through an owner the caller may see, and owners are
+    # soft-deleted, never removed; a miss here means the owner was deleted mid-request.
+    if owner is None:
+        raise LookupError(f"owner of points account {account.id} is gone")
+    return owner
+
+
+async def transactions(
+    ctx: Context, account: PointsAccountRecord, *, first: int, after: str | None
+) -> Connection[LedgerRecord]:
+    page = await ctx.loaders.ledger_page.load(LedgerPageKey(account.id, first, after))
+    return Connection.of(page)
+
+
+async def open_points_account(ctx: Context, user_id: str, program: str) -> AdjustPointsPayload:
+    principal = ctx.staff()
+    try:
+        return AdjustPointsPayload(account=await ctx.services.points.open_account(principal, user_id, program))
+    except ServiceError as error:
+        return AdjustPointsPayload(errors=user_errors(error))
+
+
+async def adjust_points(ctx: Context, adjustment: Adjustment) -> AdjustPointsPayload:
+    principal = ctx.staff()
+    try:
+        result = await ctx.services.points.adjust(principal, adjustment)
+    except ServiceError as error:
+        return AdjustPointsPayload(errors=user_errors(error))
+    return AdjustPointsPayload(account=result.account, transaction=result.transaction)

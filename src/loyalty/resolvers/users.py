@@ -1,0 +1,66 @@
+"""Resolvers for users: reading, enrolling, editing and deleting."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from loyalty.auth.permissions import Role
+from loyalty.datasources.records import PointsAccountRecord, UserRecord
+from loyalty.resolvers.context import Context
+from loyalty.resolvers.results import Connection, DeleteUserPayload, UserPayload, user_errors
+from loyalty.services.errors import ServiceError
+from loyalty.services.users import Enrolment
+
+
+async def me(ctx: Context) -> UserRecord | None:
+    principal = ctx.staff()
+    return await ctx.services.users.get(principal, str(principal.user_id))
+
+
+async def user(ctx: Context, user_id: str) -> UserRecord | None:
+    return await ctx.services.users.get(ctx.staff(), user_id)
+
+
+async def user_by_email(ctx: Context, email: str) -> UserRecord | None:
+    return await ctx.services.users.get_by_email(ctx.staff(), email)
+
+
+async def users(
+    ctx: Context, *, search: str | None, role: Role | None, first: int, after: str | None
+) -> Connection[UserRecord]:
+    page = await ctx.services.users.list(ctx.staff(), search=search, role=role, first=first, after=after)
+    return Connection.of(page)
+
+
+async def points_accounts(ctx: Context, owner: UserRecord) -> list[PointsAccountRecord]:
+    return await ctx.loaders.accounts_of_user.load(owner.id)
+
+
+async def total_points(ctx: Context, owner: UserRecord) -> int:
+    return sum(account.balance for account in await ctx.loaders.accounts_of_user.load(owner.id))
+
+
+async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:
+    principal = ctx.staff()
+    try:
+        return UserPayload(user=await ctx.services.users.enroll(principal, enrolment))
+    except ServiceError as error:
+        return UserPayload(errors=user_errors(error))
+
+
+async def update_user(ctx: Context, user_id: str, changes: Mapping[str, Any]) -> UserPayload:
+    principal = ctx.staff()
+    try:
+        return UserPayload(user=await ctx.services.users.update(principal, user_id, changes))
+    except ServiceError as error:
+        return UserPayload(errors=user_errors(error))
+
+
+async def delete_user(ctx: Context, user_id: str) -> DeleteUserPayload:
+    principal = ctx.staff()
+    try:
+        deleted = await ctx.services.users.delete(principal, user_id)
+    except ServiceError as error:
+        return DeleteUserPayload(errors=user_errors(error))
+    return DeleteUserPayload(deleted_user_id=str(deleted))

@@ -1,0 +1,45 @@
+"""The Strawberry schema: one per process, with parse and validation caches."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from loyalty.schema.mutation import Mutation
+from loyalty.schema.query import Query
+from loyalty.schema.scalars import SCALARS
+
+CACHE_SIZE = 1024
+
+
+class TagValidationErrors(SchemaExtension):
+    """Marks validation errors with ``extensions.code`` (they carry no exception to tell them by)."""
+
+    def on_validate(self):  # type: ignore[no-untyped-def]
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            if isinstance(error, GraphQLError) and "code" not in (error.extensions or {}):
+                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+class LoyaltySchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def]
+        """Errors are logged by the HTTP layer, which knows the request id and masks internals."""
+
+
+def build_schema(*, introspection: bool = True) -> LoyaltySchema:
+    extensions: list = [
+        TagValidationErrors,
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return LoyaltySchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )

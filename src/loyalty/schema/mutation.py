@@ -1,0 +1,74 @@
+"""The root Mutation type. Expected failures come back in each payload's ``errors``."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from loyalty.resolvers import points as points_resolvers
+from loyalty.resolvers import sessions as sessions_resolvers
+from loyalty.resolvers import users as users_resolvers
+from loyalty.schema.inputs import AdjustPointsInput, EnrollUserInput, UpdateUserInput
+from loyalty.schema.types import AdjustPointsPayload, DeleteUserPayload, SignInPayload, SignOutPayload, UserPayload
+from loyalty.services.points import Adjustment
+from loyalty.services.users import Enrolment
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Sign in with email and password; returns an access and a refresh token.")
+    async def sign_in(self, info: Info, email: str, password: str) -> SignInPayload:
+        return await sessions_resolvers.sign_in(info.context, email, password)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Trade a refresh token for new tokens; the old one stops working.")
+    async def refresh_token(self, info: Info, refresh_token: str) -> SignInPayload:
+        return await sessions_resolvers.refresh_token(info.context, refresh_token)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="End the session the refresh token belongs to.")
+    async def sign_out(self, info: Info, refresh_token: str) -> SignOutPayload:
+        return await sessions_resolvers.sign_out(info.context, refresh_token)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Enrol a customer or a staff member, with a points account in the default program.")
+    async def enroll_user(self, info: Info, input: EnrollUserInput) -> UserPayload:
+        enrolment = Enrolment(
+            email=input.email,
+            first_name=input.first_name,
+            last_name=input.last_name,
+            role=input.role,
+            password=input.password,
+            initial_points=input.initial_points,
+        )
+        return await users_resolvers.enroll_user(info.context, enrolment)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Change a user's email, names or role.")
+    async def update_user(self, info: Info, id: strawberry.ID, input: UpdateUserInput) -> UserPayload:
+        changes = {
+            name: value
+            for name, value in (
+                ("email", input.email),
+                ("firstName", input.first_name),
+                ("lastName", input.last_name),
+                ("role", input.role),
+            )
+            if value is not strawberry.UNSET
+        }
+        return await users_resolvers.update_user(info.context, id, changes)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Delete a user (softly: their history stays, their email is free again).")
+    async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
+        return await users_resolvers.delete_user(info.context, id)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Open an account for a user in another program.")
+    async def open_points_account(self, info: Info, user_id: strawberry.ID, program: str) -> AdjustPointsPayload:
+        return await points_resolvers.open_points_account(info.context, user_id, program)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Add, deduct or override points, with one ledger row.")
+    async def adjust_points(self, info: Info, input: AdjustPointsInput) -> AdjustPointsPayload:
+        adjustment = Adjustment(
+            account_id=input.account_id,
+            action=input.action,
+            amount=input.amount,
+            reason=input.reason,
+            idempotency_key=input.idempotency_key,
+        )
+        return await points_resolvers.adjust_points(info.context, adjustment)  # type: ignore[return-value]

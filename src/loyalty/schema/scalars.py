@@ -1,0 +1,65 @@
+"""The contract's custom scalars: DateTime (UTC with an offset) and Long (64-bit)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NewType
+
+import strawberry
+from graphql import IntValueNode, StringValueNode, ValueNode
+
+DateTime = NewType("DateTime", datetime)
+Long = NewType("Long", int)
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _serialize_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str) or "T" not in value:
+        raise ValueError("DateTime must be an ISO 8601 date and time with a UTC offset")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime must carry a UTC offset (Z or +00:00); naive times are refused")
+    return parsed.astimezone(UTC)
+
+
+def _parse_datetime_literal(node: ValueNode, _variables: Any = None) -> datetime:
+    if not isinstance(node, StringValueNode):
+        raise ValueError("DateTime must be a string")
+    return _parse_datetime(node.value)
+
+
+def _parse_long(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ValueError("Long must be an integer")
+    if not LONG_MIN <= int(value) <= LONG_MAX:
+        raise ValueError("Long must fit in 64 bits")
+    return int(value)
+
+
+def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:
+    if not isinstance(node, IntValueNode):
+        raise ValueError("Long must be an integer")
+    return _parse_long(int(node.value))
+
+
+SCALARS = {
+    DateTime: strawberry.scalar(
+        name="DateTime",
+        description="An ISO 8601 timestamp, always in UTC with an explicit offset; naive input is refused.",
+        serialize=_serialize_datetime,
+        parse_value=_parse_datetime,
+        parse_literal=_parse_datetime_literal,
+    ),
+    Long: strawberry.scalar(
+        name="Long",
+        description="A 64-bit signed integer, serialized as a JSON number (points quantities).",
+        serialize=int,
+        parse_value=_parse_long,
+        parse_literal=_parse_long_literal,
+    ),
+}

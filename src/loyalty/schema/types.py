@@ -1,0 +1,137 @@
+"""Object types of the API. Fields read the records the resolvers return."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from loyalty.resolvers import points as points_resolvers
+from loyalty.resolvers import users as users_resolvers
+from loyalty.schema.enums import PointsAction, Role
+from loyalty.schema.scalars import DateTime, Long
+
+
+@strawberry.type(description="Where a page of a connection ends.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A staff member or a customer.")
+class User:
+    id: strawberry.ID
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    enrolled_at: DateTime
+    updated_at: DateTime
+
+    @strawberry.field(description="The user's points accounts, one per program, oldest first.")
+    async def points_accounts(self, info: Info) -> list[PointsAccount]:
+        return await users_resolvers.points_accounts(info.context, self)  # type: ignore[arg-type, return-value]
+
+    @strawberry.field(description="The sum of the balances of all the user's accounts.")
+    async def total_points(self, info: Info) -> Long:
+        return await users_resolvers.total_points(info.context, self)  # type: ignore[arg-type, return-value]
+
+
+@strawberry.type
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type(description="One row of the points ledger. Rows are immutable.")
+class PointsTransaction:
+    id: strawberry.ID
+    amount: Long = strawberry.field(description="A positive magnitude for ADD and DEDUCT; the new balance for OVERRIDE.")
+    balance_after: Long
+    reason: str | None
+    actor_id: str
+    idempotency_key: str | None
+    created_at: DateTime
+
+    @strawberry.field
+    def action(self) -> PointsAction:
+        return PointsAction(self.kind)  # type: ignore[attr-defined]
+
+
+@strawberry.type
+class PointsTransactionEdge:
+    cursor: str
+    node: PointsTransaction
+
+
+@strawberry.type
+class PointsTransactionConnection:
+    edges: list[PointsTransactionEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A user's balance in one loyalty program.")
+class PointsAccount:
+    id: strawberry.ID
+    program: str
+    balance: Long
+    created_at: DateTime
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        return await points_resolvers.account_owner(info.context, self)  # type: ignore[arg-type, return-value]
+
+    @strawberry.field(description="The ledger of this account, newest first.")
+    async def transactions(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> PointsTransactionConnection:
+        return await points_resolvers.transactions(
+            info.context, self, first=20 if first is None else first, after=after
+        )  # type: ignore[arg-type, return-value]
+
+
+@strawberry.type(description="An expected failure of a mutation: nothing was changed.")
+class UserError:
+    code: str = strawberry.field(description="VALIDATION, NOT_FOUND, CONFLICT, INSUFFICIENT_POINTS, ...")
+    field: str | None = strawberry.field(description='The input field, as the schema spells it ("input.email").')
+    message: str
+
+
+@strawberry.type
+class SignInPayload:
+    access_token: str | None
+    refresh_token: str | None
+    expires_in: int | None
+    user: User | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class SignOutPayload:
+    ok: bool
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class DeleteUserPayload:
+    deleted_user_id: strawberry.ID | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class AdjustPointsPayload:
+    account: PointsAccount | None
+    transaction: PointsTransaction | None
+    errors: list[UserError]
+

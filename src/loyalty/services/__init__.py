@@ -1,0 +1,1 @@
+"""The business rules. Each mutation is one database transaction."""

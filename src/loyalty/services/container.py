@@ -1,0 +1,62 @@
+"""Builds the services of one running application from its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loyalty.auth.passwords import PasswordHashing
+from loyalty.auth.tokens import TokenIssuer, load_signing_key
+from loyalty.config import Settings
+from loyalty.datasources.database import Database
+from loyalty.datasources.migrations import current_revision, head_revision
+from loyalty.services.points import PointsService
+from loyalty.services.principals import PrincipalDirectory
+from loyalty.services.sessions import SessionService
+from loyalty.services.users import UserService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    db: Database
+    tokens: TokenIssuer
+    principals: PrincipalDirectory
+    sessions: SessionService
+    users: UserService
+    points: PointsService
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        db = Database(settings.resolved_database_url, echo=settings.sql_echo)
+        hashing = PasswordHashing(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        tokens = TokenIssuer(
+            load_signing_key(settings.jwt_private_key, settings.data_dir),
+            issuer=settings.issuer,
+            access_ttl_seconds=settings.access_token_seconds,
+        )
+        principals = PrincipalDirectory(db, tokens, cache_seconds=settings.principal_cache_seconds)
+        return cls(
+            db=db,
+            tokens=tokens,
+            principals=principals,
+            sessions=SessionService(db, hashing, tokens, refresh_token_days=settings.refresh_token_days),
+            users=UserService(db, hashing, principals),
+            points=PointsService(db),
+        )
+
+    async def readiness(self) -> str | None:
+        """Why the service cannot take traffic, or ``None`` when the database is reachable and current."""
+        try:
+            async with self.db.read() as conn:
+                revision = await current_revision(conn)
+        except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+            return f"database unreachable: {type(error).__name__}"
+        if revision != head_revision():
+            return f"database schema at {revision}, code expects {head_revision()}"
+        return None
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,45 @@
+"""Opaque cursors and pages for Relay-style connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from loyalty.services.errors import BadUserInput
+
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    cursors: Sequence[str]
+    has_next_page: bool
+    total_count: int | None = None
+
+
+def check_page_size(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}")
+    return first
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, parts: int) -> list[str]:
+    """The parts of a cursor made by :func:`encode_cursor`; a bad cursor is the caller's error."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = base64.urlsafe_b64decode(padded.encode("ascii")).decode().split("|")
+    except (binascii.Error, UnicodeError, ValueError):
+        values = []
+    if len(values) != parts:
+        raise BadUserInput("after is not a cursor this server gave out")
+    return values

@@ -1,0 +1,236 @@
+"""Points accounts and balance changes: the ledger is immutable and always replays to the balance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from loyalty.auth.permissions import Access, Operation
+from loyalty.auth.principal import StaffPrincipal
+from loyalty.datasources import points, users
+from loyalty.datasources.database import Database
+from loyalty.datasources.errors import DuplicateKey
+from loyalty.datasources.records import LedgerRecord, PointsAccountRecord
+from loyalty.datasources.tables import MAX_BALANCE
+from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
+from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
+from loyalty.services.validation import MAX_REASON_LENGTH, Problems, parse_id
+
+DEFAULT_PROGRAM = "default"
+MAX_ADJUSTMENT = 1_000_000_000
+
+
+class PointsAction(StrEnum):
+    ADD = "ADD"
+    DEDUCT = "DEDUCT"
+    OVERRIDE = "OVERRIDE"
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    account_id: str
+    action: PointsAction
+    amount: int
+    reason: str | None
+    idempotency_key: str | None
+
+    def digest(self) -> str:
+        """A fingerprint of what was asked, to tell a faithful retry from a reused key."""
+        body = [self.account_id.lower(), self.action.value, self.amount, self.reason]
+        return hashlib.sha256(json.dumps(body).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentResult:
+    account: PointsAccountRecord
+    transaction: LedgerRecord
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPageKey:
+    account_id: uuid.UUID
+    first: int
+    after: str | None
+
+
+def _require_adjust(principal: StaffPrincipal) -> None:
+    if principal.access(Operation.ADJUST_POINTS) is not Access.ALLOW:
+        raise Forbidden()
+
+
+class PointsService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get_account(self, principal: StaffPrincipal, account_id: str) -> PointsAccountRecord | None:
+        parsed = parse_id(account_id)
+        if parsed is None:
+            return None
+        async with self._db.read() as conn:
+            found = await points.fetch_account_with_owner_role(conn, parsed)
+        if found is None:
+            return None
+        account, owner_role = found
+        return account if account.user_id == principal.user_id or principal.may_see(owner_role) else None
+
+    async def accounts_of(self, user_ids: Sequence[uuid.UUID]) -> list[list[PointsAccountRecord]]:
+        """Batch load for DataLoaders: the accounts of users the caller was already allowed to see."""
+        async with self._db.read() as conn:
+            grouped = await points.accounts_by_user(conn, user_ids)
+        return [grouped.get(user_id, []) for user_id in user_ids]
+
+    async def ledger_pages(self, keys: Sequence[LedgerPageKey]) -> list[Page[LedgerRecord]]:
+        """Batch load for DataLoaders: one query per distinct (first, after) among the keys."""
+        groups: dict[tuple[int, int | None], list[uuid.UUID]] = {}
+        for key in keys:
+            check_page_size(key.first)
+            groups.setdefault((key.first, _ledger_seq(key.after)), []).append(key.account_id)
+        found: dict[tuple[uuid.UUID, int, int | None], list[LedgerRecord]] = {}
+        async with self._db.read() as conn:
+            for (first, before_seq), account_ids in groups.items():
+                pages = await points.ledger_pages(conn, account_ids, before_seq=before_seq, limit=first + 1)
+                for account_id in account_ids:
+                    found[(account_id, first, before_seq)] = pages.get(account_id, [])
+        result = []
+        for key in keys:
+            rows = found[(key.account_id, key.first, _ledger_seq(key.after))]
+            items = rows[: key.first]
+            result.append(
+                Page(
+                    items=items,
+                    cursors=[encode_cursor(str(row.seq)) for row in items],
+                    has_next_page=len(rows) > key.first,
+                )
+            )
+        return result
+
+    # --- changes -----------------------------------------------------------------------------
+
+    async def open_account(self, principal: StaffPrincipal, user_id: str, program: str) -> PointsAccountRecord:
+        _require_adjust(principal)
+        check = Problems()
+        program = check.program("program", program)
+        check.raise_any()
+        owner_id = parse_id(user_id)
+        try:
+            async with self._db.transaction() as conn:
+                owner = await users.fetch_user(conn, owner_id) if owner_id else None
+                if owner is None or not principal.may_see(owner.role):
+                    raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "userId")
+                if await points.account_exists(conn, user_id=owner.id, program=program):
+                    raise DuplicateKey(program)
+                return await points.insert_account(conn, user_id=owner.id, program=program, now=datetime.now(UTC))
+        except DuplicateKey as error:
+            raise ServiceError.of(
+                ErrorCode.CONFLICT, "this user already has an account in that program", "program"
+            ) from error
+
+    async def adjust(self, principal: StaffPrincipal, adjustment: Adjustment) -> AdjustmentResult:
+        _require_adjust(principal)
+        check = Problems()
+        amount = adjustment.amount
+        if adjustment.action is PointsAction.OVERRIDE:
+            if amount < 0:
+                check.add("input.amount", "must be zero or more for OVERRIDE (it is the new balance)")
+        elif not 1 <= amount <= MAX_ADJUSTMENT:
+            check.add("input.amount", f"must be between 1 and {MAX_ADJUSTMENT}")
+        reason = check.optional_text("input.reason", adjustment.reason, max_length=MAX_REASON_LENGTH)
+        key = check.idempotency_key("input.idempotencyKey", adjustment.idempotency_key)
+        check.raise_any()
+        if adjustment.action is PointsAction.OVERRIDE and amount > MAX_BALANCE:
+            raise ServiceError.of(ErrorCode.LIMIT_EXCEEDED, f"a balance is at most {MAX_BALANCE}", "input.amount")
+
+        account_id = parse_id(adjustment.account_id)
+        if account_id is None:
+            raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+        digest = adjustment.digest()
+        if key is not None and (earlier := await self._replay(principal, key, digest)) is not None:
+            return earlier
+        try:
+            return await self._apply(principal, account_id, adjustment.action, amount, reason, key, digest)
+        except DuplicateKey:
+            # A concurrent request with the same key won the race; answer as it did.
+            assert key is not None
+            earlier = await self._replay(principal, key, digest)
+            if earlier is None:
+                raise
+            return earlier
+
+    async def _apply(
+        self,
+        principal: StaffPrincipal,
+        account_id: uuid.UUID,
+        action: PointsAction,
+        amount: int,
+        reason: str | None,
+        key: str | None,
+        digest: str,
+    ) -> AdjustmentResult:
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            found = await points.fetch_account_with_owner_role(conn, account_id)
+            if found is None or not principal.may_see(found[1]):
+                raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+            if action is PointsAction.ADD:
+                balance = await points.add(conn, account_id, amount)
+                if balance is None:
+                    raise ServiceError.of(
+                        ErrorCode.LIMIT_EXCEEDED, f"the balance would pass {MAX_BALANCE}", "input.amount"
+                    )
+            elif action is PointsAction.DEDUCT:
+                balance = await points.deduct(conn, account_id, amount)
+                if balance is None:
+                    raise ServiceError.of(
+                        ErrorCode.INSUFFICIENT_POINTS, "the balance is smaller than the amount", "input.amount"
+                    )
+            else:
+                balance = await points.override(conn, account_id, amount)
+                assert balance is not None  # the account exists and is never deleted
+            transaction = await points.insert_ledger_row(
+                conn,
+                account_id=account_id,
+                kind=action.value,
+                amount=amount,
+                balance_after=balance,
+                reason=reason,
+                actor_id=principal.actor_id,
+                idempotency_key=key,
+                request_digest=digest if key else None,
+                now=now,
+            )
+        account = found[0]
+        updated = PointsAccountRecord(account.id, account.user_id, account.program, balance, account.created_at)
+        return AdjustmentResult(account=updated, transaction=transaction)
+
+    async def _replay(self, principal: StaffPrincipal, key: str, digest: str) -> AdjustmentResult | None:
+        """The first answer for this caller's ``key``, or ``None`` if the key is new."""
+        async with self._db.read() as conn:
+            earlier = await points.fetch_ledger_row_by_key(conn, actor_id=principal.actor_id, idempotency_key=key)
+            if earlier is None:
+                return None
+            if earlier.request_digest != digest:
+                raise ServiceError.of(
+                    ErrorCode.IDEMPOTENCY_MISMATCH,
+                    "this idempotency key was used with a different request",
+                    "input.idempotencyKey",
+                )
+            found = await points.fetch_account_with_owner_role(conn, earlier.account_id)
+        if found is None:
+            raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+        return AdjustmentResult(account=found[0], transaction=earlier)
+
+
+def _ledger_seq(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    (seq,) = decode_cursor(cursor, 1)
+    if not seq.isdigit():
+        raise BadUserInput("after is not a cursor this server gave out")
+    return int(seq)

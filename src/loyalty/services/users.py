@@ -1,0 +1,270 @@
+"""Enrolling, reading, editing and deleting users."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loyalty.auth.passwords import PasswordHashing
+from loyalty.auth.permissions import Access, Operation, Role
+from loyalty.auth.principal import StaffPrincipal
+from loyalty.datasources import points, refresh_tokens, users
+from loyalty.datasources.database import Database
+from loyalty.datasources.errors import DuplicateKey
+from loyalty.datasources.records import UserRecord
+from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
+from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
+from loyalty.services.points import DEFAULT_PROGRAM, MAX_ADJUSTMENT
+from loyalty.services.principals import PrincipalDirectory
+from loyalty.services.validation import Problems, parse_id
+
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    password: str | None
+    initial_points: int | None
+
+
+_EMAIL_TAKEN = "is already used by another user"
+
+
+def _require(principal: StaffPrincipal, operation: Operation) -> None:
+    """Refuse anything but a plain "yes" cell (the "request" cells await the approvals feature)."""
+    if principal.access(operation) is not Access.ALLOW:
+        raise Forbidden()
+
+
+def _require_owner_rights_for(principal: StaffPrincipal, *roles: Role | None) -> None:
+    if Role.OWNER in roles and principal.access(Operation.MANAGE_OWNERS) is not Access.ALLOW:
+        raise Forbidden("Only an owner gives, takes or edits the OWNER role.")
+
+
+def _visible_roles(principal: StaffPrincipal, wanted: Role | None) -> list[Role] | None:
+    """The roles a listing may include, or ``None`` for all of them."""
+    if principal.access(Operation.READ_USERS) is Access.ALLOW:
+        return None if wanted is None else [wanted]
+    if principal.access(Operation.READ_USERS) is Access.CUSTOMERS_ONLY:
+        return [Role.USER] if wanted in (None, Role.USER) else []
+    raise Forbidden()
+
+
+def _users_keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
+    enrolled_at, user_id = decode_cursor(cursor, 2)
+    try:
+        keyset = (datetime.fromisoformat(enrolled_at), uuid.UUID(user_id))
+    except ValueError:
+        keyset = None
+    if keyset is None or keyset[0].tzinfo is None:
+        raise BadUserInput("after is not a cursor this server gave out")
+    return keyset
+
+
+class UserService:
+    def __init__(self, db: Database, hashing: PasswordHashing, principals: PrincipalDirectory) -> None:
+        self._db = db
+        self._hashing = hashing
+        self._principals = principals
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get(self, principal: StaffPrincipal, user_id: str) -> UserRecord | None:
+        parsed = parse_id(user_id)
+        if parsed is None:
+            return None
+        async with self._db.read() as conn:
+            user = await users.fetch_user(conn, parsed)
+        return user if user is not None and self._may_read(principal, user) else None
+
+    async def get_by_email(self, principal: StaffPrincipal, email: str) -> UserRecord | None:
+        if len(email) > 254:
+            return None
+        async with self._db.read() as conn:
+            user = await users.fetch_user_by_email(conn, email.strip())
+        return user if user is not None and self._may_read(principal, user) else None
+
+    async def by_ids(self, user_ids: Sequence[uuid.UUID]) -> list[UserRecord | None]:
+        """Batch load for DataLoaders; visibility is settled on the object that links to the user."""
+        async with self._db.read() as conn:
+            found = await users.fetch_users(conn, user_ids)
+        return [found.get(user_id) for user_id in user_ids]
+
+    async def list(
+        self,
+        principal: StaffPrincipal,
+        *,
+        search: str | None,
+        role: Role | None,
+        first: int,
+        after: str | None,
+    ) -> Page[UserRecord]:
+        check_page_size(first)
+        roles = _visible_roles(principal, role)
+        keyset = _users_keyset(after) if after is not None else None
+        search = (search or "").strip()[:254] or None
+        if roles == []:
+            return Page(items=[], cursors=[], has_next_page=False, total_count=0)
+        async with self._db.read() as conn:
+            rows = await users.list_users(conn, search=search, roles=roles, after=keyset, limit=first + 1)
+            total = await users.count_users(conn, search=search, roles=roles)
+        items = rows[:first]
+        cursors = [encode_cursor(user.enrolled_at.isoformat(), str(user.id)) for user in items]
+        return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
+
+    @staticmethod
+    def _may_read(principal: StaffPrincipal, user: UserRecord) -> bool:
+        return principal.user_id == user.id or principal.may_see(user.role)
+
+    # --- changes -----------------------------------------------------------------------------
+
+    async def enroll(self, principal: StaffPrincipal, enrolment: Enrolment) -> UserRecord:
+        _require(principal, Operation.ENROLL_USERS)
+        _require_owner_rights_for(principal, enrolment.role)
+        check = Problems()
+        email = check.email("input.email", enrolment.email)
+        first_name = check.name("input.firstName", enrolment.first_name)
+        last_name = check.name("input.lastName", enrolment.last_name)
+        if enrolment.password is not None:
+            if enrolment.role is Role.USER:
+                check.add("input.password", "customers have no password")
+            else:
+                check.password("input.password", enrolment.password)
+        initial_points = enrolment.initial_points or 0
+        if not 0 <= initial_points <= MAX_ADJUSTMENT:
+            check.add("input.initialPoints", f"must be between 0 and {MAX_ADJUSTMENT}")
+        check.raise_any()
+
+        password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
+        now = datetime.now(UTC)
+        try:
+            async with self._db.transaction() as conn:
+                await self._refuse_taken_email(conn, email, "input.email")
+                user = await users.insert_user(
+                    conn,
+                    email=email,
+                    first_name=first_name,
+                    last_name=last_name,
+                    role=enrolment.role,
+                    password_hash=password_hash,
+                    now=now,
+                )
+                account = await points.insert_account(conn, user_id=user.id, program=DEFAULT_PROGRAM, now=now)
+                if initial_points:
+                    balance = await points.add(conn, account.id, initial_points)
+                    await points.insert_ledger_row(
+                        conn,
+                        account_id=account.id,
+                        kind="ADD",
+                        amount=initial_points,
+                        balance_after=balance or 0,
+                        reason="initial points",
+                        actor_id=principal.actor_id,
+                        idempotency_key=None,
+                        request_digest=None,
+                        now=now,
+                    )
+        except DuplicateKey as error:
+            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+        return user
+
+    async def update(self, principal: StaffPrincipal, user_id: str, changes: Mapping[str, Any]) -> UserRecord:
+        """Apply ``changes`` (input field name → value; an explicit ``None`` is refused)."""
+        _require(principal, Operation.UPDATE_USERS)
+        check = Problems()
+        values: dict[str, Any] = {}
+        for field, value in changes.items():
+            if not check.not_null(f"input.{field}", value):
+                continue
+            if field == "email":
+                values["email"] = check.email("input.email", value)
+            elif field in ("firstName", "lastName"):
+                values["first_name" if field == "firstName" else "last_name"] = check.name(f"input.{field}", value)
+            elif field == "role":
+                values["role"] = value
+        check.raise_any()
+        target_id = parse_id(user_id)
+        new_role: Role | None = values.get("role")
+        try:
+            async with self._db.transaction() as conn:
+                target = await users.fetch_user(conn, target_id) if target_id else None
+                if target is None or not self._may_read(principal, target):
+                    raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
+                _require_owner_rights_for(principal, target.role, new_role)
+                if new_role is not None and new_role is not target.role:
+                    await self._refuse_role_change(conn, principal, target)
+                    if new_role is Role.USER:
+                        values["password_hash"] = None
+                        await refresh_tokens.revoke_user_tokens(conn, target.id, now=datetime.now(UTC))
+                if "email" in values and values["email"].lower() != target.email.lower():
+                    await self._refuse_taken_email(conn, values["email"], "input.email")
+                if not values:
+                    return target
+                updated = await users.update_user(conn, target.id, values, now=datetime.now(UTC))
+        except DuplicateKey as error:
+            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+        assert updated is not None  # the row is locked by this transaction's update
+        self._principals.forget(updated.id)
+        return updated
+
+    async def delete(self, principal: StaffPrincipal, user_id: str) -> uuid.UUID:
+        _require(principal, Operation.DELETE_USERS)
+        target_id = parse_id(user_id)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            target = await users.fetch_user(conn, target_id) if target_id else None
+            if target is None or not self._may_read(principal, target):
+                raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
+            _require_owner_rights_for(principal, target.role)
+            await self._refuse_role_change(conn, principal, target)
+            await users.soft_delete_user(conn, target.id, now=now)
+            await refresh_tokens.revoke_user_tokens(conn, target.id, now=now)
+        self._principals.forget(target.id)
+        return target.id
+
+    async def bootstrap_owner(self, *, email: str, password: str) -> UserRecord | None:
+        """Create the first owner (from the command line); ``None`` if an owner already exists."""
+        check = Problems()
+        email = check.email("email", email)
+        check.password("password", password)
+        check.raise_any()
+        password_hash = await self._hashing.hash(password)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            if await users.any_owner(conn):
+                return None
+            await self._refuse_taken_email(conn, email, "email")
+            owner = await users.insert_user(
+                conn,
+                email=email,
+                first_name="Owner",
+                last_name="Account",
+                role=Role.OWNER,
+                password_hash=password_hash,
+                now=now,
+            )
+            await points.insert_account(conn, user_id=owner.id, program=DEFAULT_PROGRAM, now=now)
+        return owner
+
+    async def _refuse_role_change(self, conn: AsyncConnection, principal: StaffPrincipal, target: UserRecord) -> None:
+        """Refuse demoting or deleting yourself, or the last owner."""
+        if target.id == principal.user_id:
+            raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
+        if target.role is Role.OWNER:
+            owners = await users.lock_owners(conn)
+            if owners == [target.id]:
+                raise ServiceError.of(ErrorCode.LAST_OWNER, "the last owner stays an owner", "id")
+
+    @staticmethod
+    async def _refuse_taken_email(conn: AsyncConnection, email: str, field: str) -> None:
+        if await users.fetch_user_by_email(conn, email) is not None:
+            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", field)
+

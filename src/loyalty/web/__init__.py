@@ -1,0 +1,1 @@
+"""The HTTP surface: the GraphQL endpoint, health checks, keys, and JSON error pages."""

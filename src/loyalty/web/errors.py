@@ -1,0 +1,70 @@
+"""GraphQL and HTTP errors as JSON, with an ``extensions.code`` and never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, GraphQLSyntaxError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loyalty.services.errors import RequestRefused
+
+logger = logging.getLogger("loyalty.graphql")
+
+INTERNAL_MESSAGE = "Internal server error."
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(status_code: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status_code)
+
+
+def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """The client's view of an error: its message and code; internal failures are masked and logged."""
+    original = error.original_error
+    extensions = error.extensions or {}
+    message = error.message
+    if isinstance(error, GraphQLSyntaxError):
+        code = "GRAPHQL_PARSE_FAILED"
+    elif "code" in extensions:
+        code = extensions["code"]
+    elif isinstance(original, RequestRefused):
+        code = original.code
+    elif error.path is None:
+        code = "BAD_USER_INPUT"  # variables that do not fit their types, refused before execution
+    elif original is None or isinstance(original, GraphQLError):
+        code = "INTERNAL"
+    else:
+        code = "INTERNAL"
+        message = INTERNAL_MESSAGE
+        logger.error(
+            "resolver failed", exc_info=original, extra={"request_id": request_id, "path": error.path}
+        )
+    formatted: dict[str, Any] = {"message": message, "extensions": {**extensions, "code": code}}
+    if error.locations:
+        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        formatted["path"] = error.path
+    return formatted
+
+
+async def not_found(_request: Request, _exc: Exception) -> Response:
+    return error_response(404, "NOT_FOUND", "There is nothing at this address.")
+
+
+async def method_not_allowed(_request: Request, _exc: Exception) -> Response:
+    return error_response(405, "METHOD_NOT_ALLOWED", "This address does not take that method.")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    logger.error("request failed", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
+    return error_response(500, "INTERNAL", INTERNAL_MESSAGE)

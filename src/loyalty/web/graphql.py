@@ -1,0 +1,130 @@
+"""The GraphQL endpoint: POST JSON (or GET for queries), GraphiQL for browsers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import strawberry
+from strawberry.types.graphql import OperationType
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.http.ides import get_graphql_ide_html
+
+from loyalty.resolvers.context import Context
+from loyalty.services.container import Services
+from loyalty.services.errors import Unauthenticated
+from loyalty.web.errors import JSONResponse, error_response, format_error
+
+_QUERIES_ONLY = frozenset({OperationType.QUERY})
+_ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BadRequest(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused once it passes ``limit`` bytes (whatever Content-Length claims)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+    if not isinstance(payload, dict):
+        raise BadRequest("The body must be a JSON object with a 'query'.")
+    query, variables, operation_name = payload.get("query"), payload.get("variables"), payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise BadRequest("'query' must be a non-empty string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequest("'variables' must be a JSON object.")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise BadRequest("'operationName' must be a string.")
+    return query, variables, operation_name
+
+
+class GraphQLEndpoint:
+    def __init__(self, schema: strawberry.Schema, services: Services, *, max_body_bytes: int, graphiql: bool):
+        self._schema = schema
+        self._services = services
+        self._max_body_bytes = max_body_bytes
+        self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            if request.method == "GET":
+                if self._graphiql_html and "query" not in request.query_params and _wants_html(request):
+                    return HTMLResponse(self._graphiql_html)
+                params = request.query_params
+                variables = orjson.loads(params["variables"]) if params.get("variables") else None
+                query, variables, operation_name = _graphql_params(
+                    {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
+                )
+                allowed = _QUERIES_ONLY
+            else:
+                body = await read_body(request, self._max_body_bytes)
+                query, variables, operation_name = _graphql_params(orjson.loads(body))
+                allowed = _ALL_OPERATIONS
+        except BodyTooLarge:
+            return error_response(413, "PAYLOAD_TOO_LARGE", f"The body is over {self._max_body_bytes} bytes.")
+        except orjson.JSONDecodeError:
+            return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
+        except BadRequest as error:
+            return error_response(400, "BAD_REQUEST", str(error))
+        return await self._execute(request, query, variables, operation_name, allowed)
+
+    async def _execute(
+        self,
+        request: Request,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        allowed: frozenset[OperationType],
+    ) -> Response:
+        request_id = request.state.request_id
+        context = Context(services=self._services, request_id=request_id)
+        authorization = request.headers.get("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not token:
+                    raise Unauthenticated("Send the access token as 'Authorization: Bearer <token>'.")
+                context.principal = await self._services.principals.authenticate(token.strip())
+            except Unauthenticated as refusal:
+                context.auth_failure = str(refusal)
+        try:
+            result = await self._schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+            )
+        except InvalidOperationTypeError:
+            return error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
+        except (MissingQueryError, CannotGetOperationTypeError):
+            return error_response(400, "BAD_REQUEST", "Name an operation of the document in 'operationName'.")
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [format_error(error, request_id) for error in result.errors]
+        if result.data is not None or not result.errors:
+            body["data"] = result.data
+        return JSONResponse(body)
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
