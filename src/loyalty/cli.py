@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
         "create-owner", help="create the first OWNER unless one exists (LOYALTY_ADMIN_EMAIL/PASSWORD)"
     )
     owner_parser.add_argument("--email", help="default: LOYALTY_ADMIN_EMAIL or owner@example.com")
-    owner_parser.add_argument("--password", help="default: LOYALTY_ADMIN_PASSWORD, else one is generated and printed")
+    owner_parser.add_argument(
+        "--password", help="default: LOYALTY_ADMIN_PASSWORD, else one is generated and printed"
+    )
     owner_parser.set_defaults(run=create_owner)
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")

@@ -24,7 +24,10 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     principal_cache_seconds: float = Field(
-        default=30.0, ge=0, le=60, description="How long a staff member's role is trusted before re-reading it."
+        default=30.0,
+        ge=0,
+        le=60,
+        description="How long a staff member's role is trusted before re-reading it.",
     )
 
     admin_email: str = "owner@example.com"

@@ -169,8 +169,10 @@ async def ledger_pages(
         .label("position")
     )
     ranked = sa.select(*_LEDGER_COLUMNS, position).where(*conditions).subquery()
-    query = sa.select(*(ranked.c[c.name] for c in _LEDGER_COLUMNS)).where(ranked.c.position <= limit).order_by(
-        ranked.c.account_id, ranked.c.seq.desc()
+    query = (
+        sa.select(*(ranked.c[c.name] for c in _LEDGER_COLUMNS))
+        .where(ranked.c.position <= limit)
+        .order_by(ranked.c.account_id, ranked.c.seq.desc())
     )
     pages: dict[uuid.UUID, list[LedgerRecord]] = {}
     for row in await conn.execute(query):

@@ -87,9 +87,15 @@ def _list_filter(search: str | None, roles: Sequence[Role] | None) -> list[sa.Co
         pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(
             sa.or_(
-                *(sa.func.lower(column).like(pattern, escape="\\") for column in
-                  (users.c.email, users.c.first_name, users.c.last_name,
-                   users.c.first_name + " " + users.c.last_name))
+                *(
+                    sa.func.lower(column).like(pattern, escape="\\")
+                    for column in (
+                        users.c.email,
+                        users.c.first_name,
+                        users.c.last_name,
+                        users.c.first_name + " " + users.c.last_name,
+                    )
+                )
             )
         )
     return conditions

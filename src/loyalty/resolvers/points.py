@@ -32,7 +32,9 @@ async def transactions(
 async def open_points_account(ctx: Context, user_id: str, program: str) -> AdjustPointsPayload:
     principal = ctx.staff()
     try:
-        return AdjustPointsPayload(account=await ctx.services.points.open_account(principal, user_id, program))
+        return AdjustPointsPayload(
+            account=await ctx.services.points.open_account(principal, user_id, program)
+        )
     except ServiceError as error:
         return AdjustPointsPayload(errors=user_errors(error))
 

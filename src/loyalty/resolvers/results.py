@@ -35,7 +35,9 @@ class Connection(Generic[T]):
     def of(cls, page: Page[T]) -> Connection[T]:
         edges = [Edge(cursor, node) for cursor, node in zip(page.cursors, page.items, strict=True)]
         end_cursor = page.cursors[-1] if page.cursors else None
-        return cls(edges=edges, page_info=PageInfo(page.has_next_page, end_cursor), total_count=page.total_count)
+        return cls(
+            edges=edges, page_info=PageInfo(page.has_next_page, end_cursor), total_count=page.total_count
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ import strawberry
 from loyalty.auth import permissions
 from loyalty.services import points
 
-Role = strawberry.enum(permissions.Role, name="Role", description="What a user is: a kind of staff, or a customer.")
+Role = strawberry.enum(
+    permissions.Role, name="Role", description="What a user is: a kind of staff, or a customer."
+)
 PointsAction = strawberry.enum(
     points.PointsAction,
     name="PointsAction",

@@ -20,8 +20,12 @@ class EnrollUserInput:
     first_name: str
     last_name: str
     role: Role = Role.USER
-    password: str | None = strawberry.field(default=None, description="Staff only; customers have no password.")
-    initial_points: Long | None = strawberry.field(default=Long(0), description="Credited as the first ledger row.")
+    password: str | None = strawberry.field(
+        default=None, description="Staff only; customers have no password."
+    )
+    initial_points: Long | None = strawberry.field(
+        default=Long(0), description="Credited as the first ledger row."
+    )
 
 
 @strawberry.input(description="Fields left out stay as they are; an explicit null is refused.")

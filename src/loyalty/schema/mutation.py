@@ -9,14 +9,22 @@ from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import sessions as sessions_resolvers
 from loyalty.resolvers import users as users_resolvers
 from loyalty.schema.inputs import AdjustPointsInput, EnrollUserInput, UpdateUserInput
-from loyalty.schema.types import AdjustPointsPayload, DeleteUserPayload, SignInPayload, SignOutPayload, UserPayload
+from loyalty.schema.types import (
+    AdjustPointsPayload,
+    DeleteUserPayload,
+    SignInPayload,
+    SignOutPayload,
+    UserPayload,
+)
 from loyalty.services.points import Adjustment
 from loyalty.services.users import Enrolment
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Sign in with email and password; returns an access and a refresh token.")
+    @strawberry.mutation(
+        description="Sign in with email and password; returns an access and a refresh token."
+    )
     async def sign_in(self, info: Info, email: str, password: str) -> SignInPayload:
         return await sessions_resolvers.sign_in(info.context, email, password)  # type: ignore[return-value]
 
@@ -28,7 +36,9 @@ class Mutation:
     async def sign_out(self, info: Info, refresh_token: str) -> SignOutPayload:
         return await sessions_resolvers.sign_out(info.context, refresh_token)  # type: ignore[return-value]
 
-    @strawberry.mutation(description="Enrol a customer or a staff member, with a points account in the default program.")
+    @strawberry.mutation(
+        description="Enrol a customer or a staff member, with a points account in the default program."
+    )
     async def enroll_user(self, info: Info, input: EnrollUserInput) -> UserPayload:
         enrolment = Enrolment(
             email=input.email,
@@ -54,12 +64,16 @@ class Mutation:
         }
         return await users_resolvers.update_user(info.context, id, changes)  # type: ignore[return-value]
 
-    @strawberry.mutation(description="Delete a user (softly: their history stays, their email is free again).")
+    @strawberry.mutation(
+        description="Delete a user (softly: their history stays, their email is free again)."
+    )
     async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserPayload:
         return await users_resolvers.delete_user(info.context, id)  # type: ignore[return-value]
 
     @strawberry.mutation(description="Open an account for a user in another program.")
-    async def open_points_account(self, info: Info, user_id: strawberry.ID, program: str) -> AdjustPointsPayload:
+    async def open_points_account(
+        self, info: Info, user_id: strawberry.ID, program: str
+    ) -> AdjustPointsPayload:
         return await points_resolvers.open_points_account(info.context, user_id, program)  # type: ignore[return-value]
 
     @strawberry.mutation(description="Add, deduct or override points, with one ledger row.")

@@ -52,7 +52,9 @@ class UserConnection:
 @strawberry.type(description="One row of the points ledger. Rows are immutable.")
 class PointsTransaction:
     id: strawberry.ID
-    amount: Long = strawberry.field(description="A positive magnitude for ADD and DEDUCT; the new balance for OVERRIDE.")
+    amount: Long = strawberry.field(
+        description="A positive magnitude for ADD and DEDUCT; the new balance for OVERRIDE."
+    )
     balance_after: Long
     reason: str | None
     actor_id: str
@@ -99,7 +101,9 @@ class PointsAccount:
 @strawberry.type(description="An expected failure of a mutation: nothing was changed.")
 class UserError:
     code: str = strawberry.field(description="VALIDATION, NOT_FOUND, CONFLICT, INSUFFICIENT_POINTS, ...")
-    field: str | None = strawberry.field(description='The input field, as the schema spells it ("input.email").')
+    field: str | None = strawberry.field(
+        description='The input field, as the schema spells it ("input.email").'
+    )
     message: str
 
 
@@ -134,4 +138,3 @@ class AdjustPointsPayload:
     account: PointsAccount | None
     transaction: PointsTransaction | None
     errors: list[UserError]
-

@@ -113,7 +113,9 @@ class PointsService:
 
     # --- changes -----------------------------------------------------------------------------
 
-    async def open_account(self, principal: StaffPrincipal, user_id: str, program: str) -> PointsAccountRecord:
+    async def open_account(
+        self, principal: StaffPrincipal, user_id: str, program: str
+    ) -> PointsAccountRecord:
         _require_adjust(principal)
         check = Problems()
         program = check.program("program", program)
@@ -126,7 +128,9 @@ class PointsService:
                     raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "userId")
                 if await points.account_exists(conn, user_id=owner.id, program=program):
                     raise DuplicateKey(program)
-                return await points.insert_account(conn, user_id=owner.id, program=program, now=datetime.now(UTC))
+                return await points.insert_account(
+                    conn, user_id=owner.id, program=program, now=datetime.now(UTC)
+                )
         except DuplicateKey as error:
             raise ServiceError.of(
                 ErrorCode.CONFLICT, "this user already has an account in that program", "program"
@@ -145,7 +149,9 @@ class PointsService:
         key = check.idempotency_key("input.idempotencyKey", adjustment.idempotency_key)
         check.raise_any()
         if adjustment.action is PointsAction.OVERRIDE and amount > MAX_BALANCE:
-            raise ServiceError.of(ErrorCode.LIMIT_EXCEEDED, f"a balance is at most {MAX_BALANCE}", "input.amount")
+            raise ServiceError.of(
+                ErrorCode.LIMIT_EXCEEDED, f"a balance is at most {MAX_BALANCE}", "input.amount"
+            )
 
         account_id = parse_id(adjustment.account_id)
         if account_id is None:
@@ -188,7 +194,9 @@ class PointsService:
                 balance = await points.deduct(conn, account_id, amount)
                 if balance is None:
                     raise ServiceError.of(
-                        ErrorCode.INSUFFICIENT_POINTS, "the balance is smaller than the amount", "input.amount"
+                        ErrorCode.INSUFFICIENT_POINTS,
+                        "the balance is smaller than the amount",
+                        "input.amount",
                     )
             else:
                 balance = await points.override(conn, account_id, amount)
@@ -206,13 +214,17 @@ class PointsService:
                 now=now,
             )
         account = found[0]
-        updated = PointsAccountRecord(account.id, account.user_id, account.program, balance, account.created_at)
+        updated = PointsAccountRecord(
+            account.id, account.user_id, account.program, balance, account.created_at
+        )
         return AdjustmentResult(account=updated, transaction=transaction)
 
     async def _replay(self, principal: StaffPrincipal, key: str, digest: str) -> AdjustmentResult | None:
         """The first answer for this caller's ``key``, or ``None`` if the key is new."""
         async with self._db.read() as conn:
-            earlier = await points.fetch_ledger_row_by_key(conn, actor_id=principal.actor_id, idempotency_key=key)
+            earlier = await points.fetch_ledger_row_by_key(
+                conn, actor_id=principal.actor_id, idempotency_key=key
+            )
             if earlier is None:
                 return None
             if earlier.request_digest != digest:

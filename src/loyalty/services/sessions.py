@@ -69,13 +69,19 @@ class SessionService:
         key = _email_key(email)
         now = datetime.now(UTC)
         async with self._db.read() as conn:
-            recent = await sign_in_failures.failures_since(conn, email_key=key, since=now - FAILURE_WINDOW - LOCK_DURATION)
+            recent = await sign_in_failures.failures_since(
+                conn, email_key=key, since=now - FAILURE_WINDOW - LOCK_DURATION
+            )
             user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
             password_hash = await users.fetch_password_hash(conn, user.id) if user else None
         until = locked_until(recent)
         if until is not None and until > now:
             raise ServiceError.of(ErrorCode.ACCOUNT_LOCKED, "too many failed sign-ins; try again later")
-        if not await self._hashing.verify(password_hash, password[:1024]) or user is None or not user.role.is_staff:
+        if (
+            not await self._hashing.verify(password_hash, password[:1024])
+            or user is None
+            or not user.role.is_staff
+        ):
             async with self._db.transaction() as conn:
                 await sign_in_failures.purge_before(conn, cutoff=now - FAILURE_WINDOW - LOCK_DURATION)
                 await sign_in_failures.record_failure(conn, email_key=key, now=now)
@@ -102,7 +108,9 @@ class SessionService:
                 await refresh_tokens.revoke_family(conn, stored.family_id, now=now)
                 replayed = True
             else:
-                new_token = await self._store_refresh_token(conn, user.id, family_id=stored.family_id, now=now)
+                new_token = await self._store_refresh_token(
+                    conn, user.id, family_id=stored.family_id, now=now
+                )
         if replayed:  # raised after the revocation is committed
             raise _invalid_token()
         return self._session(user, new_token)

@@ -24,7 +24,6 @@ from loyalty.services.principals import PrincipalDirectory
 from loyalty.services.validation import Problems, parse_id
 
 
-
 @dataclass(frozen=True, slots=True)
 class Enrolment:
     email: str
@@ -187,7 +186,9 @@ class UserService:
             if field == "email":
                 values["email"] = check.email("input.email", value)
             elif field in ("firstName", "lastName"):
-                values["first_name" if field == "firstName" else "last_name"] = check.name(f"input.{field}", value)
+                values["first_name" if field == "firstName" else "last_name"] = check.name(
+                    f"input.{field}", value
+                )
             elif field == "role":
                 values["role"] = value
         check.raise_any()
@@ -254,7 +255,9 @@ class UserService:
             await points.insert_account(conn, user_id=owner.id, program=DEFAULT_PROGRAM, now=now)
         return owner
 
-    async def _refuse_role_change(self, conn: AsyncConnection, principal: StaffPrincipal, target: UserRecord) -> None:
+    async def _refuse_role_change(
+        self, conn: AsyncConnection, principal: StaffPrincipal, target: UserRecord
+    ) -> None:
         """Refuse demoting or deleting yourself, or the last owner."""
         if target.id == principal.user_id:
             raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
@@ -267,4 +270,3 @@ class UserService:
     async def _refuse_taken_email(conn: AsyncConnection, email: str, field: str) -> None:
         if await users.fetch_user_by_email(conn, email) is not None:
             raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", field)
-

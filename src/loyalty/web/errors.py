@@ -25,7 +25,9 @@ class JSONResponse(Response):
 
 
 def error_response(status_code: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status_code)
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status_code
+    )
 
 
 def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
@@ -66,5 +68,7 @@ async def method_not_allowed(_request: Request, _exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    logger.error("request failed", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)})
+    logger.error(
+        "request failed", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)}
+    )
     return error_response(500, "INTERNAL", INTERNAL_MESSAGE)

@@ -6,12 +6,12 @@ from typing import Any
 
 import orjson
 import strawberry
-from strawberry.types.graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from loyalty.resolvers.context import Context
 from loyalty.services.container import Services
@@ -47,7 +47,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object with a 'query'.")
-    query, variables, operation_name = payload.get("query"), payload.get("variables"), payload.get("operationName")
+    query, variables, operation_name = (
+        payload.get("query"),
+        payload.get("variables"),
+        payload.get("operationName"),
+    )
     if not isinstance(query, str) or not query.strip():
         raise BadRequest("'query' must be a non-empty string.")
     if variables is not None and not isinstance(variables, dict):
@@ -72,7 +76,11 @@ class GraphQLEndpoint:
                 params = request.query_params
                 variables = orjson.loads(params["variables"]) if params.get("variables") else None
                 query, variables, operation_name = _graphql_params(
-                    {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
+                    {
+                        "query": params.get("query"),
+                        "variables": variables,
+                        "operationName": params.get("operationName"),
+                    }
                 )
                 allowed = _QUERIES_ONLY
             else:

@@ -19,7 +19,9 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = next((value for key, value in scope["headers"] if key == b"x-request-id"), b"").decode("latin-1")
+        offered = next((value for key, value in scope["headers"] if key == b"x-request-id"), b"").decode(
+            "latin-1"
+        )
         request_id = offered if _SANE.fullmatch(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 

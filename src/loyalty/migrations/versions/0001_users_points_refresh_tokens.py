@@ -79,7 +79,9 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("actor_id", "idempotency_key", name="uq_points_transactions_actor_key"),
     )
-    op.create_index("ix_points_transactions_account", "points_transactions", ["account_id", sa.text("seq DESC")])
+    op.create_index(
+        "ix_points_transactions_account", "points_transactions", ["account_id", sa.text("seq DESC")]
+    )
 
     op.create_table(
         "refresh_tokens",
