@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import sqlalchemy as sa
 from joserfc.jwk import RSAKey
 
 from loyalty.app import create_app
@@ -98,13 +97,10 @@ def settings(database_url: str, signing_key_pem: str, tmp_path: Path) -> Setting
 
 
 async def _empty_tables(services: Services) -> None:
+    # DELETE beats TRUNCATE on tables this small.
     async with services.db.transaction() as conn:
-        if services.db.is_sqlite:
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(table.delete())
-        else:
-            names = ", ".join(table.name for table in metadata.sorted_tables)
-            await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(table.delete())
 
 
 @pytest.fixture

@@ -146,7 +146,12 @@ async def soft_delete_user(conn: AsyncConnection, user_id: uuid.UUID, *, now: da
 
 async def lock_owners(conn: AsyncConnection) -> list[uuid.UUID]:
     """The active owners, locked until the transaction ends (so two demotions cannot race)."""
-    query = sa.select(users.c.id).where(users.c.role == Role.OWNER.value, _ACTIVE).with_for_update()
+    query = (
+        sa.select(users.c.id)
+        .where(users.c.role == Role.OWNER.value, _ACTIVE)
+        .order_by(users.c.id)  # one lock order for every transaction: no deadlocks
+        .with_for_update()
+    )
     return list((await conn.scalars(query)).all())
 
 
