@@ -38,7 +38,8 @@ async def test_200_concurrent_deducts_of_10_from_1000_leave_exactly_zero(api: Ap
     results = await asyncio.gather(*(api.data(ADJUST, deduct, token=owner.token) for _ in range(200)))
 
     outcomes = Counter(
-        result["adjustPoints"]["errors"][0]["code"] if result["adjustPoints"]["errors"] else "OK" for result in results
+        result["adjustPoints"]["errors"][0]["code"] if result["adjustPoints"]["errors"] else "OK"
+        for result in results
     )
     assert outcomes == {"OK": 100, "INSUFFICIENT_POINTS": 100}
     balance, rows = await whole_ledger(api, owner.token, ada.account_id)
@@ -50,14 +51,18 @@ async def test_200_concurrent_deducts_of_10_from_1000_leave_exactly_zero(api: Ap
 
 async def test_two_owners_demoting_each_other_at_once_leave_one_owner(api: Api) -> None:
     alice, bob = await api.user(Role.OWNER), await api.user(Role.OWNER)
-    update = "mutation($id: ID!) { updateUser(id: $id, input: {role: MANAGER}) { user { id } errors { code } } }"
+    update = (
+        "mutation($id: ID!) { updateUser(id: $id, input: {role: MANAGER}) { user { id } errors { code } } }"
+    )
 
     results = await asyncio.gather(
         api.data(update, {"id": bob.id}, token=alice.token),
         api.data(update, {"id": alice.id}, token=bob.token),
     )
 
-    outcomes = sorted(r["updateUser"]["errors"][0]["code"] if r["updateUser"]["errors"] else "OK" for r in results)
+    outcomes = sorted(
+        r["updateUser"]["errors"][0]["code"] if r["updateUser"]["errors"] else "OK" for r in results
+    )
     assert outcomes == ["LAST_OWNER", "OK"]
-    owners = await api.data('{ users(filter: {role: OWNER}) { totalCount } }', token=alice.token)
+    owners = await api.data("{ users(filter: {role: OWNER}) { totalCount } }", token=alice.token)
     assert owners["users"]["totalCount"] == 1

@@ -37,7 +37,9 @@ MAX_AMOUNT = 1_000_000_000
 MAX_BALANCE = 1_000_000_000_000
 
 
-async def adjust(api: Api, token: str, account_id: str, action: str, amount: int, **extra: Any) -> dict[str, Any]:
+async def adjust(
+    api: Api, token: str, account_id: str, action: str, amount: int, **extra: Any
+) -> dict[str, Any]:
     data = await api.data(
         ADJUST, {"input": {"accountId": account_id, "action": action, "amount": amount, **extra}}, token=token
     )
@@ -66,7 +68,11 @@ async def test_each_action_moves_the_balance_and_writes_one_ledger_row(
     assert result["errors"] == []
     assert result["account"] == {"id": ada.account_id, "balance": expected}
     transaction = result["transaction"]
-    assert (transaction["action"], transaction["amount"], transaction["balanceAfter"]) == (action, amount, expected)
+    assert (transaction["action"], transaction["amount"], transaction["balanceAfter"]) == (
+        action,
+        amount,
+        expected,
+    )
     assert (transaction["reason"], transaction["actorId"]) == ("goodwill", owner.id)
     assert transaction["createdAt"].endswith("+00:00")
     assert await balance(api, owner.token, ada.account_id) == expected
@@ -82,8 +88,12 @@ async def test_deducting_more_than_the_balance_is_refused_and_changes_nothing(ap
     assert await balance(api, owner.token, ada.account_id) == 10
 
 
-@pytest.mark.parametrize(("action", "amount"), [("ADD", 0), ("ADD", -5), ("DEDUCT", 0), ("ADD", MAX_AMOUNT + 1)])
-async def test_amounts_outside_1_to_a_billion_are_invalid(api: Api, owner: Staff, action: str, amount: int) -> None:
+@pytest.mark.parametrize(
+    ("action", "amount"), [("ADD", 0), ("ADD", -5), ("DEDUCT", 0), ("ADD", MAX_AMOUNT + 1)]
+)
+async def test_amounts_outside_1_to_a_billion_are_invalid(
+    api: Api, owner: Staff, action: str, amount: int
+) -> None:
     ada = await api.user(Role.USER, points_balance=10)
 
     result = await adjust(api, owner.token, ada.account_id, action, amount)
@@ -95,7 +105,9 @@ async def test_amounts_outside_1_to_a_billion_are_invalid(api: Api, owner: Staff
 async def test_override_cannot_go_negative(api: Api, owner: Staff) -> None:
     ada = await api.user(Role.USER, points_balance=10)
 
-    assert codes(await adjust(api, owner.token, ada.account_id, "OVERRIDE", -1)) == [("VALIDATION", "input.amount")]
+    assert codes(await adjust(api, owner.token, ada.account_id, "OVERRIDE", -1)) == [
+        ("VALIDATION", "input.amount")
+    ]
 
 
 async def test_no_balance_passes_a_trillion(api: Api, owner: Staff) -> None:
@@ -178,7 +190,9 @@ async def test_an_idempotency_key_is_1_to_255_characters(api: Api, owner: Staff,
     assert codes(result) == [("VALIDATION", "input.idempotencyKey")]
 
 
-async def test_the_ledger_reads_newest_first_in_pages_and_replays_to_the_balance(api: Api, owner: Staff) -> None:
+async def test_the_ledger_reads_newest_first_in_pages_and_replays_to_the_balance(
+    api: Api, owner: Staff
+) -> None:
     ada = await api.user(Role.USER, points_balance=100)
     for action, amount in [("ADD", 5), ("DEDUCT", 20), ("OVERRIDE", 300), ("ADD", 7)]:
         await adjust(api, owner.token, ada.account_id, action, amount)
@@ -227,9 +241,15 @@ async def test_a_points_account_reads_with_its_owner(api: Api, owner: Staff) -> 
 async def test_an_account_opens_once_per_program(api: Api, owner: Staff) -> None:
     ada = await api.user(Role.USER)
 
-    opened = (await api.data(OPEN, {"userId": ada.id, "program": "airline"}, token=owner.token))["openPointsAccount"]
-    again = (await api.data(OPEN, {"userId": ada.id, "program": "airline"}, token=owner.token))["openPointsAccount"]
-    total = await api.data("query($id: ID!) { user(id: $id) { pointsAccounts { program } } }", {"id": ada.id}, token=owner.token)
+    opened = (await api.data(OPEN, {"userId": ada.id, "program": "airline"}, token=owner.token))[
+        "openPointsAccount"
+    ]
+    again = (await api.data(OPEN, {"userId": ada.id, "program": "airline"}, token=owner.token))[
+        "openPointsAccount"
+    ]
+    total = await api.data(
+        "query($id: ID!) { user(id: $id) { pointsAccounts { program } } }", {"id": ada.id}, token=owner.token
+    )
 
     assert opened["errors"] == []
     assert opened["account"]["program"] == "airline"
@@ -243,22 +263,30 @@ async def test_an_account_opens_once_per_program(api: Api, owner: Staff) -> None
 async def test_a_program_name_is_short_and_plain(api: Api, owner: Staff, program: str) -> None:
     ada = await api.user(Role.USER)
 
-    result = (await api.data(OPEN, {"userId": ada.id, "program": program}, token=owner.token))["openPointsAccount"]
+    result = (await api.data(OPEN, {"userId": ada.id, "program": program}, token=owner.token))[
+        "openPointsAccount"
+    ]
 
     assert codes(result) == [("VALIDATION", "program")]
 
 
 async def test_opening_an_account_for_a_missing_user_is_not_found(api: Api, owner: Staff) -> None:
-    result = (await api.data(OPEN, {"userId": "nope", "program": "airline"}, token=owner.token))["openPointsAccount"]
+    result = (await api.data(OPEN, {"userId": "nope", "program": "airline"}, token=owner.token))[
+        "openPointsAccount"
+    ]
 
     assert codes(result) == [("NOT_FOUND", "userId")]
 
 
 async def test_total_points_adds_up_every_account(api: Api, owner: Staff) -> None:
     ada = await api.user(Role.USER, points_balance=40)
-    opened = (await api.data(OPEN, {"userId": ada.id, "program": "airline"}, token=owner.token))["openPointsAccount"]
+    opened = (await api.data(OPEN, {"userId": ada.id, "program": "airline"}, token=owner.token))[
+        "openPointsAccount"
+    ]
     await adjust(api, owner.token, opened["account"]["id"], "ADD", 2)
 
-    data = await api.data("query($id: ID!) { user(id: $id) { totalPoints } }", {"id": ada.id}, token=owner.token)
+    data = await api.data(
+        "query($id: ID!) { user(id: $id) { totalPoints } }", {"id": ada.id}, token=owner.token
+    )
 
     assert data["user"]["totalPoints"] == 42

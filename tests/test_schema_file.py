@@ -46,8 +46,13 @@ def test_the_committed_schema_matches_the_code() -> None:
 
 def test_the_schema_lacks_nothing_of_the_contract_but_later_stages() -> None:
     result = subprocess.run(
-        [sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")], capture_output=True, text=True, check=False
+        [sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
-    gaps = {line for line in result.stdout.splitlines() if line and not line.endswith("gaps from the contract")}
+    gaps = {
+        line for line in result.stdout.splitlines() if line and not line.endswith("gaps from the contract")
+    }
     assert gaps == NOT_YET_BUILT

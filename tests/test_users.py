@@ -53,7 +53,13 @@ async def test_initial_points_are_the_first_ledger_row(api: Api, owner: Staff) -
     user = data["enrollUser"]["user"]
     assert user["totalPoints"] == 250
     [row] = [edge["node"] for edge in user["pointsAccounts"][0]["transactions"]["edges"]]
-    assert row == {"action": "ADD", "amount": 250, "balanceAfter": 250, "reason": "initial points", "actorId": owner.id}
+    assert row == {
+        "action": "ADD",
+        "amount": 250,
+        "balanceAfter": 250,
+        "reason": "initial points",
+        "actorId": owner.id,
+    }
 
 
 async def test_enrolment_trims_names_and_keeps_the_email_readable(api: Api, owner: Staff) -> None:
@@ -106,13 +112,17 @@ async def test_enrolment_reports_every_invalid_field_at_once(api: Api, owner: St
 async def test_customers_have_no_password(api: Api, owner: Staff) -> None:
     data = await api.data(ENROLL, {"input": customer(password="a long enough password")}, token=owner.token)
 
-    assert [(e["code"], e["field"]) for e in data["enrollUser"]["errors"]] == [("VALIDATION", "input.password")]
+    assert [(e["code"], e["field"]) for e in data["enrollUser"]["errors"]] == [
+        ("VALIDATION", "input.password")
+    ]
 
 
 async def test_a_short_staff_password_is_refused(api: Api, owner: Staff) -> None:
     data = await api.data(ENROLL, {"input": customer(role="MANAGER", password="short")}, token=owner.token)
 
-    assert [(e["code"], e["field"]) for e in data["enrollUser"]["errors"]] == [("VALIDATION", "input.password")]
+    assert [(e["code"], e["field"]) for e in data["enrollUser"]["errors"]] == [
+        ("VALIDATION", "input.password")
+    ]
 
 
 async def test_user_by_id_and_by_email_in_any_case(api: Api, owner: Staff) -> None:
@@ -135,7 +145,9 @@ async def test_users_are_listed_newest_first_in_pages(api: Api, owner: Staff) ->
     newest_first = [u.id for u in reversed(enrolled)] + [owner.id]
 
     first = await api.data(USERS, {"first": 4}, token=owner.token)
-    rest = await api.data(USERS, {"first": 4, "after": first["users"]["pageInfo"]["endCursor"]}, token=owner.token)
+    rest = await api.data(
+        USERS, {"first": 4, "after": first["users"]["pageInfo"]["endCursor"]}, token=owner.token
+    )
 
     assert [e["node"]["id"] for e in first["users"]["edges"]] == newest_first[:4]
     assert first["users"]["pageInfo"]["hasNextPage"] is True
@@ -147,7 +159,9 @@ async def test_users_are_listed_newest_first_in_pages(api: Api, owner: Staff) ->
 async def test_users_can_be_searched_by_name_or_email_and_filtered_by_role(api: Api, owner: Staff) -> None:
     await api.data(ENROLL, {"input": customer("ada@example.com")}, token=owner.token)
     await api.data(
-        ENROLL, {"input": {"email": "grace@navy.mil", "firstName": "Grace", "lastName": "Hopper"}}, token=owner.token
+        ENROLL,
+        {"input": {"email": "grace@navy.mil", "firstName": "Grace", "lastName": "Hopper"}},
+        token=owner.token,
     )
     await api.user(Role.MANAGER, email="mallory@example.com")
 
@@ -191,7 +205,9 @@ async def test_an_update_changes_only_the_fields_given(api: Api, owner: Staff) -
 async def test_an_explicit_null_for_a_required_field_is_refused(api: Api, owner: Staff) -> None:
     ada = await api.user(Role.USER, email="ada@example.com")
 
-    data = await api.data(UPDATE, {"id": ada.id, "input": {"email": None, "lastName": "B"}}, token=owner.token)
+    data = await api.data(
+        UPDATE, {"id": ada.id, "input": {"email": None, "lastName": "B"}}, token=owner.token
+    )
 
     assert [(e["code"], e["field"]) for e in data["updateUser"]["errors"]] == [("VALIDATION", "input.email")]
     assert (await api.data(USER, {"id": ada.id}, token=owner.token))["user"]["lastName"] == "User"
@@ -219,11 +235,15 @@ async def test_a_deleted_user_disappears_and_frees_the_email(api: Api, owner: St
 
     assert deleted["deleteUser"] == {"deletedUserId": ada.id, "errors": []}
     assert (await api.data(USER, {"id": ada.id}, token=owner.token))["user"] is None
-    assert (await api.data('{ userByEmail(email: "ada@example.com") { id } }', token=owner.token))["userByEmail"] is None
-    assert (await api.data(USERS, token=owner.token))["users"]["totalCount"] == 1
-    assert (await api.data("query($id: ID!) { pointsAccount(id: $id) { id } }", {"id": ada.account_id}, token=owner.token))[
-        "pointsAccount"
+    assert (await api.data('{ userByEmail(email: "ada@example.com") { id } }', token=owner.token))[
+        "userByEmail"
     ] is None
+    assert (await api.data(USERS, token=owner.token))["users"]["totalCount"] == 1
+    assert (
+        await api.data(
+            "query($id: ID!) { pointsAccount(id: $id) { id } }", {"id": ada.account_id}, token=owner.token
+        )
+    )["pointsAccount"] is None
     again = await api.data(ENROLL, {"input": customer("ada@example.com")}, token=owner.token)
     assert again["enrollUser"]["errors"] == []
     assert again["enrollUser"]["user"]["id"] != ada.id
@@ -262,7 +282,9 @@ async def test_an_owner_cannot_demote_themselves(api: Api, owner: Staff) -> None
 
 
 async def test_staff_may_edit_their_own_name(api: Api, owner: Staff) -> None:
-    data = await api.data(UPDATE, {"id": owner.id, "input": {"lastName": "Byron", "role": "OWNER"}}, token=owner.token)
+    data = await api.data(
+        UPDATE, {"id": owner.id, "input": {"lastName": "Byron", "role": "OWNER"}}, token=owner.token
+    )
 
     assert data["updateUser"]["errors"] == []
     assert data["updateUser"]["user"]["lastName"] == "Byron"

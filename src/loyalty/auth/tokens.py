@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,7 @@ def load_signing_key(configured: str | None, data_dir: Path) -> RSAKey:
     """The key from ``LOYALTY_JWT_PRIVATE_KEY`` (PEM text or a path), else one kept in ``data_dir``."""
     if configured:
         pem = configured if "-----BEGIN" in configured else Path(configured).read_text()
-        key = RSAKey.import_key(pem)
-        if not key.is_private:
-            raise ValueError("LOYALTY_JWT_PRIVATE_KEY holds a public key; a private key is needed")
-        return key
+        return _import_private_key(pem)
     path = data_dir / _KEY_FILE
     if path.exists():
         return RSAKey.import_key(path.read_bytes())
@@ -46,6 +44,15 @@ def load_signing_key(configured: str | None, data_dir: Path) -> RSAKey:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as file:
         file.write(key.as_pem(private=True))
+    return key
+
+
+@lru_cache(maxsize=4)
+def _import_private_key(pem: str) -> RSAKey:
+    """Parse (and so check) a PEM key once per process: checking an RSA key costs ~90 ms."""
+    key = RSAKey.import_key(pem)
+    if not key.is_private:
+        raise ValueError("LOYALTY_JWT_PRIVATE_KEY holds a public key; a private key is needed")
     return key
 
 
