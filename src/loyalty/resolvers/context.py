@@ -39,6 +39,7 @@ class Loaders:
 class Context:
     services: Services
     request_id: str
+    operation_name: str | None = None
     principal: StaffPrincipal | None = None
     # Why a presented token was refused; reported only to fields that need a caller.
     auth_failure: str | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from loyalty.schema.mutation import Mutation
 from loyalty.schema.query import Query
@@ -24,6 +25,20 @@ class TagValidationErrors(SchemaExtension):
                 error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
 
 
+class RequireOperationName(SchemaExtension):
+    """A document with several operations must name the one to run (graphql-core would pick the first)."""
+
+    def on_parse(self):  # type: ignore[no-untyped-def]
+        yield
+        # Strawberry fills in the first operation's name when none is given; the request's is kept here.
+        requested = getattr(self.execution_context.context, "operation_name", None)
+        document = self.execution_context.graphql_document
+        if requested is None and document is not None:
+            operations = sum(isinstance(node, OperationDefinitionNode) for node in document.definitions)
+            if operations > 1:
+                raise CannotGetOperationTypeError(None)
+
+
 class LoyaltySchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def]
         """Errors are logged by the HTTP layer, which knows the request id and masks internals."""
@@ -32,6 +47,7 @@ class LoyaltySchema(strawberry.Schema):
 def build_schema(*, introspection: bool = True) -> LoyaltySchema:
     extensions: list = [
         TagValidationErrors,
+        RequireOperationName,
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]

@@ -24,7 +24,10 @@ def _parse_datetime(value: Any) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("DateTime must carry a UTC offset (Z or +00:00); naive times are refused")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("DateTime is out of range") from error
 
 
 def _parse_datetime_literal(node: ValueNode, _variables: Any = None) -> datetime:
@@ -34,11 +37,14 @@ def _parse_datetime_literal(node: ValueNode, _variables: Any = None) -> datetime
 
 
 def _parse_long(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    # JSON numbers past 2^53 arrive as floats that no longer say which integer was sent.
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("Long must be an integer")
-    if not LONG_MIN <= int(value) <= LONG_MAX:
+    if not LONG_MIN <= value <= LONG_MAX:
         raise ValueError("Long must fit in 64 bits")
-    return int(value)
+    return value
 
 
 def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:

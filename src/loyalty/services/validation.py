@@ -19,7 +19,7 @@ MAX_PROGRAM_LENGTH = 64
 def parse_id(value: str) -> uuid.UUID | None:
     """A UUID from an ID argument; ``None`` when malformed (which reads as not found)."""
     try:
-        return uuid.UUID(value) if len(value) <= 36 else None
+        return uuid.UUID(value) if len(value) <= 36 and value.isascii() else None
     except (ValueError, AttributeError):
         return None
 

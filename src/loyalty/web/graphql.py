@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -28,6 +29,26 @@ class BodyTooLarge(Exception):
 
 class BadRequest(Exception):
     pass
+
+
+class HoldsNul(Exception):
+    """Text holds a NUL character, which PostgreSQL cannot store and SQLite silently cuts at."""
+
+
+# A NUL in the query text: raw, or written as a GraphQL escape (\u0000 or \u{0}).
+_NUL_IN_QUERY = re.compile(r"\x00|\\u(?:0000|\{0+\})")
+
+
+def _refuse_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise HoldsNul
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -58,6 +79,9 @@ def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | Non
         raise BadRequest("'variables' must be a JSON object.")
     if operation_name is not None and not isinstance(operation_name, str):
         raise BadRequest("'operationName' must be a string.")
+    if _NUL_IN_QUERY.search(query):
+        raise HoldsNul
+    _refuse_nul(variables)
     return query, variables, operation_name
 
 
@@ -93,6 +117,8 @@ class GraphQLEndpoint:
             return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
         except BadRequest as error:
             return error_response(400, "BAD_REQUEST", str(error))
+        except HoldsNul:
+            return error_response(200, "BAD_USER_INPUT", "Text may not hold NUL characters.")
         return await self._execute(request, query, variables, operation_name, allowed)
 
     async def _execute(
@@ -104,7 +130,7 @@ class GraphQLEndpoint:
         allowed: frozenset[OperationType],
     ) -> Response:
         request_id = request.state.request_id
-        context = Context(services=self._services, request_id=request_id)
+        context = Context(services=self._services, request_id=request_id, operation_name=operation_name)
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -129,7 +155,8 @@ class GraphQLEndpoint:
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [format_error(error, request_id) for error in result.errors]
-        if result.data is not None or not result.errors:
+        executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
+        if executed:  # the spec: "data" is present (maybe null) once execution started
             body["data"] = result.data
         return JSONResponse(body)
 
