@@ -180,13 +180,11 @@ class Api:
             )
             account = await points.insert_account(conn, user_id=record.id, program="default", now=now)
             if points_balance:
-                await points.override(conn, account.id, points_balance)
-                await points.insert_ledger_row(
+                await points.change_balance(
                     conn,
                     account_id=account.id,
                     kind="OVERRIDE",
                     amount=points_balance,
-                    balance_after=points_balance,
                     reason="test set-up",
                     actor_id="test",
                     idempotency_key=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -79,71 +80,68 @@ async def accounts_by_user(
     return grouped
 
 
-async def add(conn: AsyncConnection, account_id: uuid.UUID, amount: int) -> int | None:
-    """Add ``amount``; the new balance, or ``None`` when the cap would be passed."""
-    return await _update_balance(
-        conn,
-        account_id,
-        points_accounts.c.balance + amount,
-        points_accounts.c.balance <= MAX_BALANCE - amount,
-    )
+def _next_ledger_seq(conn: AsyncConnection) -> sa.ColumnElement[int]:
+    """The seq the next ledger row will take, claimed inside the balance update."""
+    if conn.dialect.name == "sqlite":
+        # Writers are serialized on SQLite, so the next value cannot be taken by anyone else.
+        return sa.select(sa.func.coalesce(sa.func.max(points_transactions.c.seq), 0) + 1).scalar_subquery()
+    return sa.func.nextval(sa.literal_column("'points_transactions_seq_seq'"))
 
 
-async def deduct(conn: AsyncConnection, account_id: uuid.UUID, amount: int) -> int | None:
-    """Deduct ``amount``; the new balance, or ``None`` when the balance is too small."""
-    return await _update_balance(
-        conn, account_id, points_accounts.c.balance - amount, points_accounts.c.balance >= amount
-    )
+def _balance_rule(kind: str, amount: int) -> tuple[sa.ColumnElement[int], sa.ColumnElement[bool]]:
+    """The new balance and the guard that must hold for it, computed by the database."""
+    balance = points_accounts.c.balance
+    if kind == "ADD":
+        return balance + amount, balance <= MAX_BALANCE - amount
+    if kind == "DEDUCT":
+        return balance - amount, balance >= amount
+    return sa.literal(amount, sa.BigInteger), sa.true()
 
 
-async def override(conn: AsyncConnection, account_id: uuid.UUID, balance: int) -> int | None:
-    return await _update_balance(conn, account_id, sa.literal(balance, sa.BigInteger), sa.true())
-
-
-async def _update_balance(
-    conn: AsyncConnection,
-    account_id: uuid.UUID,
-    new_balance: sa.ColumnElement[int],
-    guard: sa.ColumnElement[bool],
-) -> int | None:
-    statement = (
-        points_accounts.update()
-        .where(points_accounts.c.id == account_id, guard)
-        .values(balance=new_balance)
-        .returning(points_accounts.c.balance)
-    )
-    return await conn.scalar(statement)
-
-
-async def insert_ledger_row(
+async def change_balance(
     conn: AsyncConnection,
     *,
     account_id: uuid.UUID,
     kind: str,
     amount: int,
-    balance_after: int,
     reason: str | None,
     actor_id: str,
     idempotency_key: str | None,
     request_digest: str | None,
     now: datetime,
-) -> LedgerRecord:
-    values = {
-        "id": uuid.uuid4(),
-        "account_id": account_id,
-        "kind": kind,
-        "amount": amount,
-        "balance_after": balance_after,
-        "reason": reason,
-        "actor_id": actor_id,
-        "idempotency_key": idempotency_key,
-        "request_digest": request_digest,
-        "created_at": now,
-    }
-    statement = points_transactions.insert().values(**values).returning(points_transactions.c.seq)
+) -> LedgerRecord | None:
+    """Move the balance atomically and write its ledger row.
+
+    ``None`` when the guard refuses: the cap for ADD, too small a balance for DEDUCT. The row lock
+    taken by the update is held until commit, so per account the ledger order is the change order.
+    """
+    new_balance, guard = _balance_rule(kind, amount)
+    moved = (
+        await conn.execute(
+            points_accounts.update()
+            .where(points_accounts.c.id == account_id, guard)
+            .values(balance=new_balance, ledger_seq=_next_ledger_seq(conn))
+            .returning(points_accounts.c.balance, points_accounts.c.ledger_seq)
+        )
+    ).first()
+    if moved is None:
+        return None
+    record = LedgerRecord(
+        seq=moved[1],
+        id=uuid.uuid4(),
+        account_id=account_id,
+        kind=kind,
+        amount=amount,
+        balance_after=moved[0],
+        reason=reason,
+        actor_id=actor_id,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
+        created_at=now,
+    )
     with unique_violations_as_duplicates():
-        seq = await conn.scalar(statement)
-    return LedgerRecord(seq=seq, **values)
+        await conn.execute(points_transactions.insert().values(**dataclasses.asdict(record)))
+    return record
 
 
 async def fetch_ledger_row_by_key(

@@ -69,6 +69,9 @@ sa.Index(
 )
 sa.Index("ix_users_enrolled", users.c.enrolled_at.desc(), users.c.id.desc())
 
+# The database holds every balance to its ledger: an account points at its newest ledger row
+# (``ledger_seq``), a deferred foreign key makes that row's ``balance_after`` equal the balance, and a
+# trigger (in the migration) refuses any change of the balance that does not move ``ledger_seq`` forward.
 points_accounts = sa.Table(
     "points_accounts",
     metadata,
@@ -76,9 +79,19 @@ points_accounts = sa.Table(
     sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("program", sa.String(64), nullable=False),
     sa.Column("balance", sa.BigInteger, nullable=False),
+    sa.Column("ledger_seq", SequenceKey),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("user_id", "program", name="uq_points_accounts_user_program"),
     sa.CheckConstraint(f"balance >= 0 AND balance <= {MAX_BALANCE}", name="balance_range"),
+    sa.CheckConstraint("ledger_seq IS NOT NULL OR balance = 0", name="balance_from_ledger"),
+    sa.ForeignKeyConstraint(
+        ["id", "ledger_seq", "balance"],
+        ["points_transactions.account_id", "points_transactions.seq", "points_transactions.balance_after"],
+        name="fk_points_accounts_ledger_row",
+        deferrable=True,
+        initially="DEFERRED",
+        use_alter=True,
+    ),
 )
 
 points_transactions = sa.Table(
@@ -100,8 +113,10 @@ points_transactions = sa.Table(
     sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     sa.CheckConstraint(f"balance_after >= 0 AND balance_after <= {MAX_BALANCE}", name="balance_after_range"),
     sa.UniqueConstraint("actor_id", "idempotency_key", name="uq_points_transactions_actor_key"),
+    sa.UniqueConstraint(
+        "account_id", "seq", "balance_after", name="uq_points_transactions_account_seq_balance"
+    ),
 )
-sa.Index("ix_points_transactions_account", points_transactions.c.account_id, points_transactions.c.seq.desc())
 
 refresh_tokens = sa.Table(
     "refresh_tokens",

@@ -184,38 +184,28 @@ class PointsService:
             found = await points.fetch_account_with_owner_role(conn, account_id)
             if found is None or not principal.may_see(found[1]):
                 raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
-            if action is PointsAction.ADD:
-                balance = await points.add(conn, account_id, amount)
-                if balance is None:
-                    raise ServiceError.of(
-                        ErrorCode.LIMIT_EXCEEDED, f"the balance would pass {MAX_BALANCE}", "input.amount"
-                    )
-            elif action is PointsAction.DEDUCT:
-                balance = await points.deduct(conn, account_id, amount)
-                if balance is None:
-                    raise ServiceError.of(
-                        ErrorCode.INSUFFICIENT_POINTS,
-                        "the balance is smaller than the amount",
-                        "input.amount",
-                    )
-            else:
-                balance = await points.override(conn, account_id, amount)
-                assert balance is not None  # the account exists and is never deleted
-            transaction = await points.insert_ledger_row(
+            transaction = await points.change_balance(
                 conn,
                 account_id=account_id,
                 kind=action.value,
                 amount=amount,
-                balance_after=balance,
                 reason=reason,
                 actor_id=principal.actor_id,
                 idempotency_key=key,
                 request_digest=digest if key else None,
                 now=now,
             )
+            if transaction is None and action is PointsAction.ADD:
+                raise ServiceError.of(
+                    ErrorCode.LIMIT_EXCEEDED, f"the balance would pass {MAX_BALANCE}", "input.amount"
+                )
+            if transaction is None:  # OVERRIDE has no guard, so this is a DEDUCT
+                raise ServiceError.of(
+                    ErrorCode.INSUFFICIENT_POINTS, "the balance is smaller than the amount", "input.amount"
+                )
         account = found[0]
         updated = PointsAccountRecord(
-            account.id, account.user_id, account.program, balance, account.created_at
+            account.id, account.user_id, account.program, transaction.balance_after, account.created_at
         )
         return AdjustmentResult(account=updated, transaction=transaction)
 

@@ -158,13 +158,11 @@ class UserService:
                 )
                 account = await points.insert_account(conn, user_id=user.id, program=DEFAULT_PROGRAM, now=now)
                 if initial_points:
-                    balance = await points.add(conn, account.id, initial_points)
-                    await points.insert_ledger_row(
+                    await points.change_balance(
                         conn,
                         account_id=account.id,
                         kind="ADD",
                         amount=initial_points,
-                        balance_after=balance or 0,
                         reason="initial points",
                         actor_id=principal.actor_id,
                         idempotency_key=None,

@@ -19,6 +19,31 @@ Timestamp = sa.DateTime(timezone=True)
 SequenceKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+# A balance changes only together with a newer ledger row: ledger_seq must move strictly forward.
+_LEDGER_MOVES_FORWARD = """
+    (NEW.balance IS DISTINCT FROM OLD.balance OR NEW.ledger_seq IS DISTINCT FROM OLD.ledger_seq)
+    AND (NEW.ledger_seq IS NULL OR NEW.ledger_seq <= COALESCE(OLD.ledger_seq, 0))
+"""
+SQLITE_LEDGER_TRIGGER = f"""
+CREATE TRIGGER tr_points_accounts_balance_needs_ledger_row
+BEFORE UPDATE OF balance, ledger_seq ON points_accounts
+WHEN {_LEDGER_MOVES_FORWARD.replace("IS DISTINCT FROM", "IS NOT")}
+BEGIN SELECT RAISE(ABORT, 'a balance changes only with a new ledger row'); END
+"""
+POSTGRES_LEDGER_FUNCTION = """
+CREATE FUNCTION points_balance_needs_ledger_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'a balance changes only with a new ledger row' USING ERRCODE = 'integrity_constraint_violation';
+END $$
+"""
+POSTGRES_LEDGER_TRIGGER = f"""
+CREATE TRIGGER tr_points_accounts_balance_needs_ledger_row
+BEFORE UPDATE OF balance, ledger_seq ON points_accounts
+FOR EACH ROW WHEN ({_LEDGER_MOVES_FORWARD})
+EXECUTE FUNCTION points_balance_needs_ledger_row()
+"""
+
+
 def upgrade() -> None:
     op.create_table(
         "users",
@@ -45,17 +70,32 @@ def upgrade() -> None:
     )
     op.create_index("ix_users_enrolled", "users", [sa.text("enrolled_at DESC"), sa.text("id DESC")])
 
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    # Every balance is the balance_after of the account's newest ledger row (checked at commit).
+    ledger_row = sa.ForeignKeyConstraint(
+        ["id", "ledger_seq", "balance"],
+        ["points_transactions.account_id", "points_transactions.seq", "points_transactions.balance_after"],
+        name="fk_points_accounts_ledger_row",
+        deferrable=True,
+        initially="DEFERRED",
+    )
     op.create_table(
         "points_accounts",
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False),
         sa.Column("program", sa.String(64), nullable=False),
         sa.Column("balance", sa.BigInteger(), nullable=False),
+        sa.Column("ledger_seq", SequenceKey),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.UniqueConstraint("user_id", "program", name="uq_points_accounts_user_program"),
         sa.CheckConstraint(
             "balance >= 0 AND balance <= 1000000000000", name=op.f("ck_points_accounts_balance_range")
         ),
+        sa.CheckConstraint(
+            "ledger_seq IS NOT NULL OR balance = 0", name=op.f("ck_points_accounts_balance_from_ledger")
+        ),
+        # SQLite cannot add a constraint later, but accepts one naming a table still to come.
+        *([ledger_row] if sqlite else []),
     )
 
     op.create_table(
@@ -78,10 +118,24 @@ def upgrade() -> None:
             name=op.f("ck_points_transactions_balance_after_range"),
         ),
         sa.UniqueConstraint("actor_id", "idempotency_key", name="uq_points_transactions_actor_key"),
+        sa.UniqueConstraint(
+            "account_id", "seq", "balance_after", name="uq_points_transactions_account_seq_balance"
+        ),
     )
-    op.create_index(
-        "ix_points_transactions_account", "points_transactions", ["account_id", sa.text("seq DESC")]
-    )
+    if sqlite:
+        op.execute(SQLITE_LEDGER_TRIGGER)
+    else:
+        op.create_foreign_key(
+            "fk_points_accounts_ledger_row",
+            "points_accounts",
+            "points_transactions",
+            ["id", "ledger_seq", "balance"],
+            ["account_id", "seq", "balance_after"],
+            deferrable=True,
+            initially="DEFERRED",
+        )
+        op.execute(POSTGRES_LEDGER_FUNCTION)
+        op.execute(POSTGRES_LEDGER_TRIGGER)
 
     op.create_table(
         "refresh_tokens",
@@ -105,5 +159,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint("fk_points_accounts_ledger_row", "points_accounts", type_="foreignkey")
+        op.execute("DROP TRIGGER tr_points_accounts_balance_needs_ledger_row ON points_accounts")
+        op.execute("DROP FUNCTION points_balance_needs_ledger_row()")
     for table in ("sign_in_failures", "refresh_tokens", "points_transactions", "points_accounts", "users"):
         op.drop_table(table)
