@@ -10,31 +10,21 @@ from loyalty.schema import build_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "check_contract.py"
-# Later stages own these (the activity log, approvals); nothing of theirs is stubbed now.
+# The approvals stage owns these; nothing of theirs is stubbed now.
 NOT_YET_BUILT = {
-    "type JSON is missing",
     "type ApprovalKind is missing",
     "type ApprovalStatus is missing",
-    "type LogOutcome is missing",
     "type ApprovalRequest is missing",
     "type ApprovalRequestEdge is missing",
     "type ApprovalRequestConnection is missing",
-    "type LogEntry is missing",
-    "type LogEntryEdge is missing",
-    "type LogEntryConnection is missing",
-    "type LogFilter is missing",
     "Query.approvalRequests is missing",
-    "Query.logs is missing",
-    "Query.logRetentionDays is missing",
     "UserPayload.approvalRequest is missing",
     "DeleteUserPayload.approvalRequest is missing",
     "AdjustPointsPayload.approvalRequest is missing",
     "type ApprovalPayload is missing",
-    "type RetentionPayload is missing",
     "Mutation.approveRequest is missing",
     "Mutation.rejectRequest is missing",
     "Mutation.cancelRequest is missing",
-    "Mutation.setLogRetention is missing",
 }
 
 

@@ -25,7 +25,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     services = services or Services.build(settings)
     schema = build_schema(introspection=settings.introspection)
     graphql = GraphQLEndpoint(
-        schema, services, max_body_bytes=settings.max_body_bytes, graphiql=settings.graphiql
+        schema,
+        services,
+        max_body_bytes=settings.max_body_bytes,
+        graphiql=settings.graphiql,
+        trusted_proxies=settings.trusted_networks,
     )
 
     async def healthz(_request: Request) -> Response:
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        services.shipper.start()
         yield
         await services.close()
 

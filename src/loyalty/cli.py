@@ -39,6 +39,7 @@ def serve(args: argparse.Namespace) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is read by the app, from trusted proxies only
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +39,17 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
 
+    log_store: Literal["sql", "dynamodb"] = Field(
+        default="sql", description="Where the activity log is kept."
+    )
+    dynamodb_table: str = Field(default="loyalty-activity-log", min_length=3, max_length=255)
+    dynamodb_endpoint: str | None = Field(default=None, description="A local DynamoDB-compatible server.")
+    aws_region: str = "us-east-1"
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy addresses or networks whose X-Forwarded-For is believed.",
+    )
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     graphiql: bool = True
     introspection: bool = True
@@ -55,6 +68,18 @@ class Settings(BaseSettings):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL")
         return url.rstrip("/") if url else url
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (item.strip() for item in value.split(","))):
+            ipaddress.ip_network(part, strict=False)  # raises ValueError with a clear message
+        return value
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        parts = filter(None, (item.strip() for item in self.trusted_proxies.split(",")))
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
 
     @cached_property
     def resolved_database_url(self) -> str:

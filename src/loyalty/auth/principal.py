@@ -25,3 +25,20 @@ class StaffPrincipal:
 
     def may_see(self, target_role: Role) -> bool:
         return may_see(self.role, target_role)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from, as recorded in the activity log."""
+
+    request_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks (``None`` when no valid token came) and from where."""
+
+    principal: StaffPrincipal | None
+    origin: Origin

@@ -80,6 +80,12 @@ async def accounts_by_user(
     return grouped
 
 
+async def locked_balance(conn: AsyncConnection, account_id: uuid.UUID) -> int | None:
+    """The balance, locked until the transaction ends (SQLite's writers are serialized anyway)."""
+    query = sa.select(points_accounts.c.balance).where(points_accounts.c.id == account_id).with_for_update()
+    return await conn.scalar(query)
+
+
 def _next_ledger_seq(conn: AsyncConnection) -> sa.ColumnElement[int]:
     """The seq the next ledger row will take, claimed inside the balance update."""
     if conn.dialect.name == "sqlite":

@@ -139,3 +139,42 @@ sign_in_failures = sa.Table(
     sa.Column("failed_at", UTCDateTime, nullable=False),
 )
 sa.Index("ix_sign_in_failures_email", sign_in_failures.c.email_key, sign_in_failures.c.failed_at)
+
+# The activity log: entries wait in the outbox (written in the transaction of the change they
+# record) until the shipper moves them to the log store.
+log_outbox = sa.Table(
+    "log_outbox",
+    metadata,
+    sa.Column("seq", SequenceKey, primary_key=True, autoincrement=True),
+    sa.Column("entry", sa.Text, nullable=False),  # the LogEntry as JSON
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+log_entries = sa.Table(
+    "log_entries",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("actor_id", sa.String(255)),
+    sa.Column("actor_email", sa.String(320)),
+    sa.Column("actor_role", sa.String(32)),
+    sa.Column("target_type", sa.String(32)),
+    sa.Column("target_id", sa.String(255)),
+    sa.Column("details", sa.JSON),
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(512)),
+    sa.Column("request_id", sa.String(128)),
+)
+sa.Index("ix_log_entries_time", log_entries.c.timestamp.desc(), log_entries.c.id.desc())
+sa.Index("ix_log_entries_actor", log_entries.c.actor_id, log_entries.c.timestamp.desc())
+sa.Index("ix_log_entries_target", log_entries.c.target_id, log_entries.c.timestamp.desc())
+sa.Index("ix_log_entries_action", log_entries.c.action, log_entries.c.timestamp.desc())
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from loyalty.auth.principal import StaffPrincipal
+from loyalty.auth.principal import Caller, Origin, StaffPrincipal
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.services.container import Services
 from loyalty.services.errors import Unauthenticated
@@ -38,7 +38,7 @@ class Loaders:
 @dataclass(slots=True)
 class Context:
     services: Services
-    request_id: str
+    origin: Origin
     operation_name: str | None = None
     principal: StaffPrincipal | None = None
     # Why a presented token was refused; reported only to fields that need a caller.
@@ -50,6 +50,10 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(self.services)
         return self._loaders
+
+    def caller(self) -> Caller:
+        """Who asks and from where, for actions the activity log records (refused ones included)."""
+        return Caller(self.principal, self.origin)
 
     def staff(self) -> StaffPrincipal:
         """The signed-in staff member, or UNAUTHENTICATED."""

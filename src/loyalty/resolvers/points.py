@@ -30,19 +30,17 @@ async def transactions(
 
 
 async def open_points_account(ctx: Context, user_id: str, program: str) -> AdjustPointsPayload:
-    principal = ctx.staff()
     try:
         return AdjustPointsPayload(
-            account=await ctx.services.points.open_account(principal, user_id, program)
+            account=await ctx.services.points.open_account(ctx.caller(), user_id, program)
         )
     except ServiceError as error:
         return AdjustPointsPayload(errors=user_errors(error))
 
 
 async def adjust_points(ctx: Context, adjustment: Adjustment) -> AdjustPointsPayload:
-    principal = ctx.staff()
     try:
-        result = await ctx.services.points.adjust(principal, adjustment)
+        result = await ctx.services.points.adjust(ctx.caller(), adjustment)
     except ServiceError as error:
         return AdjustPointsPayload(errors=user_errors(error))
     return AdjustPointsPayload(account=result.account, transaction=result.transaction)

@@ -82,3 +82,9 @@ class SignInPayload:
 @dataclass(slots=True)
 class SignOutPayload:
     ok: bool
+
+
+@dataclass(slots=True)
+class RetentionPayload:
+    log_retention_days: int | None = None
+    errors: list[UserErrorData] = field(default_factory=list)

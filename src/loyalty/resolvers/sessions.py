@@ -19,18 +19,18 @@ def _signed_in(session: Session) -> SignInPayload:
 
 async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
     try:
-        return _signed_in(await ctx.services.sessions.sign_in(email, password))
+        return _signed_in(await ctx.services.sessions.sign_in(email, password, ctx.origin))
     except ServiceError as error:
         return SignInPayload(errors=user_errors(error))
 
 
 async def refresh_token(ctx: Context, token: str) -> SignInPayload:
     try:
-        return _signed_in(await ctx.services.sessions.refresh(token))
+        return _signed_in(await ctx.services.sessions.refresh(token, ctx.origin))
     except ServiceError as error:
         return SignInPayload(errors=user_errors(error))
 
 
 async def sign_out(ctx: Context, token: str) -> SignOutPayload:
-    await ctx.services.sessions.sign_out(token)
+    await ctx.services.sessions.sign_out(token, ctx.origin)
     return SignOutPayload(ok=True)

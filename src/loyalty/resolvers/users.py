@@ -42,25 +42,22 @@ async def total_points(ctx: Context, owner: UserRecord) -> int:
 
 
 async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:
-    principal = ctx.staff()
     try:
-        return UserPayload(user=await ctx.services.users.enroll(principal, enrolment))
+        return UserPayload(user=await ctx.services.users.enroll(ctx.caller(), enrolment))
     except ServiceError as error:
         return UserPayload(errors=user_errors(error))
 
 
 async def update_user(ctx: Context, user_id: str, changes: Mapping[str, Any]) -> UserPayload:
-    principal = ctx.staff()
     try:
-        return UserPayload(user=await ctx.services.users.update(principal, user_id, changes))
+        return UserPayload(user=await ctx.services.users.update(ctx.caller(), user_id, changes))
     except ServiceError as error:
         return UserPayload(errors=user_errors(error))
 
 
 async def delete_user(ctx: Context, user_id: str) -> DeleteUserPayload:
-    principal = ctx.staff()
     try:
-        deleted = await ctx.services.users.delete(principal, user_id)
+        deleted = await ctx.services.users.delete(ctx.caller(), user_id)
     except ServiceError as error:
         return DeleteUserPayload(errors=user_errors(error))
     return DeleteUserPayload(deleted_user_id=str(deleted))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from loyalty.auth import permissions
-from loyalty.services import points
+from loyalty.services import audit, points
 
 Role = strawberry.enum(
     permissions.Role, name="Role", description="What a user is: a kind of staff, or a customer."
@@ -15,3 +15,4 @@ PointsAction = strawberry.enum(
     name="PointsAction",
     description="ADD and DEDUCT move the balance by an amount; OVERRIDE sets it.",
 )
+LogOutcome = strawberry.enum(audit.Outcome, name="LogOutcome", description="How an attempted action ended.")

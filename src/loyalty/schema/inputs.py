@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from loyalty.schema.enums import PointsAction, Role
-from loyalty.schema.scalars import Long
+from loyalty.schema.enums import LogOutcome, PointsAction, Role
+from loyalty.schema.scalars import DateTime, Long
 
 
 @strawberry.input(description="Narrows a list of users.")
@@ -44,4 +44,18 @@ class AdjustPointsInput:
     reason: str | None = None
     idempotency_key: str | None = strawberry.field(
         default=None, description="A retry with the same key returns the first result; required for partners."
+    )
+
+
+@strawberry.input(description="Narrows the activity log; every filter given must hold.")
+class LogFilter:
+    actor_id: str | None = None
+    target_id: str | None = None
+    action: str | None = None
+    outcome: LogOutcome | None = None
+    since: DateTime | None = strawberry.field(default=None, description="Inclusive.")
+    until: DateTime | None = strawberry.field(default=None, description="Inclusive.")
+    search: str | None = strawberry.field(
+        default=None,
+        description="Part of the action, the actor's email or the target id, any case; looks 31 days back.",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from loyalty.resolvers import activity_log as log_resolvers
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import sessions as sessions_resolvers
 from loyalty.resolvers import users as users_resolvers
@@ -12,6 +13,7 @@ from loyalty.schema.inputs import AdjustPointsInput, EnrollUserInput, UpdateUser
 from loyalty.schema.types import (
     AdjustPointsPayload,
     DeleteUserPayload,
+    RetentionPayload,
     SignInPayload,
     SignOutPayload,
     UserPayload,
@@ -86,3 +88,7 @@ class Mutation:
             idempotency_key=input.idempotency_key,
         )
         return await points_resolvers.adjust_points(info.context, adjustment)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Keep log entries this many days (1 to 3650). OWNER only.")
+    async def set_log_retention(self, info: Info, days: int) -> RetentionPayload:
+        return await log_resolvers.set_log_retention(info.context, days)  # type: ignore[return-value]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from loyalty.resolvers import activity_log as log_resolvers
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import users as users_resolvers
-from loyalty.schema.inputs import UserFilter
-from loyalty.schema.types import PointsAccount, User, UserConnection
+from loyalty.schema.inputs import LogFilter, UserFilter
+from loyalty.schema.types import LogEntryConnection, PointsAccount, User, UserConnection
+from loyalty.services import activity_log
 
 
 @strawberry.type
@@ -40,3 +42,24 @@ class Query:
     @strawberry.field(description="A points account by id; null when absent or not visible to you.")
     async def points_account(self, info: Info, id: strawberry.ID) -> PointsAccount | None:
         return await points_resolvers.points_account(info.context, id)  # type: ignore[return-value]
+
+    @strawberry.field(description="The activity log, newest first. For OWNER, MANAGER and ENGINEER.")
+    async def logs(
+        self, info: Info, filter: LogFilter | None = None, first: int | None = 50, after: str | None = None
+    ) -> LogEntryConnection:
+        log_filter = activity_log.LogFilter(
+            actor_id=filter.actor_id,
+            target_id=filter.target_id,
+            action=filter.action,
+            outcome=filter.outcome.value if filter.outcome else None,
+            since=filter.since,
+            until=filter.until,
+            search=filter.search,
+        ) if filter else activity_log.LogFilter()  # fmt: skip
+        return await log_resolvers.logs(  # type: ignore[return-value]
+            info.context, log_filter, first=50 if first is None else first, after=after
+        )
+
+    @strawberry.field(description="How many days log entries are kept.")
+    async def log_retention_days(self, info: Info) -> int:
+        return await log_resolvers.log_retention_days(info.context)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import users as users_resolvers
-from loyalty.schema.enums import PointsAction, Role
+from loyalty.schema.enums import LogOutcome, PointsAction, Role
 from loyalty.schema.scalars import DateTime, Long
 
 
@@ -137,4 +138,42 @@ class DeleteUserPayload:
 class AdjustPointsPayload:
     account: PointsAccount | None
     transaction: PointsTransaction | None
+    errors: list[UserError]
+
+
+@strawberry.type(description="One action attempted through the API, allowed or not.")
+class LogEntry:
+    id: strawberry.ID
+    timestamp: DateTime
+    action: str = strawberry.field(description='Dotted, e.g. "user.enroll", "points.adjust", "auth.sign_in".')
+    actor_id: str | None
+    actor_email: str | None
+    actor_role: str | None
+    target_type: str | None
+    target_id: str | None
+    details: JSON | None = strawberry.field(description="For a change: the fields before and after.")
+    source_ip: str | None
+    user_agent: str | None
+    request_id: str | None
+
+    @strawberry.field
+    def outcome(self) -> LogOutcome:
+        return LogOutcome(self.outcome)  # type: ignore[attr-defined]
+
+
+@strawberry.type
+class LogEntryEdge:
+    cursor: str
+    node: LogEntry
+
+
+@strawberry.type
+class LogEntryConnection:
+    edges: list[LogEntryEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class RetentionPayload:
+    log_retention_days: int | None
     errors: list[UserError]

@@ -8,7 +8,11 @@ from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.tokens import TokenIssuer, load_signing_key
 from loyalty.config import Settings
 from loyalty.datasources.database import Database
+from loyalty.datasources.log_sql import SqlLogStore
+from loyalty.datasources.log_store import LogStore
 from loyalty.datasources.migrations import current_revision, head_revision
+from loyalty.services.activity_log import ActivityLog, OutboxShipper
+from loyalty.services.audit import AuditTrail
 from loyalty.services.points import PointsService
 from loyalty.services.principals import PrincipalDirectory
 from loyalty.services.sessions import SessionService
@@ -23,6 +27,8 @@ class Services:
     sessions: SessionService
     users: UserService
     points: PointsService
+    activity_log: ActivityLog
+    shipper: OutboxShipper
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -38,13 +44,22 @@ class Services:
             access_ttl_seconds=settings.access_token_seconds,
         )
         principals = PrincipalDirectory(db, tokens, cache_seconds=settings.principal_cache_seconds)
+        audit = AuditTrail(db)
+        store = log_store(settings, db)
+        activity_log = ActivityLog(db, store, audit)
+        shipper = OutboxShipper(db, store, activity_log, create_store=settings.dynamodb_endpoint is not None)
+        audit.on_recorded = shipper.notify
         return cls(
             db=db,
             tokens=tokens,
             principals=principals,
-            sessions=SessionService(db, hashing, tokens, refresh_token_days=settings.refresh_token_days),
-            users=UserService(db, hashing, principals),
-            points=PointsService(db),
+            sessions=SessionService(
+                db, hashing, tokens, audit, refresh_token_days=settings.refresh_token_days
+            ),
+            users=UserService(db, hashing, principals, audit),
+            points=PointsService(db, audit),
+            activity_log=activity_log,
+            shipper=shipper,
         )
 
     async def readiness(self) -> str | None:
@@ -59,4 +74,19 @@ class Services:
         return None
 
     async def close(self) -> None:
+        await self.shipper.stop()
+        await self.activity_log.close()
         await self.db.dispose()
+
+
+def log_store(settings: Settings, db: Database) -> LogStore:
+    """The store ``LOYALTY_LOG_STORE`` names."""
+    if settings.log_store == "dynamodb":
+        from loyalty.datasources.log_dynamo import DynamoLogStore
+
+        return DynamoLogStore(
+            table_name=settings.dynamodb_table,
+            endpoint_url=settings.dynamodb_endpoint,
+            region=settings.aws_region,
+        )
+    return SqlLogStore(db)

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from loyalty.auth.permissions import Access, Operation
-from loyalty.auth.principal import StaffPrincipal
+from loyalty.auth.principal import Caller, StaffPrincipal
 from loyalty.datasources import points, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord
 from loyalty.datasources.tables import MAX_BALANCE
+from loyalty.services.audit import Attempt, AuditTrail
 from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
 from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
 from loyalty.services.validation import MAX_REASON_LENGTH, Problems, parse_id
@@ -64,8 +65,9 @@ def _require_adjust(principal: StaffPrincipal) -> None:
 
 
 class PointsService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditTrail) -> None:
         self._db = db
+        self._audit = audit
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -113,77 +115,82 @@ class PointsService:
 
     # --- changes -----------------------------------------------------------------------------
 
-    async def open_account(
-        self, principal: StaffPrincipal, user_id: str, program: str
-    ) -> PointsAccountRecord:
-        _require_adjust(principal)
-        check = Problems()
-        program = check.program("program", program)
-        check.raise_any()
-        owner_id = parse_id(user_id)
-        try:
-            async with self._db.transaction() as conn:
-                owner = await users.fetch_user(conn, owner_id) if owner_id else None
-                if owner is None or not principal.may_see(owner.role):
-                    raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "userId")
-                if await points.account_exists(conn, user_id=owner.id, program=program):
-                    raise DuplicateKey(program)
-                return await points.insert_account(
-                    conn, user_id=owner.id, program=program, now=datetime.now(UTC)
+    async def open_account(self, caller: Caller, user_id: str, program: str) -> PointsAccountRecord:
+        async with self._audit.attempt(
+            caller, "points.open_account", target_type="user", target_id=user_id
+        ) as attempt:
+            principal = attempt.principal
+            _require_adjust(principal)
+            check = Problems()
+            program = check.program("program", program)
+            check.raise_any()
+            owner_id = parse_id(user_id)
+            try:
+                async with self._db.transaction() as conn:
+                    owner = await users.fetch_user(conn, owner_id) if owner_id else None
+                    if owner is None or not principal.may_see(owner.role):
+                        raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "userId")
+                    if await points.account_exists(conn, user_id=owner.id, program=program):
+                        raise DuplicateKey(program)
+                    account = await points.insert_account(
+                        conn, user_id=owner.id, program=program, now=datetime.now(UTC)
+                    )
+                    details = {"after": {"accountId": str(account.id), "program": program}}
+                    await attempt.succeeded(conn, target_id=str(owner.id), details=details)
+            except DuplicateKey as error:
+                raise ServiceError.of(
+                    ErrorCode.CONFLICT, "this user already has an account in that program", "program"
+                ) from error
+        return account
+
+    async def adjust(self, caller: Caller, adjustment: Adjustment) -> AdjustmentResult:
+        async with self._audit.attempt(
+            caller, "points.adjust", target_type="points_account", target_id=adjustment.account_id
+        ) as attempt:
+            principal = attempt.principal
+            _require_adjust(principal)
+            check = Problems()
+            amount = adjustment.amount
+            if adjustment.action is PointsAction.OVERRIDE:
+                if amount < 0:
+                    check.add("input.amount", "must be zero or more for OVERRIDE (it is the new balance)")
+            elif not 1 <= amount <= MAX_ADJUSTMENT:
+                check.add("input.amount", f"must be between 1 and {MAX_ADJUSTMENT}")
+            reason = check.optional_text("input.reason", adjustment.reason, max_length=MAX_REASON_LENGTH)
+            key = check.idempotency_key("input.idempotencyKey", adjustment.idempotency_key)
+            check.raise_any()
+            if adjustment.action is PointsAction.OVERRIDE and amount > MAX_BALANCE:
+                raise ServiceError.of(
+                    ErrorCode.LIMIT_EXCEEDED, f"a balance is at most {MAX_BALANCE}", "input.amount"
                 )
-        except DuplicateKey as error:
-            raise ServiceError.of(
-                ErrorCode.CONFLICT, "this user already has an account in that program", "program"
-            ) from error
+            account_id = parse_id(adjustment.account_id)
+            if account_id is None:
+                raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
 
-    async def adjust(self, principal: StaffPrincipal, adjustment: Adjustment) -> AdjustmentResult:
-        _require_adjust(principal)
-        check = Problems()
-        amount = adjustment.amount
-        if adjustment.action is PointsAction.OVERRIDE:
-            if amount < 0:
-                check.add("input.amount", "must be zero or more for OVERRIDE (it is the new balance)")
-        elif not 1 <= amount <= MAX_ADJUSTMENT:
-            check.add("input.amount", f"must be between 1 and {MAX_ADJUSTMENT}")
-        reason = check.optional_text("input.reason", adjustment.reason, max_length=MAX_REASON_LENGTH)
-        key = check.idempotency_key("input.idempotencyKey", adjustment.idempotency_key)
-        check.raise_any()
-        if adjustment.action is PointsAction.OVERRIDE and amount > MAX_BALANCE:
-            raise ServiceError.of(
-                ErrorCode.LIMIT_EXCEEDED, f"a balance is at most {MAX_BALANCE}", "input.amount"
-            )
-
-        account_id = parse_id(adjustment.account_id)
-        if account_id is None:
-            raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
-        digest = adjustment.digest()
-        if key is not None and (earlier := await self._replay(principal, key, digest)) is not None:
-            return earlier
-        try:
-            return await self._apply(principal, account_id, adjustment.action, amount, reason, key, digest)
-        except DuplicateKey:
-            # A concurrent request with the same key won the race; answer as it did.
-            assert key is not None
-            earlier = await self._replay(principal, key, digest)
-            if earlier is None:
-                raise
-            return earlier
+            if key is not None and (earlier := await self._replay(principal, key, adjustment)) is not None:
+                await attempt.succeeded_alone(details=_replay_details(earlier))
+                return earlier
+            try:
+                return await self._apply(attempt, account_id, adjustment, reason)
+            except DuplicateKey:
+                # A concurrent request with the same key won the race; answer as it did.
+                if key is None or (earlier := await self._replay(principal, key, adjustment)) is None:
+                    raise
+                await attempt.succeeded_alone(details=_replay_details(earlier))
+                return earlier
 
     async def _apply(
-        self,
-        principal: StaffPrincipal,
-        account_id: uuid.UUID,
-        action: PointsAction,
-        amount: int,
-        reason: str | None,
-        key: str | None,
-        digest: str,
+        self, attempt: Attempt, account_id: uuid.UUID, adjustment: Adjustment, reason: str | None
     ) -> AdjustmentResult:
-        now = datetime.now(UTC)
+        principal = attempt.principal
+        action, amount = adjustment.action, adjustment.amount
         async with self._db.transaction() as conn:
             found = await points.fetch_account_with_owner_role(conn, account_id)
             if found is None or not principal.may_see(found[1]):
                 raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+            before = (
+                await points.locked_balance(conn, account_id) if action is PointsAction.OVERRIDE else None
+            )
             transaction = await points.change_balance(
                 conn,
                 account_id=account_id,
@@ -191,9 +198,9 @@ class PointsService:
                 amount=amount,
                 reason=reason,
                 actor_id=principal.actor_id,
-                idempotency_key=key,
-                request_digest=digest if key else None,
-                now=now,
+                idempotency_key=adjustment.idempotency_key,
+                request_digest=adjustment.digest() if adjustment.idempotency_key else None,
+                now=datetime.now(UTC),
             )
             if transaction is None and action is PointsAction.ADD:
                 raise ServiceError.of(
@@ -203,13 +210,31 @@ class PointsService:
                 raise ServiceError.of(
                     ErrorCode.INSUFFICIENT_POINTS, "the balance is smaller than the amount", "input.amount"
                 )
+            if before is None:
+                sign = 1 if action is PointsAction.ADD else -1
+                before = transaction.balance_after - sign * amount
+            await attempt.succeeded(
+                conn,
+                target_id=str(account_id),
+                details={
+                    "action": action.value,
+                    "amount": amount,
+                    "reason": reason,
+                    "idempotencyKey": adjustment.idempotency_key,
+                    "transactionId": str(transaction.id),
+                    "before": {"balance": before},
+                    "after": {"balance": transaction.balance_after},
+                },
+            )
         account = found[0]
         updated = PointsAccountRecord(
             account.id, account.user_id, account.program, transaction.balance_after, account.created_at
         )
         return AdjustmentResult(account=updated, transaction=transaction)
 
-    async def _replay(self, principal: StaffPrincipal, key: str, digest: str) -> AdjustmentResult | None:
+    async def _replay(
+        self, principal: StaffPrincipal, key: str, adjustment: Adjustment
+    ) -> AdjustmentResult | None:
         """The first answer for this caller's ``key``, or ``None`` if the key is new."""
         async with self._db.read() as conn:
             earlier = await points.fetch_ledger_row_by_key(
@@ -217,7 +242,7 @@ class PointsService:
             )
             if earlier is None:
                 return None
-            if earlier.request_digest != digest:
+            if earlier.request_digest != adjustment.digest():
                 raise ServiceError.of(
                     ErrorCode.IDEMPOTENCY_MISMATCH,
                     "this idempotency key was used with a different request",
@@ -227,6 +252,10 @@ class PointsService:
         if found is None:
             raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
         return AdjustmentResult(account=found[0], transaction=earlier)
+
+
+def _replay_details(earlier: AdjustmentResult) -> dict[str, object]:
+    return {"replayed": True, "transactionId": str(earlier.transaction.id)}
 
 
 def _ledger_seq(cursor: str | None) -> int | None:

@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
+from loyalty.auth.principal import Caller, Origin, StaffPrincipal
 from loyalty.auth.tokens import TokenIssuer, new_refresh_token, refresh_token_digest
 from loyalty.datasources import refresh_tokens, sign_in_failures, users
 from loyalty.datasources.database import Database
+from loyalty.datasources.log_store import LogEntry
 from loyalty.datasources.records import UserRecord
+from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, ServiceError
 
 MAX_FAILURES = 5
@@ -55,16 +58,27 @@ def _invalid_token() -> ServiceError:
     return ServiceError.of(ErrorCode.INVALID_TOKEN, "the refresh token is invalid or expired", "refreshToken")
 
 
+def _staff(user: UserRecord) -> StaffPrincipal:
+    return StaffPrincipal(user.id, user.email, user.role)
+
+
 class SessionService:
     def __init__(
-        self, db: Database, hashing: PasswordHashing, tokens: TokenIssuer, *, refresh_token_days: int
+        self,
+        db: Database,
+        hashing: PasswordHashing,
+        tokens: TokenIssuer,
+        audit: AuditTrail,
+        *,
+        refresh_token_days: int,
     ) -> None:
         self._db = db
         self._hashing = hashing
         self._tokens = tokens
+        self._audit = audit
         self._refresh_ttl = timedelta(days=refresh_token_days)
 
-    async def sign_in(self, email: str, password: str) -> Session:
+    async def sign_in(self, email: str, password: str, origin: Origin) -> Session:
         """A new session, or INVALID_CREDENTIALS / ACCOUNT_LOCKED alike for known and unknown emails."""
         key = _email_key(email)
         now = datetime.now(UTC)
@@ -74,8 +88,16 @@ class SessionService:
             )
             user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
             password_hash = await users.fetch_password_hash(conn, user.id) if user else None
+
+        def failure(reason: ErrorCode) -> LogEntry:
+            return self._audit.entry(
+                None, origin, action="auth.sign_in_failed", outcome="FAILED", actor_email=key,
+                details={"reason": reason.value},
+            )  # fmt: skip
+
         until = locked_until(recent)
         if until is not None and until > now:
+            await self._audit.record_alone(failure(ErrorCode.ACCOUNT_LOCKED))
             raise ServiceError.of(ErrorCode.ACCOUNT_LOCKED, "too many failed sign-ins; try again later")
         if (
             not await self._hashing.verify(password_hash, password[:1024])
@@ -85,42 +107,60 @@ class SessionService:
             async with self._db.transaction() as conn:
                 await sign_in_failures.purge_before(conn, cutoff=now - FAILURE_WINDOW - LOCK_DURATION)
                 await sign_in_failures.record_failure(conn, email_key=key, now=now)
+                await self._audit.record(conn, failure(ErrorCode.INVALID_CREDENTIALS))
+            self._audit.committed()
             raise _invalid_credentials()
         async with self._db.transaction() as conn:
             if recent:
                 await sign_in_failures.clear_failures(conn, email_key=key)
             refresh_token = await self._store_refresh_token(conn, user.id, family_id=uuid.uuid4(), now=now)
+            entry = self._audit.entry(
+                _staff(user), origin, action="auth.sign_in", outcome="SUCCESS", target_type="user",
+                target_id=str(user.id),
+            )  # fmt: skip
+            await self._audit.record(conn, entry)
+        self._audit.committed()
         return self._session(user, refresh_token)
 
-    async def refresh(self, refresh_token: str) -> Session:
+    async def refresh(self, refresh_token: str, origin: Origin) -> Session:
         """Rotate a refresh token. Presenting a used one again revokes its whole family."""
-        digest = refresh_token_digest(refresh_token)
-        now = datetime.now(UTC)
-        replayed = False
-        async with self._db.transaction() as conn:
-            stored = await refresh_tokens.fetch_refresh_token(conn, digest)
-            if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
-                raise _invalid_token()
-            user = await users.fetch_user(conn, stored.user_id)
-            if user is None or not user.role.is_staff:
-                raise _invalid_token()
-            if stored.used_at is not None or not await refresh_tokens.mark_used(conn, stored.id, now=now):
-                await refresh_tokens.revoke_family(conn, stored.family_id, now=now)
-                replayed = True
-            else:
-                new_token = await self._store_refresh_token(
-                    conn, user.id, family_id=stored.family_id, now=now
+        async with self._audit.attempt(Caller(None, origin), "auth.refresh", target_type="user") as attempt:
+            now = datetime.now(UTC)
+            replayed = False
+            async with self._db.transaction() as conn:
+                stored = await refresh_tokens.fetch_refresh_token(conn, refresh_token_digest(refresh_token))
+                if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+                    raise _invalid_token()
+                user = await users.fetch_user(conn, stored.user_id)
+                if user is None or not user.role.is_staff:
+                    raise _invalid_token()
+                attempt.actor = _staff(user)
+                if stored.used_at is not None or not await refresh_tokens.mark_used(conn, stored.id, now=now):
+                    await refresh_tokens.revoke_family(conn, stored.family_id, now=now)
+                    replayed = True
+                else:
+                    new_token = await self._store_refresh_token(
+                        conn, user.id, family_id=stored.family_id, now=now
+                    )
+                    await attempt.succeeded(conn, target_id=str(user.id))
+            if replayed:  # raised after the revocation is committed
+                raise ServiceError.of(
+                    ErrorCode.INVALID_TOKEN,
+                    "this refresh token was used before; its session is revoked",
+                    "refreshToken",
                 )
-        if replayed:  # raised after the revocation is committed
-            raise _invalid_token()
         return self._session(user, new_token)
 
-    async def sign_out(self, refresh_token: str) -> None:
+    async def sign_out(self, refresh_token: str, origin: Origin) -> None:
         """Revoke the session the token belongs to. Unknown tokens are ignored: there is nothing to end."""
-        async with self._db.transaction() as conn:
+        attempt_sign_out = self._audit.attempt(Caller(None, origin), "auth.sign_out", target_type="user")
+        async with attempt_sign_out as attempt, self._db.transaction() as conn:
             stored = await refresh_tokens.fetch_refresh_token(conn, refresh_token_digest(refresh_token))
             if stored is not None:
                 await refresh_tokens.revoke_family(conn, stored.family_id, now=datetime.now(UTC))
+                user = await users.fetch_user(conn, stored.user_id)
+                attempt.actor = _staff(user) if user else None
+            await attempt.succeeded(conn, target_id=str(stored.user_id) if stored else None)
 
     async def _store_refresh_token(
         self, conn: AsyncConnection, user_id: uuid.UUID, *, family_id: uuid.UUID, now: datetime

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.permissions import Access, Operation, Role
-from loyalty.auth.principal import StaffPrincipal
+from loyalty.auth.principal import Caller, StaffPrincipal
 from loyalty.datasources import points, refresh_tokens, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.records import UserRecord
+from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
 from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
 from loyalty.services.points import DEFAULT_PROGRAM, MAX_ADJUSTMENT
@@ -57,6 +58,16 @@ def _visible_roles(principal: StaffPrincipal, wanted: Role | None) -> list[Role]
     raise Forbidden()
 
 
+def _visible_fields(user: UserRecord) -> dict[str, str]:
+    """What the activity log shows of a user's own fields (never a password)."""
+    return {
+        "email": user.email,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "role": user.role.value,
+    }
+
+
 def _users_keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
     enrolled_at, user_id = decode_cursor(cursor, 2)
     try:
@@ -69,10 +80,13 @@ def _users_keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 class UserService:
-    def __init__(self, db: Database, hashing: PasswordHashing, principals: PrincipalDirectory) -> None:
+    def __init__(
+        self, db: Database, hashing: PasswordHashing, principals: PrincipalDirectory, audit: AuditTrail
+    ) -> None:
         self._db = db
         self._hashing = hashing
         self._principals = principals
+        self._audit = audit
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -125,107 +139,139 @@ class UserService:
 
     # --- changes -----------------------------------------------------------------------------
 
-    async def enroll(self, principal: StaffPrincipal, enrolment: Enrolment) -> UserRecord:
-        _require(principal, Operation.ENROLL_USERS)
-        _require_owner_rights_for(principal, enrolment.role)
-        check = Problems()
-        email = check.email("input.email", enrolment.email)
-        first_name = check.name("input.firstName", enrolment.first_name)
-        last_name = check.name("input.lastName", enrolment.last_name)
-        if enrolment.password is not None:
-            if enrolment.role is Role.USER:
-                check.add("input.password", "customers have no password")
-            else:
-                check.password("input.password", enrolment.password)
-        initial_points = enrolment.initial_points or 0
-        if not 0 <= initial_points <= MAX_ADJUSTMENT:
-            check.add("input.initialPoints", f"must be between 0 and {MAX_ADJUSTMENT}")
-        check.raise_any()
+    async def enroll(self, caller: Caller, enrolment: Enrolment) -> UserRecord:
+        async with self._audit.attempt(caller, "user.enroll", target_type="user") as attempt:
+            principal = attempt.principal
+            _require(principal, Operation.ENROLL_USERS)
+            _require_owner_rights_for(principal, enrolment.role)
+            check = Problems()
+            email = check.email("input.email", enrolment.email)
+            first_name = check.name("input.firstName", enrolment.first_name)
+            last_name = check.name("input.lastName", enrolment.last_name)
+            if enrolment.password is not None:
+                if enrolment.role is Role.USER:
+                    check.add("input.password", "customers have no password")
+                else:
+                    check.password("input.password", enrolment.password)
+            initial_points = enrolment.initial_points or 0
+            if not 0 <= initial_points <= MAX_ADJUSTMENT:
+                check.add("input.initialPoints", f"must be between 0 and {MAX_ADJUSTMENT}")
+            check.raise_any()
 
-        password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
-        now = datetime.now(UTC)
-        try:
-            async with self._db.transaction() as conn:
-                await self._refuse_taken_email(conn, email, "input.email")
-                user = await users.insert_user(
-                    conn,
-                    email=email,
-                    first_name=first_name,
-                    last_name=last_name,
-                    role=enrolment.role,
-                    password_hash=password_hash,
-                    now=now,
-                )
-                account = await points.insert_account(conn, user_id=user.id, program=DEFAULT_PROGRAM, now=now)
-                if initial_points:
-                    await points.change_balance(
+            password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
+            now = datetime.now(UTC)
+            try:
+                async with self._db.transaction() as conn:
+                    await self._refuse_taken_email(conn, email, "input.email")
+                    user = await users.insert_user(
                         conn,
-                        account_id=account.id,
-                        kind="ADD",
-                        amount=initial_points,
-                        reason="initial points",
-                        actor_id=principal.actor_id,
-                        idempotency_key=None,
-                        request_digest=None,
+                        email=email,
+                        first_name=first_name,
+                        last_name=last_name,
+                        role=enrolment.role,
+                        password_hash=password_hash,
                         now=now,
                     )
-        except DuplicateKey as error:
-            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+                    account = await points.insert_account(
+                        conn, user_id=user.id, program=DEFAULT_PROGRAM, now=now
+                    )
+                    if initial_points:
+                        await points.change_balance(
+                            conn,
+                            account_id=account.id,
+                            kind="ADD",
+                            amount=initial_points,
+                            reason="initial points",
+                            actor_id=principal.actor_id,
+                            idempotency_key=None,
+                            request_digest=None,
+                            now=now,
+                        )
+                    after = {
+                        **_visible_fields(user),
+                        "initialPoints": initial_points,
+                        "password": bool(password_hash),
+                    }
+                    await attempt.succeeded(conn, target_id=str(user.id), details={"after": after})
+            except DuplicateKey as error:
+                raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
         return user
 
-    async def update(self, principal: StaffPrincipal, user_id: str, changes: Mapping[str, Any]) -> UserRecord:
+    async def update(self, caller: Caller, user_id: str, changes: Mapping[str, Any]) -> UserRecord:
         """Apply ``changes`` (input field name → value; an explicit ``None`` is refused)."""
-        _require(principal, Operation.UPDATE_USERS)
-        check = Problems()
-        values: dict[str, Any] = {}
-        for field, value in changes.items():
-            if not check.not_null(f"input.{field}", value):
-                continue
-            if field == "email":
-                values["email"] = check.email("input.email", value)
-            elif field in ("firstName", "lastName"):
-                values["first_name" if field == "firstName" else "last_name"] = check.name(
-                    f"input.{field}", value
-                )
-            elif field == "role":
-                values["role"] = value
-        check.raise_any()
-        target_id = parse_id(user_id)
-        new_role: Role | None = values.get("role")
-        try:
+        async with self._audit.attempt(
+            caller, "user.update", target_type="user", target_id=user_id
+        ) as attempt:
+            principal = attempt.principal
+            _require(principal, Operation.UPDATE_USERS)
+            check = Problems()
+            values: dict[str, Any] = {}
+            for field, value in changes.items():
+                if not check.not_null(f"input.{field}", value):
+                    continue
+                if field == "email":
+                    values["email"] = check.email("input.email", value)
+                elif field in ("firstName", "lastName"):
+                    column = "first_name" if field == "firstName" else "last_name"
+                    values[column] = check.name(f"input.{field}", value)
+                elif field == "role":
+                    values["role"] = value
+            check.raise_any()
+            target_id = parse_id(user_id)
+            new_role: Role | None = values.get("role")
+            try:
+                async with self._db.transaction() as conn:
+                    target = await users.fetch_user(conn, target_id) if target_id else None
+                    if target is None or not self._may_read(principal, target):
+                        raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
+                    _require_owner_rights_for(principal, target.role, new_role)
+                    if new_role is not None and new_role is not target.role:
+                        await self._refuse_role_change(conn, principal, target)
+                        if new_role is Role.USER:
+                            values["password_hash"] = None
+                            await refresh_tokens.revoke_user_tokens(conn, target.id, now=datetime.now(UTC))
+                    if "email" in values and values["email"].lower() != target.email.lower():
+                        await self._refuse_taken_email(conn, values["email"], "input.email")
+                    updated = (
+                        await users.update_user(conn, target.id, values, now=datetime.now(UTC))
+                        if values
+                        else target
+                    )
+                    assert updated is not None  # the row was read in this transaction and is never removed
+                    before, after = _visible_fields(target), _visible_fields(updated)
+                    changed = [name for name in after if after[name] != before[name]]
+                    await attempt.succeeded(
+                        conn,
+                        target_id=str(target.id),
+                        details={
+                            "before": {name: before[name] for name in changed},
+                            "after": {name: after[name] for name in changed},
+                        },
+                    )
+            except DuplicateKey as error:
+                raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+        self._principals.forget(updated.id)
+        return updated
+
+    async def delete(self, caller: Caller, user_id: str) -> uuid.UUID:
+        async with self._audit.attempt(
+            caller, "user.delete", target_type="user", target_id=user_id
+        ) as attempt:
+            principal = attempt.principal
+            _require(principal, Operation.DELETE_USERS)
+            target_id = parse_id(user_id)
+            now = datetime.now(UTC)
             async with self._db.transaction() as conn:
                 target = await users.fetch_user(conn, target_id) if target_id else None
                 if target is None or not self._may_read(principal, target):
                     raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
-                _require_owner_rights_for(principal, target.role, new_role)
-                if new_role is not None and new_role is not target.role:
-                    await self._refuse_role_change(conn, principal, target)
-                    if new_role is Role.USER:
-                        values["password_hash"] = None
-                        await refresh_tokens.revoke_user_tokens(conn, target.id, now=datetime.now(UTC))
-                if "email" in values and values["email"].lower() != target.email.lower():
-                    await self._refuse_taken_email(conn, values["email"], "input.email")
-                if not values:
-                    return target
-                updated = await users.update_user(conn, target.id, values, now=datetime.now(UTC))
-        except DuplicateKey as error:
-            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
-        assert updated is not None  # the row is locked by this transaction's update
-        self._principals.forget(updated.id)
-        return updated
-
-    async def delete(self, principal: StaffPrincipal, user_id: str) -> uuid.UUID:
-        _require(principal, Operation.DELETE_USERS)
-        target_id = parse_id(user_id)
-        now = datetime.now(UTC)
-        async with self._db.transaction() as conn:
-            target = await users.fetch_user(conn, target_id) if target_id else None
-            if target is None or not self._may_read(principal, target):
-                raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
-            _require_owner_rights_for(principal, target.role)
-            await self._refuse_role_change(conn, principal, target)
-            await users.soft_delete_user(conn, target.id, now=now)
-            await refresh_tokens.revoke_user_tokens(conn, target.id, now=now)
+                _require_owner_rights_for(principal, target.role)
+                await self._refuse_role_change(conn, principal, target)
+                await users.soft_delete_user(conn, target.id, now=now)
+                await refresh_tokens.revoke_user_tokens(conn, target.id, now=now)
+                await attempt.succeeded(
+                    conn, target_id=str(target.id), details={"before": _visible_fields(target)}
+                )
         self._principals.forget(target.id)
         return target.id
 

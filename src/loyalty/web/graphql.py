@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -14,10 +15,12 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from loyalty.auth.principal import Origin
 from loyalty.resolvers.context import Context
 from loyalty.services.container import Services
 from loyalty.services.errors import Unauthenticated
 from loyalty.web.errors import JSONResponse, error_response, format_error
+from loyalty.web.origin import Network, client_ip
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -86,10 +89,19 @@ def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | Non
 
 
 class GraphQLEndpoint:
-    def __init__(self, schema: strawberry.Schema, services: Services, *, max_body_bytes: int, graphiql: bool):
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        services: Services,
+        *,
+        max_body_bytes: int,
+        graphiql: bool,
+        trusted_proxies: Sequence[Network] = (),
+    ):
         self._schema = schema
         self._services = services
         self._max_body_bytes = max_body_bytes
+        self._trusted_proxies = tuple(trusted_proxies)
         self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
 
     async def handle(self, request: Request) -> Response:
@@ -130,7 +142,16 @@ class GraphQLEndpoint:
         allowed: frozenset[OperationType],
     ) -> Response:
         request_id = request.state.request_id
-        context = Context(services=self._services, request_id=request_id, operation_name=operation_name)
+        origin = Origin(
+            request_id=request_id,
+            source_ip=client_ip(
+                request.client.host if request.client else None,
+                request.headers.get("x-forwarded-for"),
+                self._trusted_proxies,
+            ),
+            user_agent=request.headers.get("user-agent"),
+        )
+        context = Context(services=self._services, origin=origin, operation_name=operation_name)
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
