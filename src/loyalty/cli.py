@@ -1,4 +1,4 @@
-"""The ``loyalty`` command: serve, migrate, create-owner, schema."""
+"""The ``loyalty`` command: serve, migrate, create-owner, create-log-table, schema."""
 
 from __future__ import annotations
 
@@ -81,6 +81,27 @@ def create_owner(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def create_log_table(_args: argparse.Namespace) -> None:
+    from loyalty.datasources.log_dynamo import DynamoLogStore
+
+    settings = _settings()
+
+    async def run() -> bool:
+        store = DynamoLogStore(
+            table_name=settings.dynamodb_table,
+            endpoint_url=settings.dynamodb_endpoint,
+            region=settings.aws_region,
+        )
+        try:
+            return await store.create_table()
+        finally:
+            await store.close()
+
+    created = asyncio.run(run())
+    state = "Created" if created else "Found"
+    print(f"{state} the DynamoDB table {settings.dynamodb_table} (with TTL on expires_at).")
+
+
 def schema(args: argparse.Namespace) -> None:
     from loyalty.schema import build_schema
 
@@ -117,6 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         "--password", help="default: LOYALTY_ADMIN_PASSWORD, else one is generated and printed"
     )
     owner_parser.set_defaults(run=create_owner)
+
+    commands.add_parser(
+        "create-log-table", help="create the activity log's DynamoDB table (LOYALTY_DYNAMODB_TABLE), TTL on"
+    ).set_defaults(run=create_log_table)
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     target = schema_parser.add_mutually_exclusive_group()

@@ -79,6 +79,8 @@ _TABLE_WAIT_SECONDS = 300.0
 T = TypeVar("T")
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# One session per process: each new one loads botocore's service and endpoint data again (~0.1 s).
+_session = aioboto3.Session()
 
 
 class LogWriteIncomplete(Exception):
@@ -278,7 +280,6 @@ class DynamoLogStore:
         self.table_name = table_name
         self.endpoint_url = endpoint_url
         self.region = region
-        self._session = aioboto3.Session()
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
         self._client_lock = asyncio.Lock()
@@ -288,17 +289,17 @@ class DynamoLogStore:
         async with self._client_lock:
             if self._client is None:
                 credentials: dict[str, str] = {}
-                if self.endpoint_url and await self._session.get_credentials() is None:
+                if self.endpoint_url and await _session.get_credentials() is None:
                     # A local server takes any key; the credential chain is for real AWS.
                     credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-                client = self._session.client(
+                client = _session.client(
                     "dynamodb",
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
                     config=Config(
                         connect_timeout=3,
                         read_timeout=10,
-                        retries={"max_attempts": 3, "mode": "standard"},
+                        retries={"max_attempts": 2, "mode": "standard"},
                     ),
                     **credentials,
                 )
