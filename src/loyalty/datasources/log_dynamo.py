@@ -198,7 +198,7 @@ def months_newest_first(newest: datetime, oldest: datetime) -> list[str]:
 
 
 @dataclass(slots=True)
-class _Read:
+class ReadPlan:
     """How one LogQuery is answered: which index and partitions, which sk range, which filter."""
 
     index: str | None  # None: the base table's month buckets
@@ -217,7 +217,7 @@ class _Read:
         self.values[f":{name}"] = value
 
 
-def plan_read(query: LogQuery, *, after: LogPosition | None, now: datetime) -> _Read | None:
+def plan_read(query: LogQuery, *, after: LogPosition | None, now: datetime) -> ReadPlan | None:
     """The Query calls that answer ``query`` (None when nothing can match)."""
     if query.since is None:
         raise ValueError("a DynamoDB log read needs `since` (clamp it to the retention window)")
@@ -241,24 +241,14 @@ def plan_read(query: LogQuery, *, after: LogPosition | None, now: datetime) -> _
         "problem_outcome": query.outcome if query.outcome in PROBLEM_OUTCOMES else None,
     }
     chosen = next((name for name in _INDEXED_ATTRIBUTES if keys[name]), None)
-    if chosen is None:
-        read = _Read(
-            index=None,
-            partitions=months_newest_first(newest or now, query.since),
-            partition_attribute="pk",
-            low=low,
-            high=high,
-            skip_sk=skip_sk,
-        )
-    else:
-        read = _Read(
-            index=_INDEX_BY_ATTRIBUTE[chosen],
-            partitions=[keys[chosen] or ""],
-            partition_attribute=chosen,
-            low=low,
-            high=high,
-            skip_sk=skip_sk,
-        )
+    read = ReadPlan(
+        index=_INDEX_BY_ATTRIBUTE[chosen] if chosen else None,
+        partitions=[keys[chosen] or ""] if chosen else months_newest_first(newest or now, query.since),
+        partition_attribute=chosen or "pk",
+        low=low,
+        high=high,
+        skip_sk=skip_sk,
+    )
     for name in ("actor_id", "target_id", "action"):
         value = keys[name]
         if value and name != chosen:
@@ -296,6 +286,8 @@ class DynamoLogStore:
                     "dynamodb",
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
+                    # Fail within seconds when DynamoDB is away: the outbox shipper retries later,
+                    # and throttled batch items are retried by write_batch itself.
                     config=Config(
                         connect_timeout=3,
                         read_timeout=10,

@@ -184,7 +184,9 @@ class OutboxShipper:
         return await self._store.purge_before(cutoff)
 
     def start(self) -> None:
+        """Run in the background; the first round (creating a local table, shipping leftovers) is at once."""
         if self._task is None:
+            self._wake.set()
             self._task = asyncio.create_task(self._run(), name="log-outbox-shipper")
 
     async def stop(self) -> None:
