@@ -16,6 +16,8 @@ from loyalty.schema import build_schema
 from loyalty.services.container import Services
 from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
 from loyalty.web.graphql import GraphQLEndpoint
+from loyalty.web.oauth import TokenEndpoint
+from loyalty.web.origin import request_origin
 from loyalty.web.request_id import RequestIdMiddleware
 
 
@@ -31,6 +33,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         graphiql=settings.graphiql,
         trusted_proxies=settings.trusted_networks,
     )
+
+    token_endpoint = TokenEndpoint(
+        services, token_url=f"{settings.issuer}/oauth/token", max_body_bytes=settings.max_body_bytes
+    )
+
+    async def oauth_token(request: Request) -> Response:
+        return await token_endpoint.handle(request, request_origin(request, settings.trusted_networks))
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -53,6 +62,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     return Starlette(
         routes=[
             Route("/graphql", graphql.handle, methods=["GET", "POST"]),
+            Route("/oauth/token", oauth_token, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),

@@ -1,4 +1,4 @@
-"""The ``loyalty`` command: serve, migrate, create-owner, create-log-table, schema."""
+"""The ``loyalty`` command: serve, migrate, create-owner, partner clients, create-log-table, schema."""
 
 from __future__ import annotations
 
@@ -102,6 +102,40 @@ def create_log_table(_args: argparse.Namespace) -> None:
     print(f"{state} the DynamoDB table {settings.dynamodb_table} (with TTL on expires_at).")
 
 
+def _with_services(work):  # type: ignore[no-untyped-def]
+    """Run ``work(services)`` once, with the services of the configured settings."""
+    from loyalty.services.container import Services
+
+    async def run():  # type: ignore[no-untyped-def]
+        services = Services.build(_settings())
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(run())
+
+
+def create_partner_client(args: argparse.Namespace) -> None:
+    from loyalty.services.errors import ServiceError
+
+    try:
+        client = _with_services(lambda services: services.partners.create_client(args.name, args.scopes))
+    except ServiceError as error:
+        sys.exit(f"Cannot create the client: {error}")
+    print(f"client_id:     {client.client_id}")
+    print(f"client_secret: {client.secret}")
+    print(f"scopes:        {' '.join(client.scopes)}")
+    print("The secret is shown only this once: hand it to the partner over a safe channel.")
+
+
+def disable_partner_client(args: argparse.Namespace) -> None:
+    if _with_services(lambda services: services.partners.disable_client(args.client_id)):
+        print(f"Disabled {args.client_id}: its tokens stop working within a minute.")
+    else:
+        sys.exit(f"No active client {args.client_id}.")
+
+
 def schema(args: argparse.Namespace) -> None:
     from loyalty.schema import build_schema
 
@@ -142,6 +176,18 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "create-log-table", help="create the activity log's DynamoDB table (LOYALTY_DYNAMODB_TABLE), TTL on"
     ).set_defaults(run=create_log_table)
+
+    partner_parser = commands.add_parser(
+        "create-partner-client", help="create a partner client; prints its id and secret once"
+    )
+    partner_parser.add_argument("--name", required=True)
+    partner_parser.add_argument(
+        "--scopes", nargs="+", required=True, help="users:read points:read points:credit points:debit"
+    )
+    partner_parser.set_defaults(run=create_partner_client)
+    disable_parser = commands.add_parser("disable-partner-client", help="disable a partner client")
+    disable_parser.add_argument("client_id")
+    disable_parser.set_defaults(run=disable_partner_client)
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     target = schema_parser.add_mutually_exclusive_group()

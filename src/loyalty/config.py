@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -82,15 +81,15 @@ class Settings(BaseSettings):
             ipaddress.ip_network(part, strict=False)  # raises ValueError with a clear message
         return value
 
-    @cached_property
+    @property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         parts = filter(None, (item.strip() for item in self.trusted_proxies.split(",")))
         return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
 
-    @cached_property
+    @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'loyalty.db'}"
 
-    @cached_property
+    @property
     def issuer(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -69,3 +69,16 @@ def may_see(role: Role, target_role: Role) -> bool:
     """Whether a caller of ``role`` may read a user whose role is ``target_role``."""
     cell = access(role, Operation.READ_USERS)
     return cell is Access.ALLOW or (cell is Access.CUSTOMERS_ONLY and target_role is Role.USER)
+
+
+class Scope(StrEnum):
+    """What a partner client may do; partners hold scopes instead of roles."""
+
+    USERS_READ = "users:read"
+    POINTS_READ = "points:read"
+    POINTS_CREDIT = "points:credit"
+    POINTS_DEBIT = "points:debit"
+
+
+# The points actions a scope allows a partner (OVERRIDE is for staff only).
+SCOPE_FOR_POINTS_ACTION = {"ADD": Scope.POINTS_CREDIT, "DEDUCT": Scope.POINTS_DEBIT}

@@ -178,3 +178,14 @@ settings = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(255), nullable=False),
 )
+
+partner_clients = sa.Table(
+    "partner_clients",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("secret_digest", sa.String(64), nullable=False),  # SHA-256: the secret is 256 random bits
+    sa.Column("scopes", sa.String(255), nullable=False),  # space-separated, as OAuth 2.0 writes them
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),
+)

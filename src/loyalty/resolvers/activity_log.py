@@ -10,12 +10,12 @@ from loyalty.services.errors import ServiceError
 
 
 async def logs(ctx: Context, log_filter: LogFilter, *, first: int, after: str | None) -> Connection[LogEntry]:
-    page = await ctx.services.activity_log.read(ctx.staff(), log_filter, first=first, after=after)
+    page = await ctx.services.activity_log.read(ctx.signed_in(), log_filter, first=first, after=after)
     return Connection.of(page)
 
 
 async def log_retention_days(ctx: Context) -> int:
-    return await ctx.services.activity_log.read_retention(ctx.staff())
+    return await ctx.services.activity_log.read_retention(ctx.signed_in())
 
 
 async def set_log_retention(ctx: Context, days: int) -> RetentionPayload:

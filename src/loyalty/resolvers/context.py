@@ -8,10 +8,10 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from loyalty.auth.principal import Caller, Origin, StaffPrincipal
+from loyalty.auth.principal import Caller, Origin, Principal, StaffPrincipal
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.services.container import Services
-from loyalty.services.errors import Unauthenticated
+from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.pagination import Page
 from loyalty.services.points import LedgerPageKey
 
@@ -40,7 +40,7 @@ class Context:
     services: Services
     origin: Origin
     operation_name: str | None = None
-    principal: StaffPrincipal | None = None
+    principal: Principal | None = None
     # Why a presented token was refused; reported only to fields that need a caller.
     auth_failure: str | None = None
     _loaders: Loaders | None = None
@@ -55,8 +55,15 @@ class Context:
         """Who asks and from where, for actions the activity log records (refused ones included)."""
         return Caller(self.principal, self.origin)
 
-    def staff(self) -> StaffPrincipal:
-        """The signed-in staff member, or UNAUTHENTICATED."""
+    def signed_in(self) -> Principal:
+        """The staff member or partner client behind the token, or UNAUTHENTICATED."""
         if self.principal is None:
             raise Unauthenticated(self.auth_failure or "Sign in to do this.")
         return self.principal
+
+    def staff(self) -> StaffPrincipal:
+        """The signed-in staff member; UNAUTHENTICATED without a token, FORBIDDEN for a partner."""
+        principal = self.signed_in()
+        if not isinstance(principal, StaffPrincipal):
+            raise Forbidden("Only staff may do this.")
+        return principal

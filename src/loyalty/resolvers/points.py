@@ -5,12 +5,12 @@ from __future__ import annotations
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.resolvers.context import Context
 from loyalty.resolvers.results import AdjustPointsPayload, Connection, user_errors
-from loyalty.services.errors import ServiceError
+from loyalty.services.errors import Forbidden, ServiceError
 from loyalty.services.points import Adjustment, LedgerPageKey
 
 
 async def points_account(ctx: Context, account_id: str) -> PointsAccountRecord | None:
-    return await ctx.services.points.get_account(ctx.staff(), account_id)
+    return await ctx.services.points.get_account(ctx.signed_in(), account_id)
 
 
 async def account_owner(ctx: Context, account: PointsAccountRecord) -> UserRecord:
@@ -19,6 +19,8 @@ async def account_owner(ctx: Context, account: PointsAccountRecord) -> UserRecor
     # soft-deleted, never removed; a miss here means the owner was deleted mid-request.
     if owner is None:
         raise LookupError(f"owner of points account {account.id} is gone")
+    if not ctx.signed_in().may_see(owner.role) and not ctx.signed_in().is_user(owner.id):
+        raise Forbidden("Reading users needs the users:read scope.")
     return owner
 
 

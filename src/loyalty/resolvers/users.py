@@ -9,7 +9,7 @@ from loyalty.auth.permissions import Role
 from loyalty.datasources.records import PointsAccountRecord, UserRecord
 from loyalty.resolvers.context import Context
 from loyalty.resolvers.results import Connection, DeleteUserPayload, UserPayload, user_errors
-from loyalty.services.errors import ServiceError
+from loyalty.services.errors import Forbidden, ServiceError
 from loyalty.services.users import Enrolment
 
 
@@ -19,26 +19,28 @@ async def me(ctx: Context) -> UserRecord | None:
 
 
 async def user(ctx: Context, user_id: str) -> UserRecord | None:
-    return await ctx.services.users.get(ctx.staff(), user_id)
+    return await ctx.services.users.get(ctx.signed_in(), user_id)
 
 
 async def user_by_email(ctx: Context, email: str) -> UserRecord | None:
-    return await ctx.services.users.get_by_email(ctx.staff(), email)
+    return await ctx.services.users.get_by_email(ctx.signed_in(), email)
 
 
 async def users(
     ctx: Context, *, search: str | None, role: Role | None, first: int, after: str | None
 ) -> Connection[UserRecord]:
-    page = await ctx.services.users.list(ctx.staff(), search=search, role=role, first=first, after=after)
+    page = await ctx.services.users.list(ctx.signed_in(), search=search, role=role, first=first, after=after)
     return Connection.of(page)
 
 
 async def points_accounts(ctx: Context, owner: UserRecord) -> list[PointsAccountRecord]:
+    if not ctx.signed_in().may_read_balance(owner.role):
+        raise Forbidden("Reading balances needs the points:read scope.")
     return await ctx.loaders.accounts_of_user.load(owner.id)
 
 
 async def total_points(ctx: Context, owner: UserRecord) -> int:
-    return sum(account.balance for account in await ctx.loaders.accounts_of_user.load(owner.id))
+    return sum(account.balance for account in await points_accounts(ctx, owner))
 
 
 async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from loyalty.auth.permissions import Access, Operation
-from loyalty.auth.principal import Caller, StaffPrincipal
+from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import log_outbox, settings
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry, LogQuery, LogStore
@@ -38,7 +38,7 @@ class LogFilter:
     search: str | None = None
 
 
-def _require_reader(principal: StaffPrincipal) -> None:
+def _require_reader(principal: Principal) -> None:
     if principal.access(Operation.READ_LOGS) is not Access.ALLOW:
         raise Forbidden()
 
@@ -46,12 +46,12 @@ def _require_reader(principal: StaffPrincipal) -> None:
 def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
     timestamp, entry_id = decode_cursor(cursor, 2)
     try:
-        position = (datetime.fromisoformat(timestamp), uuid.UUID(entry_id))
-    except ValueError:
-        position = None
-    if position is None or position[0].tzinfo is None:
-        raise BadUserInput("after is not a cursor this server gave out")
-    return position
+        moment = datetime.fromisoformat(timestamp)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment.astimezone(UTC), uuid.UUID(entry_id)
+    except (ValueError, OverflowError):
+        raise BadUserInput("after is not a cursor this server gave out") from None
 
 
 def _text(value: str | None, limit: int = 255) -> str | None:
@@ -74,7 +74,7 @@ class ActivityLog:
             value = await settings.read(conn, _RETENTION)
         return int(value) if value else DEFAULT_RETENTION_DAYS
 
-    async def read_retention(self, principal: StaffPrincipal) -> int:
+    async def read_retention(self, principal: Principal) -> int:
         _require_reader(principal)
         return await self.retention_days()
 
@@ -95,7 +95,7 @@ class ActivityLog:
         return days
 
     async def read(
-        self, principal: StaffPrincipal, log_filter: LogFilter, *, first: int, after: str | None
+        self, principal: Principal, log_filter: LogFilter, *, first: int, after: str | None
     ) -> Page[LogEntry]:
         _require_reader(principal)
         check_page_size(first)
@@ -104,10 +104,12 @@ class ActivityLog:
         until = min(log_filter.until or now, now)
         since = now - timedelta(days=await self.retention_days())
         search = _text(log_filter.search)
-        if search:
-            since = max(since, until - SEARCH_WINDOW)
         if log_filter.since is not None:
             since = max(since, log_filter.since)
+        if since > until:
+            return Page(items=[], cursors=[], has_next_page=False)
+        if search:
+            since = max(since, until - SEARCH_WINDOW)
         query = LogQuery(
             actor_id=_text(log_filter.actor_id),
             target_id=_text(log_filter.target_id),
@@ -117,8 +119,6 @@ class ActivityLog:
             until=until,
             search=search.lower() if search else None,
         )
-        if since > until:
-            return Page(items=[], cursors=[], has_next_page=False)
         entries = await self._store.query(query, limit=first + 1, after=position)
         items = entries[:first]
         cursors = [encode_cursor(entry.timestamp.isoformat(), str(entry.id)) for entry in items]

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loyalty.auth.principal import Caller, Origin, StaffPrincipal
+from loyalty.auth.principal import Caller, Origin, Principal
 from loyalty.datasources import log_outbox
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry
@@ -51,10 +51,10 @@ class Attempt:
         self.target_id = target_id
         self.recorded = False
         # Who acted, when it is learnt during the action rather than from a token (refreshing a session).
-        self.actor: StaffPrincipal | None = caller.principal
+        self.actor: Principal | None = caller.principal
 
     @property
-    def principal(self) -> StaffPrincipal:
+    def principal(self) -> Principal:
         """The signed-in staff member; refusing the action (and so recording it) when there is none."""
         if self.caller.principal is None:
             raise Unauthenticated()
@@ -93,7 +93,7 @@ class AuditTrail:
 
     @staticmethod
     def entry(
-        principal: StaffPrincipal | None,
+        principal: Principal | None,
         origin: Origin,
         *,
         action: str,
@@ -110,8 +110,8 @@ class AuditTrail:
             action=action,
             outcome=outcome,
             actor_id=principal.actor_id if principal else None,
-            actor_email=_clip(principal.email if principal else actor_email, 320),
-            actor_role=principal.role.value if principal else None,
+            actor_email=_clip(principal.actor_email if principal else actor_email, 320),
+            actor_role=principal.actor_role if principal else None,
             target_type=target_type,
             target_id=_clip(target_id),
             details=details,
@@ -134,6 +134,20 @@ class AuditTrail:
         """Wake the shipper: entries are waiting."""
         self.on_recorded()
 
+    async def record_refused_read(self, caller: Caller, field: str, refusal: RequestRefused) -> None:
+        """Record a read that was refused (reads that succeed are not logged; denials always are)."""
+        if refusal.recorded:
+            return
+        entry = self.entry(
+            caller.principal,
+            caller.origin,
+            action=f"query.{field}",
+            outcome="DENIED",
+            details={"reason": str(refusal), "code": refusal.code},
+        )
+        await self.record_alone(entry)
+        refusal.recorded = True
+
     @asynccontextmanager
     async def attempt(
         self, caller: Caller, action: str, *, target_type: str, target_id: str | None = None
@@ -145,6 +159,7 @@ class AuditTrail:
         except RequestRefused as refusal:
             outcome = "FAILED" if refusal.code == "BAD_USER_INPUT" else "DENIED"
             await self.record_alone(attempt.as_entry(outcome, {"reason": str(refusal), "code": refusal.code}))
+            refusal.recorded = True
             raise
         except ServiceError as error:
             problems = [

@@ -13,6 +13,7 @@ from loyalty.datasources.log_store import LogStore
 from loyalty.datasources.migrations import current_revision, head_revision
 from loyalty.services.activity_log import ActivityLog, OutboxShipper
 from loyalty.services.audit import AuditTrail
+from loyalty.services.partners import PartnerService
 from loyalty.services.points import PointsService
 from loyalty.services.principals import PrincipalDirectory
 from loyalty.services.sessions import SessionService
@@ -27,8 +28,10 @@ class Services:
     sessions: SessionService
     users: UserService
     points: PointsService
+    audit: AuditTrail
     activity_log: ActivityLog
     shipper: OutboxShipper
+    partners: PartnerService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -58,8 +61,10 @@ class Services:
             ),
             users=UserService(db, hashing, principals, audit),
             points=PointsService(db, audit),
+            audit=audit,
             activity_log=activity_log,
             shipper=shipper,
+            partners=PartnerService(db, tokens, principals, audit),
         )
 
     async def readiness(self) -> str | None:

@@ -49,6 +49,7 @@ class RequestRefused(Exception):
     """The request as a whole is refused; ``code`` goes to the GraphQL error's extensions."""
 
     code = "BAD_USER_INPUT"
+    recorded = False  # set once the activity log holds the refusal
 
 
 class Unauthenticated(RequestRefused):

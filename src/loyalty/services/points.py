@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from loyalty.auth.permissions import Access, Operation
-from loyalty.auth.principal import Caller, StaffPrincipal
+from loyalty.auth.permissions import Access, Operation, Role
+from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import points, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
@@ -59,7 +59,7 @@ class LedgerPageKey:
     after: str | None
 
 
-def _require_adjust(principal: StaffPrincipal) -> None:
+def _require_adjust(principal: Principal) -> None:
     if principal.access(Operation.ADJUST_POINTS) is not Access.ALLOW:
         raise Forbidden()
 
@@ -71,7 +71,7 @@ class PointsService:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def get_account(self, principal: StaffPrincipal, account_id: str) -> PointsAccountRecord | None:
+    async def get_account(self, principal: Principal, account_id: str) -> PointsAccountRecord | None:
         parsed = parse_id(account_id)
         if parsed is None:
             return None
@@ -80,7 +80,9 @@ class PointsService:
         if found is None:
             return None
         account, owner_role = found
-        return account if account.user_id == principal.user_id or principal.may_see(owner_role) else None
+        return (
+            account if principal.is_user(account.user_id) or principal.may_read_balance(owner_role) else None
+        )
 
     async def accounts_of(self, user_ids: Sequence[uuid.UUID]) -> list[list[PointsAccountRecord]]:
         """Batch load for DataLoaders: the accounts of users the caller was already allowed to see."""
@@ -148,7 +150,8 @@ class PointsService:
             caller, "points.adjust", target_type="points_account", target_id=adjustment.account_id
         ) as attempt:
             principal = attempt.principal
-            _require_adjust(principal)
+            if not principal.may_adjust(adjustment.action.value, Role.USER):
+                raise Forbidden()
             check = Problems()
             amount = adjustment.amount
             if adjustment.action is PointsAction.OVERRIDE:
@@ -158,6 +161,8 @@ class PointsService:
                 check.add("input.amount", f"must be between 1 and {MAX_ADJUSTMENT}")
             reason = check.optional_text("input.reason", adjustment.reason, max_length=MAX_REASON_LENGTH)
             key = check.idempotency_key("input.idempotencyKey", adjustment.idempotency_key)
+            if key is None and principal.requires_idempotency_key:
+                check.add("input.idempotencyKey", "is required for partner clients")
             check.raise_any()
             if adjustment.action is PointsAction.OVERRIDE and amount > MAX_BALANCE:
                 raise ServiceError.of(
@@ -186,7 +191,7 @@ class PointsService:
         action, amount = adjustment.action, adjustment.amount
         async with self._db.transaction() as conn:
             found = await points.fetch_account_with_owner_role(conn, account_id)
-            if found is None or not principal.may_see(found[1]):
+            if found is None or not principal.may_adjust(action.value, found[1]):
                 raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
             before = (
                 await points.locked_balance(conn, account_id) if action is PointsAction.OVERRIDE else None
@@ -233,7 +238,7 @@ class PointsService:
         return AdjustmentResult(account=updated, transaction=transaction)
 
     async def _replay(
-        self, principal: StaffPrincipal, key: str, adjustment: Adjustment
+        self, principal: Principal, key: str, adjustment: Adjustment
     ) -> AdjustmentResult | None:
         """The first answer for this caller's ``key``, or ``None`` if the key is new."""
         async with self._db.read() as conn:

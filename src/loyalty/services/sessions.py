@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.principal import Caller, Origin, StaffPrincipal
-from loyalty.auth.tokens import TokenIssuer, new_refresh_token, refresh_token_digest
+from loyalty.auth.tokens import TokenIssuer, new_refresh_token, secret_digest
 from loyalty.datasources import refresh_tokens, sign_in_failures, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry
@@ -128,7 +128,7 @@ class SessionService:
             now = datetime.now(UTC)
             replayed = False
             async with self._db.transaction() as conn:
-                stored = await refresh_tokens.fetch_refresh_token(conn, refresh_token_digest(refresh_token))
+                stored = await refresh_tokens.fetch_refresh_token(conn, secret_digest(refresh_token))
                 if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
                     raise _invalid_token()
                 user = await users.fetch_user(conn, stored.user_id)
@@ -155,7 +155,7 @@ class SessionService:
         """Revoke the session the token belongs to. Unknown tokens are ignored: there is nothing to end."""
         attempt_sign_out = self._audit.attempt(Caller(None, origin), "auth.sign_out", target_type="user")
         async with attempt_sign_out as attempt, self._db.transaction() as conn:
-            stored = await refresh_tokens.fetch_refresh_token(conn, refresh_token_digest(refresh_token))
+            stored = await refresh_tokens.fetch_refresh_token(conn, secret_digest(refresh_token))
             if stored is not None:
                 await refresh_tokens.revoke_family(conn, stored.family_id, now=datetime.now(UTC))
                 user = await users.fetch_user(conn, stored.user_id)
@@ -170,7 +170,7 @@ class SessionService:
             conn,
             family_id=family_id,
             user_id=user_id,
-            token_digest=refresh_token_digest(token),
+            token_digest=secret_digest(token),
             now=now,
             expires_at=now + self._refresh_ttl,
         )

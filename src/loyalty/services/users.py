@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.permissions import Access, Operation, Role
-from loyalty.auth.principal import Caller, StaffPrincipal
+from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import points, refresh_tokens, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
@@ -38,18 +38,18 @@ class Enrolment:
 _EMAIL_TAKEN = "is already used by another user"
 
 
-def _require(principal: StaffPrincipal, operation: Operation) -> None:
+def _require(principal: Principal, operation: Operation) -> None:
     """Refuse anything but a plain "yes" cell (the "request" cells await the approvals feature)."""
     if principal.access(operation) is not Access.ALLOW:
         raise Forbidden()
 
 
-def _require_owner_rights_for(principal: StaffPrincipal, *roles: Role | None) -> None:
+def _require_owner_rights_for(principal: Principal, *roles: Role | None) -> None:
     if Role.OWNER in roles and principal.access(Operation.MANAGE_OWNERS) is not Access.ALLOW:
         raise Forbidden("Only an owner gives, takes or edits the OWNER role.")
 
 
-def _visible_roles(principal: StaffPrincipal, wanted: Role | None) -> list[Role] | None:
+def _visible_roles(principal: Principal, wanted: Role | None) -> list[Role] | None:
     """The roles a listing may include, or ``None`` for all of them."""
     if principal.access(Operation.READ_USERS) is Access.ALLOW:
         return None if wanted is None else [wanted]
@@ -71,12 +71,12 @@ def _visible_fields(user: UserRecord) -> dict[str, str]:
 def _users_keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
     enrolled_at, user_id = decode_cursor(cursor, 2)
     try:
-        keyset = (datetime.fromisoformat(enrolled_at), uuid.UUID(user_id))
-    except ValueError:
-        keyset = None
-    if keyset is None or keyset[0].tzinfo is None:
-        raise BadUserInput("after is not a cursor this server gave out")
-    return keyset
+        moment = datetime.fromisoformat(enrolled_at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment.astimezone(UTC), uuid.UUID(user_id)
+    except (ValueError, OverflowError):
+        raise BadUserInput("after is not a cursor this server gave out") from None
 
 
 class UserService:
@@ -90,7 +90,7 @@ class UserService:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def get(self, principal: StaffPrincipal, user_id: str) -> UserRecord | None:
+    async def get(self, principal: Principal, user_id: str) -> UserRecord | None:
         parsed = parse_id(user_id)
         if parsed is None:
             return None
@@ -98,7 +98,7 @@ class UserService:
             user = await users.fetch_user(conn, parsed)
         return user if user is not None and self._may_read(principal, user) else None
 
-    async def get_by_email(self, principal: StaffPrincipal, email: str) -> UserRecord | None:
+    async def get_by_email(self, principal: Principal, email: str) -> UserRecord | None:
         if len(email) > 254:
             return None
         async with self._db.read() as conn:
@@ -113,7 +113,7 @@ class UserService:
 
     async def list(
         self,
-        principal: StaffPrincipal,
+        principal: Principal,
         *,
         search: str | None,
         role: Role | None,
@@ -134,8 +134,8 @@ class UserService:
         return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
 
     @staticmethod
-    def _may_read(principal: StaffPrincipal, user: UserRecord) -> bool:
-        return principal.user_id == user.id or principal.may_see(user.role)
+    def _may_read(principal: Principal, user: UserRecord) -> bool:
+        return principal.is_user(user.id) or principal.may_see(user.role)
 
     # --- changes -----------------------------------------------------------------------------
 
@@ -300,10 +300,10 @@ class UserService:
         return owner
 
     async def _refuse_role_change(
-        self, conn: AsyncConnection, principal: StaffPrincipal, target: UserRecord
+        self, conn: AsyncConnection, principal: Principal, target: UserRecord
     ) -> None:
         """Refuse demoting or deleting yourself, or the last owner."""
-        if target.id == principal.user_id:
+        if principal.is_user(target.id):
             raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
         if target.role is Role.OWNER:
             owners = await users.lock_owners(conn)

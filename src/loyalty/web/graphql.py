@@ -15,12 +15,11 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from loyalty.auth.principal import Origin
 from loyalty.resolvers.context import Context
 from loyalty.services.container import Services
-from loyalty.services.errors import Unauthenticated
+from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.web.errors import JSONResponse, error_response, format_error
-from loyalty.web.origin import Network, client_ip
+from loyalty.web.origin import Network, request_origin
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -142,15 +141,7 @@ class GraphQLEndpoint:
         allowed: frozenset[OperationType],
     ) -> Response:
         request_id = request.state.request_id
-        origin = Origin(
-            request_id=request_id,
-            source_ip=client_ip(
-                request.client.host if request.client else None,
-                request.headers.get("x-forwarded-for"),
-                self._trusted_proxies,
-            ),
-            user_agent=request.headers.get("user-agent"),
-        )
+        origin = request_origin(request, self._trusted_proxies)
         context = Context(services=self._services, origin=origin, operation_name=operation_name)
         authorization = request.headers.get("authorization")
         if authorization:
@@ -173,6 +164,10 @@ class GraphQLEndpoint:
             return error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
         except (MissingQueryError, CannotGetOperationTypeError):
             return error_response(400, "BAD_REQUEST", "Name an operation of the document in 'operationName'.")
+        for error in result.errors or ():
+            refusal = error.original_error
+            if isinstance(refusal, Unauthenticated | Forbidden) and error.path:
+                await self._services.audit.record_refused_read(context.caller(), str(error.path[0]), refusal)
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [format_error(error, request_id) for error in result.errors]

@@ -5,12 +5,23 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from starlette.requests import Request
+
+from loyalty.auth.principal import Origin
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _unmapped(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4 address as dual-stack sockets report it (::ffff:10.0.0.1) is that IPv4 address."""
+    return (ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else ip
 
 
 def _trusted(address: str, proxies: Sequence[Network]) -> bool:
     try:
-        ip = ipaddress.ip_address(address)
+        ip = _unmapped(ipaddress.ip_address(address))
     except ValueError:
         return False
     return any(ip in network for network in proxies)
@@ -25,8 +36,24 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Net
     """
     if peer is None or not forwarded_for or not _trusted(peer, proxies):
         return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, proxies):
-            return hop[:64]
-    return hops[0][:64] if hops else peer
+    client = peer
+    for hop in reversed([hop.strip() for hop in forwarded_for.split(",") if hop.strip()]):
+        try:
+            ip = _unmapped(ipaddress.ip_address(hop))
+        except ValueError:
+            break  # not an address: nothing written further left can be believed
+        client = str(ip)
+        if not any(ip in network for network in proxies):
+            break
+    return client
+
+
+def request_origin(request: Request, proxies: Sequence[Network]) -> Origin:
+    """The request id, client address and user agent of ``request``, for the activity log."""
+    return Origin(
+        request_id=request.state.request_id,
+        source_ip=client_ip(
+            request.client.host if request.client else None, request.headers.get("x-forwarded-for"), proxies
+        ),
+        user_agent=request.headers.get("user-agent"),
+    )

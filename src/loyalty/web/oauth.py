@@ -1,0 +1,153 @@
+"""``POST /oauth/token``: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4), served by authlib.
+
+authlib's server is synchronous and framework-neutral; the client is looked up (asynchronously)
+before authlib runs, and authlib's ``query_client`` hands out that record. Client authentication:
+HTTP Basic or ``client_id``/``client_secret`` in the form body. Errors are RFC 6749 §5.2 JSON
+(``invalid_client`` with 401, ``invalid_scope``, ``unsupported_grant_type``, ...).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidScopeError
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loyalty.auth.permissions import Scope
+from loyalty.auth.principal import Origin
+from loyalty.auth.tokens import secret_digest
+from loyalty.datasources.partner_clients import PartnerClientRecord
+from loyalty.services.container import Services
+from loyalty.web.errors import JSONResponse
+from loyalty.web.graphql import BodyTooLarge, read_body
+
+_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+class _Client(ClientMixin):
+    def __init__(self, record: PartnerClientRecord) -> None:
+        self.record = record
+
+    def get_client_id(self) -> str:
+        return self.record.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return scope
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(secret_digest(client_secret), self.record.secret_digest)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and method in _AUTH_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+class _PartnerGrant(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(_AUTH_METHODS)
+
+    def validate_requested_scope(self) -> None:
+        """A client gets the scopes it asks for, if it holds them all; all it holds if it asks none."""
+        held = set(self.request.client.record.scopes)
+        requested = scope_to_list(self.request.payload.scope) or sorted(held)
+        if not set(requested) <= held:
+            raise InvalidScopeError()
+        self.request.payload.data["scope"] = " ".join(sorted(requested))
+
+
+class _FormRequest(OAuth2Request):
+    def __init__(self, uri: str, form: dict[str, str], headers: Any) -> None:
+        super().__init__("POST", uri, headers=headers)
+        self.payload = BasicOAuth2Payload(form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self.payload.data
+
+
+class _TokenServer(AuthorizationServer):
+    """One request's authorization server: it knows the one client the request names."""
+
+    def __init__(self, client: _Client | None, services: Services) -> None:
+        super().__init__(scopes_supported=[scope.value for scope in Scope])
+        self._client = client
+        self.register_grant(_PartnerGrant)
+        self.register_token_generator("default", self._generate)
+        self._services = services
+
+    def query_client(self, client_id: str) -> _Client | None:
+        if self._client is not None and hmac.compare_digest(client_id, self._client.get_client_id()):
+            return self._client
+        return None
+
+    def _generate(self, *, client: _Client, scope: str, **_: Any) -> dict[str, Any]:
+        return self._services.partners.issue_token(client.record, scope_to_list(scope))
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Access tokens are self-contained JWTs; there is nothing to store."""
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> tuple[int, Any, Any]:
+        return status, body, headers
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No signals are used."""
+
+
+class TokenEndpoint:
+    def __init__(self, services: Services, *, token_url: str, max_body_bytes: int) -> None:
+        self._services = services
+        self._token_url = token_url
+        self._max_body_bytes = max_body_bytes
+
+    async def handle(self, request: Request, origin: Origin) -> Response:
+        try:
+            body = await read_body(request, self._max_body_bytes)
+            form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        except BodyTooLarge:
+            return _oauth_error(413, "invalid_request", "The body is too large.")
+        except UnicodeDecodeError:
+            return _oauth_error(400, "invalid_request", "The body is not UTF-8 form data.")
+        headers = {key.title(): value for key, value in request.headers.items()}
+        basic_id, _ = extract_basic_authorization(headers)
+        claimed_id = basic_id or form.get("client_id")
+        record = await self._services.partners.find_active_client(claimed_id) if claimed_id else None
+        server = _TokenServer(_Client(record) if record else None, self._services)
+        try:
+            status, payload, response_headers = server.create_token_response(
+                _FormRequest(self._token_url, form, headers)
+            )
+        except InsecureTransportError:
+            return _oauth_error(400, "invalid_request", "The token endpoint is served over HTTPS only.")
+        error = payload.get("error") if isinstance(payload, dict) else None
+        await self._services.partners.record_token_request(
+            origin, client=record, claimed_id=claimed_id, error=error
+        )
+        return JSONResponse(payload, status_code=status, headers=dict(response_headers))
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)

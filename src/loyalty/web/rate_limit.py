@@ -1,0 +1,134 @@
+"""Rate limits per caller: a budget such as ``300/minute``, kept in process or shared through Redis.
+
+The strategy is the moving window of :mod:`limits`. Against a fixed window it costs one stored
+timestamp per allowed request (a list of at most ``budget`` entries per caller, trimmed atomically by
+a Lua script in Redis) and buys two things a public API wants: no caller ever gets more than its
+budget in any period-long span (a fixed window lets twice the budget through across a window
+boundary), and Retry-After is exact, the moment the oldest request in the window ages out, rather
+than the end of an arbitrary window. Refused requests are not recorded, so a client hammering while
+refused does not push its own retry time further away. In Redis the timestamps come from the
+servers' clocks, so server instances should keep their clocks in sync (NTP); skew shifts Retry-After
+by as much.
+
+Rate limiting must never take the API down: when Redis fails or does not answer within ``timeout``,
+the request is allowed, a warning is logged (at most one per ``warn_every`` seconds), and Redis is
+left alone for a second so that a silent Redis does not add ``timeout`` to every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+
+import coredis
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+logger = logging.getLogger("loyalty.rate_limit")
+
+_REDIS_SCHEMES = {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}
+_PAUSE_AFTER_FAILURE = 1.0  # seconds during which a failed Redis is not asked again
+
+
+def parse_budget(text: str) -> RateLimitItem:
+    """One rate in the notation of :mod:`limits` (``300/minute``, ``10 per second``, ``50/5 minutes``)."""
+    example = "a rate such as '300/minute' or '10 per second'"
+    try:
+        items = parse_many(text)
+    except ValueError:
+        raise ValueError(f"The rate limit budget {text!r} is not {example}.") from None
+    if len(items) != 1:
+        raise ValueError(f"The rate limit budget {text!r} holds {len(items)} rates; give one, {example}.")
+    if items[0].amount < 1:
+        raise ValueError(f"The rate limit budget {text!r} allows nothing; give at least 1 request.")
+    return items[0]
+
+
+def _limits_redis_uri(redis_url: str) -> str:
+    """``redis://host:port/db`` as :mod:`limits` names its asyncio Redis storage (on coredis)."""
+    scheme, _, rest = redis_url.partition("://")
+    if scheme not in _REDIS_SCHEMES or not rest:
+        raise ValueError(
+            f"The Redis URL {redis_url!r} is not redis://host:port/db, rediss://host:port/db or unix:///path."
+        )
+    return f"{_REDIS_SCHEMES[scheme]}://{rest}"
+
+
+class RateLimiter:
+    """Counts each caller's requests against one budget; :meth:`hit` says whether one more may pass."""
+
+    def __init__(
+        self,
+        budget: str,
+        *,
+        redis_url: str | None = None,
+        namespace: str = "loyalty",
+        timeout: float = 0.5,
+        warn_every: float = 60.0,
+    ) -> None:
+        self.budget = parse_budget(budget)
+        self._timeout = timeout
+        self._warn_every = warn_every
+        self._pool: coredis.ConnectionPool | None = None
+        self._storage: Storage
+        if redis_url is None:
+            self._storage = MemoryStorage()
+        else:
+            uri = _limits_redis_uri(redis_url)
+            # Our own pool, so that close() can release its connections; the timeouts bound each step.
+            self._pool = coredis.ConnectionPool.from_url(
+                redis_url, connect_timeout=timeout, stream_timeout=timeout
+            )
+            storage = storage_from_string(
+                uri,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # documented, passed to coredis
+                key_prefix=namespace,
+                wrap_exceptions=True,
+            )
+            assert isinstance(storage, RedisStorage)
+            self._storage = storage
+        self._strategy = MovingWindowRateLimiter(self._storage)
+        self._paused_until = 0.0
+        self._next_warning = 0.0
+        self._unchecked = 0
+
+    async def hit(self, key: str) -> float | None:
+        """Record one request by ``key``: None within budget, else whole seconds until it may retry."""
+        if time.monotonic() < self._paused_until:
+            self._unchecked += 1
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                if await self._strategy.hit(self.budget, key):
+                    return None
+                stats = await self._strategy.get_window_stats(self.budget, key)
+        except (StorageError, OSError, TimeoutError) as error:
+            self._storage_failed(error)
+            return None
+        return float(max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.disconnect()
+        elif isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
+            self._storage.timer.cancel()  # the storage's sweep of expired entries
+
+    def _storage_failed(self, error: Exception) -> None:
+        now = time.monotonic()
+        self._paused_until = now + _PAUSE_AFTER_FAILURE
+        self._unchecked += 1
+        if now < self._next_warning:
+            return
+        self._next_warning = now + self._warn_every
+        cause = error.storage_error if isinstance(error, StorageError) else error
+        logger.warning(
+            "rate limit storage failed, %d request(s) allowed unchecked since the last warning: %r",
+            self._unchecked,
+            cause,
+        )
+        self._unchecked = 0
