@@ -92,7 +92,7 @@ def settings(database_url: str, signing_key_pem: str, tmp_path: Path) -> Setting
         argon2_time_cost=1,
         argon2_memory_kib=8,
         argon2_parallelism=1,
-        public_url="http://testserver",
+        public_url="https://testserver",
     )
 
 

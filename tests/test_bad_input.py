@@ -762,7 +762,7 @@ async def test_a_garbage_bearer_token_is_unauthenticated(api: Api, owner: Staff)
         orjson.dumps(
             {
                 "sub": owner.id,
-                "iss": "http://testserver",
+                "iss": "https://testserver",
                 "aud": "loyalty-api",
                 "exp": 2**40,
                 "token_use": "access",

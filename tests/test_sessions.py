@@ -305,7 +305,7 @@ async def test_access_token_verifies_against_the_published_jwks(api: Api, owner:
     key_set = KeySet.import_key_set(jwks)
     decoded = jwt.decode(token, key_set, algorithms=["RS256"])
     jwt.JWTClaimsRegistry(
-        iss={"essential": True, "value": "http://testserver"},
+        iss={"essential": True, "value": "https://testserver"},
         aud={"essential": True, "value": "loyalty-api"},
         sub={"essential": True, "value": owner.id},
         exp={"essential": True},

@@ -31,6 +31,16 @@ class Settings(BaseSettings):
         description="How long a staff member's role is trusted before re-reading it.",
     )
 
+    oidc_issuer: str | None = Field(default=None, description="An external OpenID Connect issuer (Cognito).")
+    oidc_audience: str | None = Field(default=None, description="Its app client id (aud or client_id).")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="Default: from the issuer's discovery document."
+    )
+    oidc_role_claim: str = "cognito:groups"
+    oidc_role_from_claim: bool = Field(
+        default=False, description="Take the role from the claim instead of the user row matched by email."
+    )
+
     admin_email: str = "owner@example.com"
     admin_password: str | None = None
 
@@ -67,6 +77,12 @@ class Settings(BaseSettings):
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL")
         return url.rstrip("/") if url else url
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("LOYALTY_OIDC_AUDIENCE (the app client id) is needed with LOYALTY_OIDC_ISSUER")
+        return self
 
     @model_validator(mode="after")
     def _argon2_memory_fits_lanes(self) -> Settings:

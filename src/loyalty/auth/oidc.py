@@ -84,6 +84,14 @@ class OidcVerifier:
             exp={"essential": True},
         )
 
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    @property
+    def role_claim(self) -> str:
+        return self._role_claim
+
     async def verify(self, token: str) -> ExternalIdentity:
         algorithm, kid = _algorithm_and_kid(token)
         key = await self._key_for(kid, algorithm)

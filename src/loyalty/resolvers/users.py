@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,9 @@ from loyalty.services.users import Enrolment
 
 async def me(ctx: Context) -> UserRecord | None:
     principal = ctx.staff()
-    return await ctx.services.users.get(principal, str(principal.user_id))
+    user = await ctx.services.users.get(principal, str(principal.user_id))
+    # The role in force, which an external issuer's claim may set (LOYALTY_OIDC_ROLE_FROM_CLAIM).
+    return dataclasses.replace(user, role=principal.role) if user else None
 
 
 async def user(ctx: Context, user_id: str) -> UserRecord | None:

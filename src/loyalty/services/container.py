@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loyalty.auth.oidc import OidcVerifier
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.tokens import TokenIssuer, load_signing_key
 from loyalty.config import Settings
@@ -15,7 +16,7 @@ from loyalty.services.activity_log import ActivityLog, OutboxShipper
 from loyalty.services.audit import AuditTrail
 from loyalty.services.partners import PartnerService
 from loyalty.services.points import PointsService
-from loyalty.services.principals import PrincipalDirectory
+from loyalty.services.principals import ExternalIssuer, PrincipalDirectory
 from loyalty.services.sessions import SessionService
 from loyalty.services.users import UserService
 
@@ -46,7 +47,22 @@ class Services:
             issuer=settings.issuer,
             access_ttl_seconds=settings.access_token_seconds,
         )
-        principals = PrincipalDirectory(db, tokens, cache_seconds=settings.principal_cache_seconds)
+        external = (
+            ExternalIssuer(
+                OidcVerifier(
+                    issuer=settings.oidc_issuer,
+                    audience=settings.oidc_audience or "",
+                    role_claim=settings.oidc_role_claim,
+                    jwks_url=settings.oidc_jwks_url,
+                ),
+                role_from_claim=settings.oidc_role_from_claim,
+            )
+            if settings.oidc_issuer
+            else None
+        )
+        principals = PrincipalDirectory(
+            db, tokens, cache_seconds=settings.principal_cache_seconds, external=external
+        )
         audit = AuditTrail(db)
         store = log_store(settings, db)
         activity_log = ActivityLog(db, store, audit)
@@ -81,6 +97,7 @@ class Services:
     async def close(self) -> None:
         await self.shipper.stop()
         await self.activity_log.close()
+        await self.principals.close()
         await self.db.dispose()
 
 

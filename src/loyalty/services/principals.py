@@ -7,13 +7,18 @@ at most 60), and at once on the instance that made the change.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from loyalty.auth.permissions import Scope
+import orjson
+
+from loyalty.auth.oidc import ExternalIdentity, OidcVerifier
+from loyalty.auth.permissions import Role, Scope
 from loyalty.auth.principal import PartnerPrincipal, Principal, StaffPrincipal
 from loyalty.auth.tokens import InvalidToken, TokenIssuer
 from loyalty.datasources import partner_clients, users
@@ -21,7 +26,34 @@ from loyalty.datasources.database import Database
 from loyalty.services.errors import Unauthenticated
 from loyalty.services.validation import parse_id
 
+_STAFF_ROLES = {role.value for role in Role if role.is_staff}
+
 K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalIssuer:
+    """An OpenID Connect issuer whose tokens are accepted for staff (Cognito in production)."""
+
+    verifier: OidcVerifier
+    role_from_claim: bool
+
+    @property
+    def issuer(self) -> str:
+        return self.verifier.issuer
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a JWT claims, read without verifying it: only to pick the verifier that will."""
+    try:
+        payload = token.split(".")[1]
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, orjson.JSONDecodeError):
+        return None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None
+
+
 V = TypeVar("V")
 
 
@@ -47,14 +79,25 @@ class _TtlCache(OrderedDict[K, tuple[float, V]]):
 
 
 class PrincipalDirectory:
-    def __init__(self, db: Database, tokens: TokenIssuer, *, cache_seconds: float, max_entries: int = 10_000):
+    def __init__(
+        self,
+        db: Database,
+        tokens: TokenIssuer,
+        *,
+        cache_seconds: float,
+        external: ExternalIssuer | None = None,
+        max_entries: int = 10_000,
+    ):
         self._db = db
         self._tokens = tokens
+        self._external = external
         self._staff: _TtlCache[uuid.UUID, StaffPrincipal | None] = _TtlCache(cache_seconds, max_entries)
         self._clients: _TtlCache[str, PartnerPrincipal | None] = _TtlCache(cache_seconds, max_entries)
 
     async def authenticate(self, bearer_token: str) -> Principal:
         try:
+            if self._external is not None and unverified_issuer(bearer_token) == self._external.issuer:
+                return await self._external_staff(await self._external.verifier.verify(bearer_token))
             claims = self._tokens.verify_access_token(bearer_token).claims
         except InvalidToken as error:
             raise Unauthenticated("The access token is invalid or expired.") from error
@@ -73,6 +116,33 @@ class PrincipalDirectory:
         if principal is None:
             raise Unauthenticated("The access token no longer grants access.")
         return principal
+
+    async def _external_staff(self, identity: ExternalIdentity) -> StaffPrincipal:
+        """The staff member an external identity is: the user row with its email (or its sub as id)."""
+        assert self._external is not None
+        async with self._db.read() as conn:
+            if identity.email:
+                user = await users.fetch_user_by_email(conn, identity.email)
+            else:
+                user_id = parse_id(identity.subject)
+                user = await users.fetch_user(conn, user_id) if user_id else None
+        if user is None:
+            raise Unauthenticated("No staff member matches this identity.")
+        role = user.role
+        if self._external.role_from_claim:
+            named = [Role(group.upper()) for group in identity.groups if group.upper() in _STAFF_ROLES]
+            if not named:
+                raise Unauthenticated(
+                    f"The token's {self._external.verifier.role_claim} names no staff role."
+                )
+            role = min(named, key=list(Role).index)  # the strongest role named
+        if not role.is_staff:
+            raise Unauthenticated("The access token no longer grants access.")
+        return StaffPrincipal(user.id, user.email, role)
+
+    async def close(self) -> None:
+        if self._external is not None:
+            await self._external.verifier.close()
 
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop a cached role after this instance changed or deleted the user."""

@@ -1,0 +1,136 @@
+"""Staff signed in through an external OpenID Connect issuer (Cognito) use the API with its tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+
+from loyalty.app import create_app
+from loyalty.auth.permissions import Role
+from loyalty.config import Settings
+from loyalty.services.container import Services
+from tests.conftest import Api
+from tests.test_oidc import CLIENT_ID, FakeIssuer
+
+ME = "{ me { email role } }"
+
+
+@pytest.fixture(scope="module")
+def cognito() -> Iterator[FakeIssuer]:
+    issuer = FakeIssuer()
+    issuer.start()
+    issuer.reset(RSAKey.generate_key(2048, parameters={"kid": "cognito-1", "alg": "RS256", "use": "sig"}))
+    yield issuer
+    issuer.stop()
+
+
+async def api_with(services: Services, settings: Settings, cognito: FakeIssuer, **options: object) -> Api:
+    configured = Settings(
+        **settings.model_dump() | {"oidc_issuer": cognito.issuer, "oidc_audience": CLIENT_ID, **options}
+    )
+    oidc_services = Services.build(configured)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(configured, services=oidc_services)),
+        base_url="http://testserver",
+    )
+    return Api(client, oidc_services)
+
+
+@pytest.fixture
+async def oidc_api(services: Services, settings: Settings, cognito: FakeIssuer) -> AsyncIterator[Api]:
+    api = await api_with(services, settings, cognito)
+    yield api
+    await api.client.aclose()
+    await api.services.close()
+
+
+@pytest.fixture
+async def claim_roles_api(services: Services, settings: Settings, cognito: FakeIssuer) -> AsyncIterator[Api]:
+    api = await api_with(services, settings, cognito, oidc_role_from_claim=True)
+    yield api
+    await api.client.aclose()
+    await api.services.close()
+
+
+def cognito_token(cognito: FakeIssuer, **claims: object) -> str:
+    return cognito.token(cognito.keys[0], claims)
+
+
+async def test_a_staff_member_is_matched_by_email_and_keeps_the_role_of_their_row(
+    oidc_api: Api, cognito: FakeIssuer
+) -> None:
+    await oidc_api.user(Role.ENGINEER, email="ann@example.com")
+
+    data = await oidc_api.data(ME, token=cognito_token(cognito, email="Ann@Example.com"))
+
+    assert data["me"] == {"email": "ann@example.com", "role": "ENGINEER"}
+
+
+async def test_a_cognito_access_token_works_too(oidc_api: Api, cognito: FakeIssuer) -> None:
+    await oidc_api.user(Role.MANAGER, email="ann@example.com")
+
+    data = await oidc_api.data(ME, token=cognito.access_token(cognito.keys[0]))
+
+    assert data["me"] == {"email": "ann@example.com", "role": "MANAGER"}
+
+
+async def test_the_role_comes_from_the_claim_when_so_configured(
+    claim_roles_api: Api, cognito: FakeIssuer
+) -> None:
+    api = claim_roles_api
+    await api.user(Role.ENGINEER, email="ann@example.com")
+    token = cognito_token(cognito, **{"cognito:groups": ["staff", "manager"]})
+
+    me = await api.data(ME, token=token)
+    enrolled = await api.data(
+        'mutation { enrollUser(input: {email: "c@example.com", firstName: "C", lastName: "D"}) { errors { code } } }',
+        token=token,
+    )
+
+    assert me["me"]["role"] == "MANAGER"
+    assert enrolled["enrollUser"]["errors"] == []
+
+
+async def test_a_claim_that_names_no_staff_role_is_refused(claim_roles_api: Api, cognito: FakeIssuer) -> None:
+    await claim_roles_api.user(Role.MANAGER, email="ann@example.com")
+
+    code = await claim_roles_api.error_code(
+        ME, token=cognito_token(cognito, **{"cognito:groups": ["admins"]})
+    )
+
+    assert code == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    ("case", "claims"),
+    [
+        ("no user has the email", {"email": "nobody@example.com"}),
+        ("the email is not verified", {"email_verified": False}),
+        ("the audience is another app's", {"aud": "another-app"}),
+        ("the token has expired", {"exp": 1_000_000_000}),
+    ],
+)
+async def test_tokens_that_match_no_staff_member_are_refused(
+    oidc_api: Api, cognito: FakeIssuer, case: str, claims: dict[str, object]
+) -> None:
+    await oidc_api.user(Role.MANAGER, email="ann@example.com")
+
+    assert await oidc_api.error_code(ME, token=cognito_token(cognito, **claims)) == "UNAUTHENTICATED", case
+
+
+async def test_a_customer_cannot_use_an_external_identity(oidc_api: Api, cognito: FakeIssuer) -> None:
+    await oidc_api.user(Role.USER, email="ann@example.com")
+
+    assert await oidc_api.error_code(ME, token=cognito_token(cognito)) == "UNAUTHENTICATED"
+
+
+async def test_our_own_tokens_keep_working_beside_the_external_issuer(oidc_api: Api) -> None:
+    owner = await oidc_api.user(Role.OWNER, email="boss@example.com")
+
+    assert (await oidc_api.data(ME, token=owner.token))["me"] == {
+        "email": "boss@example.com",
+        "role": "OWNER",
+    }
