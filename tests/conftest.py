@@ -93,6 +93,7 @@ def settings(database_url: str, signing_key_pem: str, tmp_path: Path) -> Setting
         argon2_memory_kib=8,
         argon2_parallelism=1,
         public_url="https://testserver",
+        rate_limit="100000/minute",
     )
 
 

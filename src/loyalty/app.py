@@ -18,6 +18,7 @@ from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, serv
 from loyalty.web.graphql import GraphQLEndpoint
 from loyalty.web.oauth import TokenEndpoint
 from loyalty.web.origin import request_origin
+from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
 
 
@@ -26,12 +27,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     settings = settings or Settings()
     services = services or Services.build(settings)
     schema = build_schema(introspection=settings.introspection)
+    rate_limiter = RateLimiter(settings.rate_limit, redis_url=settings.redis_url)
     graphql = GraphQLEndpoint(
         schema,
         services,
         max_body_bytes=settings.max_body_bytes,
         graphiql=settings.graphiql,
         trusted_proxies=settings.trusted_networks,
+        rate_limiter=rate_limiter,
     )
 
     token_endpoint = TokenEndpoint(
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.shipper.start()
         yield
+        await rate_limiter.close()
         await services.close()
 
     return Starlette(

@@ -6,8 +6,23 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def parse_budget(text: str) -> RateLimitItem:
+    """One rate in the notation of :mod:`limits` (``300/minute``, ``10 per second``, ``50/5 minutes``)."""
+    example = "a rate such as '300/minute' or '10 per second'"
+    try:
+        items = parse_many(text)
+    except ValueError:
+        raise ValueError(f"The rate limit budget {text!r} is not {example}.") from None
+    if len(items) != 1:
+        raise ValueError(f"The rate limit budget {text!r} holds {len(items)} rates; give one, {example}.")
+    if items[0].amount < 1:
+        raise ValueError(f"The rate limit budget {text!r} allows nothing; give at least 1 request.")
+    return items[0]
 
 
 class Settings(BaseSettings):
@@ -59,6 +74,11 @@ class Settings(BaseSettings):
         description="Comma-separated proxy addresses or networks whose X-Forwarded-For is believed.",
     )
 
+    rate_limit: str = Field(default="600/minute", description="Each caller's budget of GraphQL requests.")
+    redis_url: str | None = Field(
+        default=None, description="Share rate limits across instances (redis://...)."
+    )
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     graphiql: bool = True
     introspection: bool = True
@@ -89,6 +109,12 @@ class Settings(BaseSettings):
         if self.argon2_memory_kib < 8 * self.argon2_parallelism:
             raise ValueError("LOYALTY_ARGON2_MEMORY_KIB must be at least 8 x LOYALTY_ARGON2_PARALLELISM")
         return self
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _budget(cls, value: str) -> str:
+        parse_budget(value)
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -36,6 +36,12 @@ class StaffPrincipal:
     def access(self, operation: Operation) -> Access:
         return access(self.role, operation)
 
+    def may_look_up_users(self) -> bool:
+        return self.access(Operation.READ_USERS) is not Access.DENY
+
+    def may_look_up_balances(self) -> bool:
+        return self.may_look_up_users()
+
     def may_see(self, target_role: Role) -> bool:
         return may_see(self.role, target_role)
 
@@ -75,6 +81,12 @@ class PartnerPrincipal:
     def access(self, operation: Operation) -> Access:
         """Partners act through scopes on single customers; no cell of the staff matrix is theirs."""
         return Access.DENY
+
+    def may_look_up_users(self) -> bool:
+        return Scope.USERS_READ in self.scopes
+
+    def may_look_up_balances(self) -> bool:
+        return Scope.POINTS_READ in self.scopes
 
     def may_see(self, target_role: Role) -> bool:
         return Scope.USERS_READ in self.scopes and target_role is Role.USER

@@ -148,6 +148,14 @@ class AuditTrail:
         await self.record_alone(entry)
         refusal.recorded = True
 
+    async def record_rate_limited(self, caller: Caller) -> None:
+        """Record a request refused for going over its caller's budget."""
+        entry = self.entry(
+            caller.principal, caller.origin, action="request.rate_limited", outcome="DENIED",
+            details={"code": "RATE_LIMITED"},
+        )  # fmt: skip
+        await self.record_alone(entry)
+
     @asynccontextmanager
     async def attempt(
         self, caller: Caller, action: str, *, target_type: str, target_id: str | None = None

@@ -72,6 +72,8 @@ class PointsService:
     # --- reads -------------------------------------------------------------------------------
 
     async def get_account(self, principal: Principal, account_id: str) -> PointsAccountRecord | None:
+        if not principal.may_look_up_balances():
+            raise Forbidden("Reading balances needs the points:read scope.")
         parsed = parse_id(account_id)
         if parsed is None:
             return None

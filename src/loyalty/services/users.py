@@ -49,6 +49,11 @@ def _require_owner_rights_for(principal: Principal, *roles: Role | None) -> None
         raise Forbidden("Only an owner gives, takes or edits the OWNER role.")
 
 
+def _require_lookup(principal: Principal) -> None:
+    if not principal.may_look_up_users():
+        raise Forbidden("Reading users needs the users:read scope.")
+
+
 def _visible_roles(principal: Principal, wanted: Role | None) -> list[Role] | None:
     """The roles a listing may include, or ``None`` for all of them."""
     if principal.access(Operation.READ_USERS) is Access.ALLOW:
@@ -91,6 +96,7 @@ class UserService:
     # --- reads -------------------------------------------------------------------------------
 
     async def get(self, principal: Principal, user_id: str) -> UserRecord | None:
+        _require_lookup(principal)
         parsed = parse_id(user_id)
         if parsed is None:
             return None
@@ -99,6 +105,7 @@ class UserService:
         return user if user is not None and self._may_read(principal, user) else None
 
     async def get_by_email(self, principal: Principal, email: str) -> UserRecord | None:
+        _require_lookup(principal)
         if len(email) > 254:
             return None
         async with self._db.read() as conn:

@@ -20,6 +20,7 @@ from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.web.errors import JSONResponse, error_response, format_error
 from loyalty.web.origin import Network, request_origin
+from loyalty.web.rate_limit import RateLimiter
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -96,11 +97,13 @@ class GraphQLEndpoint:
         max_body_bytes: int,
         graphiql: bool,
         trusted_proxies: Sequence[Network] = (),
+        rate_limiter: RateLimiter | None = None,
     ):
         self._schema = schema
         self._services = services
         self._max_body_bytes = max_body_bytes
         self._trusted_proxies = tuple(trusted_proxies)
+        self._rate_limiter = rate_limiter
         self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
 
     async def handle(self, request: Request) -> Response:
@@ -152,6 +155,16 @@ class GraphQLEndpoint:
                 context.principal = await self._services.principals.authenticate(token.strip())
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
+        if self._rate_limiter is not None:
+            caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
+            retry_after = await self._rate_limiter.hit(caller_key)
+            if retry_after is not None:
+                await self._services.audit.record_rate_limited(context.caller())
+                response = error_response(
+                    429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s."
+                )
+                response.headers["Retry-After"] = str(int(retry_after))
+                return response
         try:
             result = await self._schema.execute(
                 query,

@@ -126,13 +126,21 @@ class TokenEndpoint:
     async def handle(self, request: Request, origin: Origin) -> Response:
         try:
             body = await read_body(request, self._max_body_bytes)
-            form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+            form = _form(body)
         except BodyTooLarge:
             return _oauth_error(413, "invalid_request", "The body is too large.")
         except UnicodeDecodeError:
             return _oauth_error(400, "invalid_request", "The body is not UTF-8 form data.")
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "A parameter is sent more than once.")
+        if not form.get("grant_type"):
+            return _oauth_error(400, "invalid_request", "grant_type is required.")
         headers = {key.title(): value for key, value in request.headers.items()}
         basic_id, _ = extract_basic_authorization(headers)
+        if basic_id and ("client_id" in form or "client_secret" in form):
+            return _oauth_error(
+                400, "invalid_request", "Authenticate the client one way only (RFC 6749 §2.3)."
+            )
         claimed_id = basic_id or form.get("client_id")
         record = await self._services.partners.find_active_client(claimed_id) if claimed_id else None
         server = _TokenServer(_Client(record) if record else None, self._services)
@@ -150,4 +158,17 @@ class TokenEndpoint:
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
-    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """The form parameters; RFC 6749 §3.2 forbids sending one twice."""
+    pairs = parse_qsl(body.decode(), keep_blank_values=True)
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise ValueError("a parameter is repeated")
+    return form

@@ -23,30 +23,17 @@ import math
 import time
 
 import coredis
-from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
+from loyalty.config import parse_budget
+
 logger = logging.getLogger("loyalty.rate_limit")
 
 _REDIS_SCHEMES = {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}
 _PAUSE_AFTER_FAILURE = 1.0  # seconds during which a failed Redis is not asked again
-
-
-def parse_budget(text: str) -> RateLimitItem:
-    """One rate in the notation of :mod:`limits` (``300/minute``, ``10 per second``, ``50/5 minutes``)."""
-    example = "a rate such as '300/minute' or '10 per second'"
-    try:
-        items = parse_many(text)
-    except ValueError:
-        raise ValueError(f"The rate limit budget {text!r} is not {example}.") from None
-    if len(items) != 1:
-        raise ValueError(f"The rate limit budget {text!r} holds {len(items)} rates; give one, {example}.")
-    if items[0].amount < 1:
-        raise ValueError(f"The rate limit budget {text!r} allows nothing; give at least 1 request.")
-    return items[0]
 
 
 def _limits_redis_uri(redis_url: str) -> str:
@@ -125,10 +112,15 @@ class RateLimiter:
         if now < self._next_warning:
             return
         self._next_warning = now + self._warn_every
-        cause = error.storage_error if isinstance(error, StorageError) else error
+        if isinstance(error, StorageError):
+            cause = repr(error.storage_error)
+        elif isinstance(error, TimeoutError):
+            cause = f"no answer within {self._timeout} s"
+        else:
+            cause = repr(error)
         logger.warning(
-            "rate limit storage failed, %d request(s) allowed unchecked since the last warning: %r",
-            self._unchecked,
+            "rate limit storage failed (%s); %d request(s) allowed unchecked since the last warning",
             cause,
+            self._unchecked,
         )
         self._unchecked = 0
