@@ -12,13 +12,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry, LogPosition, LogQuery
+from loyalty.datasources.patterns import contains_pattern
 from loyalty.datasources.tables import log_entries
 
 _COLUMNS = tuple(log_entries.c)
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _conditions(query: LogQuery) -> list[sa.ColumnElement[bool]]:
@@ -37,7 +34,7 @@ def _conditions(query: LogQuery) -> list[sa.ColumnElement[bool]]:
     if query.until is not None:
         conditions.append(c.timestamp <= query.until)
     if query.search:
-        pattern = _like(query.search.lower())
+        pattern = contains_pattern(query.search.lower())
         conditions.append(
             sa.or_(
                 *(

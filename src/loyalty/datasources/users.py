@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.permissions import Role
 from loyalty.datasources.errors import unique_violations_as_duplicates
+from loyalty.datasources.patterns import contains_pattern
 from loyalty.datasources.records import UserRecord
 from loyalty.datasources.tables import users
 
@@ -84,7 +85,7 @@ def _list_filter(search: str | None, roles: Sequence[Role] | None) -> list[sa.Co
     if roles is not None:
         conditions.append(users.c.role.in_([role.value for role in roles]))
     if search:
-        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(search.lower())
         conditions.append(
             sa.or_(
                 *(

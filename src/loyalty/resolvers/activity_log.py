@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from loyalty.datasources.log_store import LogEntry
+from loyalty.datasources.log_store import LogEntry, LogQuery
 from loyalty.resolvers.context import Context
 from loyalty.resolvers.results import Connection, RetentionPayload, user_errors
-from loyalty.services.activity_log import LogFilter
 from loyalty.services.errors import ServiceError
 
 
-async def logs(ctx: Context, log_filter: LogFilter, *, first: int, after: str | None) -> Connection[LogEntry]:
+async def logs(ctx: Context, log_filter: LogQuery, *, first: int, after: str | None) -> Connection[LogEntry]:
     page = await ctx.services.activity_log.read(ctx.signed_in(), log_filter, first=first, after=after)
     return Connection.of(page)
 

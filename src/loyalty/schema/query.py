@@ -5,12 +5,12 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from loyalty.datasources.log_store import LogQuery
 from loyalty.resolvers import activity_log as log_resolvers
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import users as users_resolvers
 from loyalty.schema.inputs import LogFilter, UserFilter
 from loyalty.schema.types import LogEntryConnection, PointsAccount, User, UserConnection
-from loyalty.services import activity_log
 
 
 @strawberry.type
@@ -47,7 +47,7 @@ class Query:
     async def logs(
         self, info: Info, filter: LogFilter | None = None, first: int | None = 50, after: str | None = None
     ) -> LogEntryConnection:
-        log_filter = activity_log.LogFilter(
+        log_filter = LogQuery(
             actor_id=filter.actor_id,
             target_id=filter.target_id,
             action=filter.action,
@@ -55,7 +55,7 @@ class Query:
             since=filter.since,
             until=filter.until,
             search=filter.search,
-        ) if filter else activity_log.LogFilter()  # fmt: skip
+        ) if filter else LogQuery()  # fmt: skip
         return await log_resolvers.logs(  # type: ignore[return-value]
             info.context, log_filter, first=50 if first is None else first, after=after
         )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from loyalty.auth.permissions import Access, Operation
@@ -15,8 +13,8 @@ from loyalty.datasources import log_outbox, settings
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry, LogQuery, LogStore
 from loyalty.services.audit import AuditTrail
-from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
-from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
+from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
+from loyalty.services.pagination import Page, check_page_size, decode_time_cursor, encode_time_cursor
 
 logger = logging.getLogger("loyalty.activity_log")
 
@@ -27,31 +25,9 @@ SEARCH_WINDOW = timedelta(days=31)
 _RETENTION = "log_retention_days"
 
 
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    actor_id: str | None = None
-    target_id: str | None = None
-    action: str | None = None
-    outcome: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    search: str | None = None
-
-
 def _require_reader(principal: Principal) -> None:
     if principal.access(Operation.READ_LOGS) is not Access.ALLOW:
         raise Forbidden()
-
-
-def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    timestamp, entry_id = decode_cursor(cursor, 2)
-    try:
-        moment = datetime.fromisoformat(timestamp)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment.astimezone(UTC), uuid.UUID(entry_id)
-    except (ValueError, OverflowError):
-        raise BadUserInput("after is not a cursor this server gave out") from None
 
 
 def _text(value: str | None, limit: int = 255) -> str | None:
@@ -95,11 +71,11 @@ class ActivityLog:
         return days
 
     async def read(
-        self, principal: Principal, log_filter: LogFilter, *, first: int, after: str | None
+        self, principal: Principal, log_filter: LogQuery, *, first: int, after: str | None
     ) -> Page[LogEntry]:
         _require_reader(principal)
         check_page_size(first)
-        position = _position(after) if after is not None else None
+        position = decode_time_cursor(after) if after is not None else None
         now = datetime.now(UTC)
         until = min(log_filter.until or now, now)
         since = now - timedelta(days=await self.retention_days())
@@ -121,7 +97,7 @@ class ActivityLog:
         )
         entries = await self._store.query(query, limit=first + 1, after=position)
         items = entries[:first]
-        cursors = [encode_cursor(entry.timestamp.isoformat(), str(entry.id)) for entry in items]
+        cursors = [encode_time_cursor(entry.timestamp, entry.id) for entry in items]
         return Page(items=items, cursors=cursors, has_next_page=len(entries) > first)
 
 

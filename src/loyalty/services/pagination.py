@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from loyalty.services.errors import BadUserInput
@@ -31,6 +33,22 @@ def check_page_size(first: int) -> int:
 
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def encode_time_cursor(moment: datetime, key: uuid.UUID) -> str:
+    """A cursor for lists ordered by a timestamp, then an id."""
+    return encode_cursor(moment.isoformat(), str(key))
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    moment_text, key_text = decode_cursor(cursor, 2)
+    try:
+        moment = datetime.fromisoformat(moment_text)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment.astimezone(UTC), uuid.UUID(key_text)
+    except (ValueError, OverflowError):
+        raise BadUserInput("after is not a cursor this server gave out") from None
 
 
 def decode_cursor(cursor: str, parts: int) -> list[str]:

@@ -18,8 +18,8 @@ from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.records import UserRecord
 from loyalty.services.audit import AuditTrail
-from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
-from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
+from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
+from loyalty.services.pagination import Page, check_page_size, decode_time_cursor, encode_time_cursor
 from loyalty.services.points import DEFAULT_PROGRAM, MAX_ADJUSTMENT
 from loyalty.services.principals import PrincipalDirectory
 from loyalty.services.validation import Problems, parse_id
@@ -73,17 +73,6 @@ def _visible_fields(user: UserRecord) -> dict[str, str]:
     }
 
 
-def _users_keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
-    enrolled_at, user_id = decode_cursor(cursor, 2)
-    try:
-        moment = datetime.fromisoformat(enrolled_at)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment.astimezone(UTC), uuid.UUID(user_id)
-    except (ValueError, OverflowError):
-        raise BadUserInput("after is not a cursor this server gave out") from None
-
-
 class UserService:
     def __init__(
         self, db: Database, hashing: PasswordHashing, principals: PrincipalDirectory, audit: AuditTrail
@@ -129,7 +118,7 @@ class UserService:
     ) -> Page[UserRecord]:
         check_page_size(first)
         roles = _visible_roles(principal, role)
-        keyset = _users_keyset(after) if after is not None else None
+        keyset = decode_time_cursor(after) if after is not None else None
         search = (search or "").strip()[:254] or None
         if roles == []:
             return Page(items=[], cursors=[], has_next_page=False, total_count=0)
@@ -137,7 +126,7 @@ class UserService:
             rows = await users.list_users(conn, search=search, roles=roles, after=keyset, limit=first + 1)
             total = await users.count_users(conn, search=search, roles=roles)
         items = rows[:first]
-        cursors = [encode_cursor(user.enrolled_at.isoformat(), str(user.id)) for user in items]
+        cursors = [encode_time_cursor(user.enrolled_at, user.id) for user in items]
         return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
 
     @staticmethod
