@@ -422,7 +422,7 @@ async def test_forbidden_attempts_are_logged_as_denied_with_the_caller(api: Api,
     other_owner = await api.user(Role.OWNER)
     new_user = {"email": "n@example.com", "firstName": "N", "lastName": "N"}
     cases: list[tuple[str, Staff, str, dict[str, Any], str]] = [
-        ("engineer enrols", engineer, ENROLL, {"input": new_user}, "user.enroll"),
+        ("engineer deletes", engineer, DELETE, {"id": customer.id}, "user.delete"),
         ("manager enrols an owner", manager, ENROLL, {"input": new_user | {"role": "OWNER"}}, "user.enroll"),
         (
             "manager edits an owner",
@@ -431,7 +431,13 @@ async def test_forbidden_attempts_are_logged_as_denied_with_the_caller(api: Api,
             {"id": other_owner.id, "input": {"firstName": "X"}},
             "user.update",
         ),
-        ("manager deletes", manager, DELETE, {"id": customer.id}, "user.delete"),
+        (
+            "product manager edits",
+            product_manager,
+            UPDATE,
+            {"id": customer.id, "input": {"firstName": "X"}},
+            "user.update",
+        ),
         (
             "product manager adjusts",
             product_manager,

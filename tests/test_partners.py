@@ -664,6 +664,7 @@ async def pg_api(postgresql_url: str, signing_key_pem: str, tmp_path: Path) -> A
         argon2_memory_kib=8,
         argon2_parallelism=1,
         public_url=ISSUER,
+        rate_limit="100000/minute",  # one partner sends the 1,000 calls
     )
     services = Services.build(settings)
     async with services.db.transaction() as conn:

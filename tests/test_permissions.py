@@ -2,8 +2,8 @@
 
 Each table below is one row (operation) of the matrix in the specification, one test per role.
 Allowed cells show the change by reading it back as an owner; denied cells show FORBIDDEN and
-that nothing an owner can see changed. Cells marked "request" answer FORBIDDEN until approval
-requests exist.
+that nothing an owner can see changed. Cells marked "request" answer with a PENDING approval request,
+and nothing changes until a checker approves it (tests/test_approvals.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ OWNER, MANAGER, ENGINEER, PM, USER = (
     Role.PRODUCT_MANAGER,
     Role.USER,
 )
-ALLOWED, FORBIDDEN, SELF_ACTION = "ALLOWED", "FORBIDDEN", "SELF_ACTION"
+ALLOWED, FORBIDDEN, SELF_ACTION, REQUESTED = "ALLOWED", "FORBIDDEN", "SELF_ACTION", "REQUESTED"
 
 USER_Q = "query($id: ID!) { user(id: $id) { id } }"
 USER_BY_EMAIL_Q = "query($email: String!) { userByEmail(email: $email) { id } }"
@@ -205,27 +205,37 @@ async def test_changing_without_a_staff_token_is_unauthenticated_and_changes_not
 ENROL_ROW = [
     (OWNER, "yes", ALLOWED),
     (MANAGER, "yes", ALLOWED),
-    (ENGINEER, "request", FORBIDDEN),
-    (PM, "request", FORBIDDEN),
+    (ENGINEER, "request", REQUESTED),
+    (PM, "request", REQUESTED),
 ]
 UPDATE_ROW = [
     (OWNER, "yes", ALLOWED),
     (MANAGER, "yes", ALLOWED),
-    (ENGINEER, "request", FORBIDDEN),
+    (ENGINEER, "request", REQUESTED),
     (PM, "–", FORBIDDEN),
 ]
 DELETE_ROW = [
     (OWNER, "yes", ALLOWED),
-    (MANAGER, "– (request)", FORBIDDEN),
+    (MANAGER, "– (request)", REQUESTED),
     (ENGINEER, "–", FORBIDDEN),
     (PM, "–", FORBIDDEN),
 ]
 POINTS_ROW = [
     (OWNER, "yes", ALLOWED),
     (MANAGER, "yes", ALLOWED),
-    (ENGINEER, "request", FORBIDDEN),
+    (ENGINEER, "request", REQUESTED),
     (PM, "–", FORBIDDEN),
 ]
+
+
+async def proposes(api: Api, mutation: str, variables: dict[str, Any], token: str) -> None:
+    """The mutation answers with a PENDING approval request instead of the change."""
+    data = await api.data(
+        mutation.replace("errors {", "approvalRequest { status } errors {"), variables, token=token
+    )
+    (payload,) = data.values()
+    assert payload["errors"] == []
+    assert payload["approvalRequest"] == {"status": "PENDING"}
 
 
 @pytest.mark.parametrize(("actor_role", "spec_cell", "outcome"), ENROL_ROW, ids=map(cell_id, ENROL_ROW))
@@ -241,6 +251,9 @@ async def test_enrolling_a_customer_per_role(
         assert data["enrollUser"]["errors"] == []
         found = await api.data(USER_BY_EMAIL_Q, {"email": fields["email"]}, token=owner.token)
         assert found["userByEmail"] == {"id": data["enrollUser"]["user"]["id"]}
+    elif outcome == REQUESTED:
+        await proposes(api, ENROLL_M, {"input": fields}, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(ENROLL_M, {"input": fields}, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before
@@ -261,6 +274,9 @@ async def test_renaming_a_customer_per_role(
         found = await read_back(api, owner, customer.id)
         assert found is not None
         assert found["firstName"] == "Renamed"
+    elif outcome == REQUESTED:
+        await proposes(api, UPDATE_M, variables, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(UPDATE_M, variables, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before
@@ -278,6 +294,9 @@ async def test_deleting_a_customer_per_role(
         data = await api.data(DELETE_M, {"id": customer.id}, token=actor.token)
         assert data["deleteUser"] == {"deletedUserId": customer.id, "errors": []}
         assert await read_back(api, owner, customer.id) is None
+    elif outcome == REQUESTED:
+        await proposes(api, DELETE_M, {"id": customer.id}, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(DELETE_M, {"id": customer.id}, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before
@@ -298,6 +317,9 @@ async def test_opening_a_points_account_for_a_customer_per_role(
         found = await read_back(api, owner, customer.id)
         assert found is not None
         assert [account["program"] for account in found["pointsAccounts"]] == ["default", "airline"]
+    elif outcome == REQUESTED:
+        await proposes(api, OPEN_M, variables, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(OPEN_M, variables, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before
@@ -321,6 +343,9 @@ async def test_adding_points_to_a_customer_per_role(
         assert account["balance"] == 110
         newest = account["transactions"]["edges"][0]["node"]
         assert newest == {"action": "ADD", "amount": 10, "actorId": actor.id}
+    elif outcome == REQUESTED:
+        await proposes(api, ADJUST_M, variables, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(ADJUST_M, variables, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before
@@ -351,6 +376,9 @@ async def test_only_an_owner_enrols_an_owner(
         found = await read_back(api, owner, data["enrollUser"]["user"]["id"])
         assert found is not None
         assert (found["email"], found["role"]) == (fields["email"], new_role.value)
+    elif outcome == REQUESTED:
+        await proposes(api, ENROLL_M, {"input": fields}, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(ENROLL_M, {"input": fields}, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before
@@ -395,6 +423,9 @@ async def test_only_an_owner_edits_an_owner_or_the_owner_role(
         found = await read_back(api, owner, target.id)
         assert found is not None
         assert {name: found[name] for name in change} == change
+    elif outcome == REQUESTED:
+        await proposes(api, UPDATE_M, variables, actor.token)
+        assert await everything(api, owner) == before
     else:
         assert await api.error_code(UPDATE_M, variables, token=actor.token) == FORBIDDEN
         assert await everything(api, owner) == before

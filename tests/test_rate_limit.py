@@ -97,6 +97,16 @@ async def test_the_budget_comes_back_once_the_window_has_passed(in_process: Rate
     assert await in_process.hit("partner:acme") is None
 
 
+async def test_a_flood_of_concurrent_requests_gets_exactly_the_budget() -> None:
+    limiter = RateLimiter("600/minute")
+    try:
+        results = await asyncio.gather(*(limiter.hit("partner:acme") for _ in range(1000)))
+    finally:
+        await limiter.close()
+
+    assert results.count(None) == 600
+
+
 async def test_two_server_instances_share_one_budget_through_redis(redis_namespace: str) -> None:
     first = RateLimiter("3/minute", redis_url=REDIS_URL, namespace=redis_namespace, timeout=REDIS_TIMEOUT)
     second = RateLimiter("3/minute", redis_url=REDIS_URL, namespace=redis_namespace, timeout=REDIS_TIMEOUT)
@@ -113,6 +123,20 @@ async def test_two_server_instances_share_one_budget_through_redis(redis_namespa
     finally:
         await first.close()
         await second.close()
+
+
+async def test_concurrent_requests_on_two_instances_get_exactly_the_budget(redis_namespace: str) -> None:
+    instances = [
+        RateLimiter("10/minute", redis_url=REDIS_URL, namespace=redis_namespace, timeout=REDIS_TIMEOUT)
+        for _ in range(2)
+    ]
+    try:
+        results = await asyncio.gather(*(instances[n % 2].hit("partner:acme") for n in range(30)))
+    finally:
+        for instance in instances:
+            await instance.close()
+
+    assert results.count(None) == 10
 
 
 async def test_namespaces_keep_budgets_apart_in_redis(redis_namespace: str) -> None:

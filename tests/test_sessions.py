@@ -347,10 +347,10 @@ async def test_demoted_staff_members_token_carries_the_new_role_at_once(api: Api
     assert demoted["updateUser"] == {"user": {"role": "PRODUCT_MANAGER"}, "errors": []}
 
     me = await api.data(ME, token=token)
-    code = await api.error_code(ENROLL, enrolment(), token=token)
+    code = await api.error_code(UPDATE_ROLE, {"id": owner.id, "role": "MANAGER"}, token=token)
 
     assert me["me"]["role"] == "PRODUCT_MANAGER"
-    assert code == "FORBIDDEN"
+    assert code == "FORBIDDEN"  # product managers do not edit users
 
 
 async def test_staff_member_demoted_to_customer_loses_access(api: Api, owner: Staff) -> None:

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.shipper.start()
+        services.email_worker.start()
         yield
         await rate_limiter.close()
         await services.close()

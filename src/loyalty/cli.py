@@ -1,4 +1,5 @@
-"""The ``loyalty`` command: serve, migrate, create-owner, partner clients, create-log-table, schema."""
+"""The ``loyalty`` command: serve, migrate, create-owner, partner clients, create-log-table, schema,
+worker and its email commands."""
 
 from __future__ import annotations
 
@@ -152,6 +153,82 @@ def schema(args: argparse.Namespace) -> None:
         sys.stdout.write(sdl)
 
 
+def worker(_args: argparse.Namespace) -> None:
+    import signal
+
+    from loyalty.services.container import Services
+
+    settings = _settings()
+
+    async def run() -> None:
+        services = Services.build(settings)
+        email_worker = services.email_worker
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        email_worker.start()
+        services.shipper.start()
+        print(
+            f"Worker running: sending email ({settings.email_sender}) and shipping the activity log "
+            f"({settings.log_store}). Stop it with Ctrl-C or SIGTERM.",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await email_worker.close()
+            await services.close()
+        print("Worker stopped.", flush=True)
+
+    asyncio.run(run())
+
+
+def _with_email_worker(work):  # type: ignore[no-untyped-def]
+    """Run ``work(email_worker)`` once, on the configured database (nothing is sent)."""
+    from loyalty.datasources.database import Database
+    from loyalty.services.notifications import build_notifications
+
+    settings = _settings()
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database(settings.resolved_database_url)
+        _, email_worker = build_notifications(settings, db)
+        try:
+            return await work(email_worker)
+        finally:
+            await email_worker.close()
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def email_failed(args: argparse.Namespace) -> None:
+    messages = _with_email_worker(lambda email_worker: email_worker.failed_messages(limit=args.limit))
+    if not messages:
+        print("No failed messages.")
+        return
+    for message in messages:
+        print(f"{message.id}  {message.recipient}  attempts: {message.attempts}")
+        print(f"    subject:    {message.subject}")
+        print(f"    last error: {message.last_error or '-'}")
+    print(f"{len(messages)} failed message(s); re-queue with `loyalty email-retry ID...` or `--all`.")
+
+
+def email_retry(args: argparse.Namespace) -> None:
+    import uuid
+
+    try:
+        ids = None if args.all else [uuid.UUID(text) for text in args.ids]
+    except ValueError as error:
+        sys.exit(f"Not a message id: {error}")
+    requeued = _with_email_worker(lambda email_worker: email_worker.requeue(ids))
+    print(f"Re-queued {len(requeued)} message(s); the worker sends them next.")
+    missed = [str(message_id) for message_id in ids or [] if message_id not in set(requeued)]
+    if missed:
+        sys.exit(f"Not failed (or unknown), left alone: {', '.join(missed)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="loyalty", description="The loyalty back office GraphQL server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +271,18 @@ def main(argv: list[str] | None = None) -> None:
     target.add_argument("-o", "--output", help="write it to this file")
     target.add_argument("--check", metavar="FILE", help="fail if FILE differs from the schema in code")
     schema_parser.set_defaults(run=schema)
+
+    commands.add_parser(
+        "worker", help="send queued email and ship the activity log until interrupted"
+    ).set_defaults(run=worker)
+    failed_parser = commands.add_parser("email-failed", help="list email that could not be sent")
+    failed_parser.add_argument("--limit", type=int, default=100)
+    failed_parser.set_defaults(run=email_failed)
+    retry_parser = commands.add_parser("email-retry", help="re-queue failed email")
+    retry_targets = retry_parser.add_mutually_exclusive_group(required=True)
+    retry_targets.add_argument("ids", nargs="*", default=[], metavar="ID", help="ids from email-failed")
+    retry_targets.add_argument("--all", action="store_true", help="every failed message")
+    retry_parser.set_defaults(run=email_retry)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
 from limits import RateLimitItem, parse_many
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -83,6 +84,48 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     sql_echo: bool = False
+
+    # Email notifications: queued in the database with each change, sent by a worker.
+    email_sender: Literal["console", "smtp", "ses"] = Field(
+        default="console", description="console prints messages (development); smtp or ses send them."
+    )
+    email_from: str = "Loyalty <no-reply@example.com>"
+    smtp_host: str = Field(default="localhost", min_length=1)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS (required).")
+    smtp_timeout: float = Field(default=30.0, gt=0, le=300)
+    console_url: str = Field(
+        default="http://127.0.0.1:8000", description="The admin console; emails link to its pages."
+    )
+    notify_customers: bool = Field(default=False, description="Email customers when their points change.")
+    email_max_attempts: int = Field(default=8, ge=1, le=100)
+    email_retry_base_seconds: float = Field(default=30.0, ge=0, description="First retry delay; doubles.")
+    email_retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
+    email_worker_in_process: bool = Field(
+        default=True, description="Send from the server; false when `loyalty worker` or the Lambda sends."
+    )
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender_address(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1] or "\n" in value or "\r" in value:
+            raise ValueError("must be an address, optionally with a name: 'Loyalty <no-reply@example.com>'")
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_absolute_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _smtp_login_complete(self) -> Settings:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("LOYALTY_SMTP_USERNAME and LOYALTY_SMTP_PASSWORD go together")
+        return self
 
     @field_validator("database_url")
     @classmethod

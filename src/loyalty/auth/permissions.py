@@ -82,3 +82,33 @@ class Scope(StrEnum):
 
 # The points actions a scope allows a partner (OVERRIDE is for staff only).
 SCOPE_FOR_POINTS_ACTION = {"ADD": Scope.POINTS_CREDIT, "DEDUCT": Scope.POINTS_DEBIT}
+
+
+class ApprovalKind(StrEnum):
+    ENROLL_USER = "ENROLL_USER"
+    UPDATE_USER = "UPDATE_USER"
+    DELETE_USER = "DELETE_USER"
+    OPEN_ACCOUNT = "OPEN_ACCOUNT"
+    ADJUST_POINTS = "ADJUST_POINTS"
+
+
+# The operation an approval request would perform: its checker must be allowed to perform it directly.
+APPROVAL_OPERATION = {
+    ApprovalKind.ENROLL_USER: Operation.ENROLL_USERS,
+    ApprovalKind.UPDATE_USER: Operation.UPDATE_USERS,
+    ApprovalKind.DELETE_USER: Operation.DELETE_USERS,
+    ApprovalKind.OPEN_ACCOUNT: Operation.ADJUST_POINTS,
+    ApprovalKind.ADJUST_POINTS: Operation.ADJUST_POINTS,
+}
+
+
+def may_decide(role: Role, kind: ApprovalKind) -> bool:
+    """Whether ``role`` decides requests of ``kind`` (OWNER for deletes, OWNER or MANAGER otherwise)."""
+    return (
+        access(role, Operation.DECIDE_REQUESTS) is Access.ALLOW
+        and access(role, APPROVAL_OPERATION[kind]) is Access.ALLOW
+    )
+
+
+def checker_roles(kind: ApprovalKind) -> list[Role]:
+    return [role for role in _COLUMNS if may_decide(role, kind)]

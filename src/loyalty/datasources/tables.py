@@ -189,3 +189,48 @@ partner_clients = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("disabled_at", UTCDateTime),
 )
+
+# Maker-checker: a change proposed by one staff member, applied when another approves it.
+approval_requests = sa.Table(
+    "approval_requests",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("change", sa.JSON, nullable=False),
+    sa.Column("password_hash", sa.String(255)),  # for a staff enrolment; never shown
+    sa.Column("maker_id", sa.String(255), nullable=False),
+    sa.Column("maker_email", sa.String(320)),
+    sa.Column("checker_id", sa.String(255)),
+    sa.Column("comment", sa.String(1000)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("decided_at", UTCDateTime),
+    sa.CheckConstraint("status IN ('PENDING', 'APPROVED', 'REJECTED', 'CANCELLED')", name="status"),
+)
+sa.Index("ix_approval_requests_created", approval_requests.c.created_at.desc(), approval_requests.c.id.desc())
+
+# Email notifications: one row per recipient per event, written in the transaction of the change that
+# raised the event, sent by the email worker. For a SENDING row ``next_attempt_at`` is the end of the
+# sender's lease (a worker that dies mid-send leaves the row to be taken again when it expires).
+EMAIL_STATUSES = ("PENDING", "SENDING", "SENT", "FAILED")
+email_outbox = sa.Table(
+    "email_outbox",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("event", sa.String(200), nullable=False),
+    sa.Column("recipient", sa.String(254), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("text_body", sa.Text, nullable=False),
+    sa.Column("html_body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.String(1000)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.UniqueConstraint("event", "recipient", name="uq_email_outbox_event_recipient"),
+    sa.CheckConstraint(f"status IN {EMAIL_STATUSES!r}", name="status"),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+)
+sa.Index("ix_email_outbox_due", email_outbox.c.status, email_outbox.c.next_attempt_at)

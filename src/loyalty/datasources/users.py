@@ -41,8 +41,9 @@ async def insert_user(
     role: Role,
     password_hash: str | None,
     now: datetime,
+    user_id: uuid.UUID | None = None,
 ) -> UserRecord:
-    record = UserRecord(uuid.uuid4(), email, first_name, last_name, role, now, now)
+    record = UserRecord(user_id or uuid.uuid4(), email, first_name, last_name, role, now, now)
     with unique_violations_as_duplicates():
         await conn.execute(
             users.insert().values(
@@ -159,3 +160,11 @@ async def lock_owners(conn: AsyncConnection) -> list[uuid.UUID]:
 async def any_owner(conn: AsyncConnection) -> bool:
     query = sa.select(users.c.id).where(users.c.role == Role.OWNER.value, _ACTIVE).limit(1)
     return (await conn.scalar(query)) is not None
+
+
+async def staff_emails(conn: AsyncConnection, roles: Sequence[Role]) -> list[tuple[uuid.UUID, str]]:
+    """(id, email) of the active staff with one of ``roles``."""
+    query = sa.select(users.c.id, users.c.email).where(
+        users.c.role.in_([role.value for role in roles]), _ACTIVE
+    )
+    return [(row[0], row[1]) for row in await conn.execute(query)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.resolvers.context import Context
 from loyalty.resolvers.results import AdjustPointsPayload, Connection, user_errors
@@ -33,11 +34,12 @@ async def transactions(
 
 async def open_points_account(ctx: Context, user_id: str, program: str) -> AdjustPointsPayload:
     try:
-        return AdjustPointsPayload(
-            account=await ctx.services.points.open_account(ctx.caller(), user_id, program)
-        )
+        result = await ctx.services.points.open_account(ctx.caller(), user_id, program)
     except ServiceError as error:
         return AdjustPointsPayload(errors=user_errors(error))
+    if isinstance(result, ApprovalRecord):
+        return AdjustPointsPayload(approval_request=result)
+    return AdjustPointsPayload(account=result)
 
 
 async def adjust_points(ctx: Context, adjustment: Adjustment) -> AdjustPointsPayload:
@@ -45,4 +47,6 @@ async def adjust_points(ctx: Context, adjustment: Adjustment) -> AdjustPointsPay
         result = await ctx.services.points.adjust(ctx.caller(), adjustment)
     except ServiceError as error:
         return AdjustPointsPayload(errors=user_errors(error))
+    if isinstance(result, ApprovalRecord):
+        return AdjustPointsPayload(approval_request=result)
     return AdjustPointsPayload(account=result.account, transaction=result.transaction)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.services.errors import ServiceError
 from loyalty.services.pagination import Page
@@ -54,12 +55,14 @@ def user_errors(error: ServiceError) -> list[UserErrorData]:
 @dataclass(slots=True)
 class UserPayload:
     user: UserRecord | None = None
+    approval_request: ApprovalRecord | None = None
     errors: list[UserErrorData] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class DeleteUserPayload:
     deleted_user_id: str | None = None
+    approval_request: ApprovalRecord | None = None
     errors: list[UserErrorData] = field(default_factory=list)
 
 
@@ -67,6 +70,7 @@ class DeleteUserPayload:
 class AdjustPointsPayload:
     account: PointsAccountRecord | None = None
     transaction: LedgerRecord | None = None
+    approval_request: ApprovalRecord | None = None
     errors: list[UserErrorData] = field(default_factory=list)
 
 
@@ -87,4 +91,10 @@ class SignOutPayload:
 @dataclass(slots=True)
 class RetentionPayload:
     log_retention_days: int | None = None
+    errors: list[UserErrorData] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ApprovalPayload:
+    approval_request: ApprovalRecord | None = None
     errors: list[UserErrorData] = field(default_factory=list)

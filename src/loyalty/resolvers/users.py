@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from loyalty.auth.permissions import Role
+from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.records import PointsAccountRecord, UserRecord
 from loyalty.resolvers.context import Context
 from loyalty.resolvers.results import Connection, DeleteUserPayload, UserPayload, user_errors
@@ -48,16 +49,22 @@ async def total_points(ctx: Context, owner: UserRecord) -> int:
 
 async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:
     try:
-        return UserPayload(user=await ctx.services.users.enroll(ctx.caller(), enrolment))
+        result = await ctx.services.users.enroll(ctx.caller(), enrolment)
     except ServiceError as error:
         return UserPayload(errors=user_errors(error))
+    if isinstance(result, ApprovalRecord):
+        return UserPayload(approval_request=result)
+    return UserPayload(user=result)
 
 
 async def update_user(ctx: Context, user_id: str, changes: Mapping[str, Any]) -> UserPayload:
     try:
-        return UserPayload(user=await ctx.services.users.update(ctx.caller(), user_id, changes))
+        result = await ctx.services.users.update(ctx.caller(), user_id, changes)
     except ServiceError as error:
         return UserPayload(errors=user_errors(error))
+    if isinstance(result, ApprovalRecord):
+        return UserPayload(approval_request=result)
+    return UserPayload(user=result)
 
 
 async def delete_user(ctx: Context, user_id: str) -> DeleteUserPayload:
@@ -65,4 +72,6 @@ async def delete_user(ctx: Context, user_id: str) -> DeleteUserPayload:
         deleted = await ctx.services.users.delete(ctx.caller(), user_id)
     except ServiceError as error:
         return DeleteUserPayload(errors=user_errors(error))
+    if isinstance(deleted, ApprovalRecord):
+        return DeleteUserPayload(approval_request=deleted)
     return DeleteUserPayload(deleted_user_id=str(deleted))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from loyalty.auth import permissions
-from loyalty.services import audit, points
+from loyalty.services import approvals, audit, points
 
 Role = strawberry.enum(
     permissions.Role, name="Role", description="What a user is: a kind of staff, or a customer."
@@ -16,3 +16,7 @@ PointsAction = strawberry.enum(
     description="ADD and DEDUCT move the balance by an amount; OVERRIDE sets it.",
 )
 LogOutcome = strawberry.enum(audit.Outcome, name="LogOutcome", description="How an attempted action ended.")
+ApprovalKind = strawberry.enum(
+    permissions.ApprovalKind, name="ApprovalKind", description="What an approval request would change."
+)
+ApprovalStatus = strawberry.enum(approvals.ApprovalStatus, name="ApprovalStatus")

@@ -6,12 +6,14 @@ import strawberry
 from strawberry.types import Info
 
 from loyalty.resolvers import activity_log as log_resolvers
+from loyalty.resolvers import approvals as approval_resolvers
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import sessions as sessions_resolvers
 from loyalty.resolvers import users as users_resolvers
 from loyalty.schema.inputs import AdjustPointsInput, EnrollUserInput, UpdateUserInput
 from loyalty.schema.types import (
     AdjustPointsPayload,
+    ApprovalPayload,
     DeleteUserPayload,
     RetentionPayload,
     SignInPayload,
@@ -92,3 +94,19 @@ class Mutation:
     @strawberry.mutation(description="Keep log entries this many days (1 to 3650). OWNER only.")
     async def set_log_retention(self, info: Info, days: int) -> RetentionPayload:
         return await log_resolvers.set_log_retention(info.context, days)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Apply a pending request and mark it APPROVED (not your own).")
+    async def approve_request(
+        self, info: Info, id: strawberry.ID, comment: str | None = None
+    ) -> ApprovalPayload:
+        return await approval_resolvers.approve_request(info.context, id, comment)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Refuse a pending request.")
+    async def reject_request(
+        self, info: Info, id: strawberry.ID, comment: str | None = None
+    ) -> ApprovalPayload:
+        return await approval_resolvers.reject_request(info.context, id, comment)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Withdraw a pending request you made.")
+    async def cancel_request(self, info: Info, id: strawberry.ID) -> ApprovalPayload:
+        return await approval_resolvers.cancel_request(info.context, id)  # type: ignore[return-value]

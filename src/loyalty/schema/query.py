@@ -7,10 +7,18 @@ from strawberry.types import Info
 
 from loyalty.datasources.log_store import LogQuery
 from loyalty.resolvers import activity_log as log_resolvers
+from loyalty.resolvers import approvals as approval_resolvers
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import users as users_resolvers
+from loyalty.schema.enums import ApprovalStatus
 from loyalty.schema.inputs import LogFilter, UserFilter
-from loyalty.schema.types import LogEntryConnection, PointsAccount, User, UserConnection
+from loyalty.schema.types import (
+    ApprovalRequestConnection,
+    LogEntryConnection,
+    PointsAccount,
+    User,
+    UserConnection,
+)
 
 
 @strawberry.type
@@ -63,3 +71,18 @@ class Query:
     @strawberry.field(description="How many days log entries are kept.")
     async def log_retention_days(self, info: Info) -> int:
         return await log_resolvers.log_retention_days(info.context)
+
+    @strawberry.field(description="Requests you made and requests you may decide, newest first.")
+    async def approval_requests(
+        self,
+        info: Info,
+        status: ApprovalStatus | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> ApprovalRequestConnection:
+        return await approval_resolvers.approval_requests(  # type: ignore[return-value]
+            info.context,
+            status=status.value if status else None,
+            first=20 if first is None else first,
+            after=after,
+        )

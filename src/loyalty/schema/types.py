@@ -8,7 +8,7 @@ from strawberry.types import Info
 
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import users as users_resolvers
-from loyalty.schema.enums import LogOutcome, PointsAction, Role
+from loyalty.schema.enums import ApprovalKind, ApprovalStatus, LogOutcome, PointsAction, Role
 from loyalty.schema.scalars import DateTime, Long
 
 
@@ -122,15 +122,55 @@ class SignOutPayload:
     ok: bool
 
 
+@strawberry.type(description="A change proposed by a maker, applied when a checker approves it.")
+class ApprovalRequest:
+    id: strawberry.ID
+    target_id: strawberry.ID = strawberry.field(description="The user or points account the change is for.")
+    change: JSON = strawberry.field(description="The proposed change, as its input fields.")
+    maker_id: strawberry.ID
+    checker_id: strawberry.ID | None = strawberry.field(description="Who decided it.")
+    comment: str | None
+    created_at: DateTime
+    decided_at: DateTime | None
+
+    @strawberry.field
+    def kind(self) -> ApprovalKind:
+        return ApprovalKind(self.kind)  # type: ignore[attr-defined]
+
+    @strawberry.field
+    def status(self) -> ApprovalStatus:
+        return ApprovalStatus(self.status)  # type: ignore[attr-defined]
+
+
 @strawberry.type
+class ApprovalRequestEdge:
+    cursor: str
+    node: ApprovalRequest
+
+
+@strawberry.type
+class ApprovalRequestConnection:
+    edges: list[ApprovalRequestEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class ApprovalPayload:
+    approval_request: ApprovalRequest | None
+    errors: list[UserError]
+
+
+@strawberry.type(description="The user, or the approval request made instead when the change needs one.")
 class UserPayload:
     user: User | None
+    approval_request: ApprovalRequest | None
     errors: list[UserError]
 
 
 @strawberry.type
 class DeleteUserPayload:
     deleted_user_id: strawberry.ID | None
+    approval_request: ApprovalRequest | None
     errors: list[UserError]
 
 
@@ -138,6 +178,7 @@ class DeleteUserPayload:
 class AdjustPointsPayload:
     account: PointsAccount | None
     transaction: PointsTransaction | None
+    approval_request: ApprovalRequest | None
     errors: list[UserError]
 
 

@@ -13,10 +13,13 @@ from loyalty.datasources.log_sql import SqlLogStore
 from loyalty.datasources.log_store import LogStore
 from loyalty.datasources.migrations import current_revision, head_revision
 from loyalty.services.activity_log import ActivityLog, OutboxShipper
+from loyalty.services.approvals import ApprovalService
 from loyalty.services.audit import AuditTrail
+from loyalty.services.notifications import EmailWorker, build_notifications
 from loyalty.services.partners import PartnerService
 from loyalty.services.points import PointsService
 from loyalty.services.principals import ExternalIssuer, PrincipalDirectory
+from loyalty.services.proposals import Proposals
 from loyalty.services.sessions import SessionService
 from loyalty.services.users import UserService
 
@@ -33,6 +36,8 @@ class Services:
     activity_log: ActivityLog
     shipper: OutboxShipper
     partners: PartnerService
+    approvals: ApprovalService
+    email_worker: EmailWorker
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -68,6 +73,10 @@ class Services:
         activity_log = ActivityLog(db, store, audit)
         shipper = OutboxShipper(db, store, activity_log, create_store=settings.dynamodb_endpoint is not None)
         audit.on_recorded = shipper.notify
+        notifier, email_worker = build_notifications(settings, db)
+        proposals = Proposals(db, notifier)
+        users = UserService(db, hashing, principals, audit, proposals)
+        points = PointsService(db, audit, proposals, notifier)
         return cls(
             db=db,
             tokens=tokens,
@@ -75,12 +84,14 @@ class Services:
             sessions=SessionService(
                 db, hashing, tokens, audit, refresh_token_days=settings.refresh_token_days
             ),
-            users=UserService(db, hashing, principals, audit),
-            points=PointsService(db, audit),
+            users=users,
+            points=points,
             audit=audit,
             activity_log=activity_log,
             shipper=shipper,
             partners=PartnerService(db, tokens, principals, audit),
+            approvals=ApprovalService(db, audit, users, points, principals, notifier),
+            email_worker=email_worker,
         )
 
     async def readiness(self) -> str | None:
@@ -95,6 +106,7 @@ class Services:
         return None
 
     async def close(self) -> None:
+        await self.email_worker.stop()
         await self.shipper.stop()
         await self.activity_log.close()
         await self.principals.close()

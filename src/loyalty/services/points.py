@@ -9,17 +9,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from loyalty.auth.permissions import Access, Operation, Role
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loyalty.auth.permissions import Access, ApprovalKind, Operation, Role
 from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import points, users
+from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
-from loyalty.datasources.records import LedgerRecord, PointsAccountRecord
+from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.datasources.tables import MAX_BALANCE
-from loyalty.services.audit import Attempt, AuditTrail
+from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
+from loyalty.services.notifications import Notifier
 from loyalty.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
+from loyalty.services.proposals import Proposals
 from loyalty.services.validation import MAX_REASON_LENGTH, Problems, parse_id
 
 DEFAULT_PROGRAM = "default"
@@ -59,15 +65,18 @@ class LedgerPageKey:
     after: str | None
 
 
-def _require_adjust(principal: Principal) -> None:
-    if principal.access(Operation.ADJUST_POINTS) is not Access.ALLOW:
-        raise Forbidden()
-
-
 class PointsService:
-    def __init__(self, db: Database, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditTrail,
+        proposals: Proposals,
+        notifier: Notifier,
+    ) -> None:
         self._db = db
         self._audit = audit
+        self._proposals = proposals
+        self._notifier = notifier
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -119,66 +128,95 @@ class PointsService:
 
     # --- changes -----------------------------------------------------------------------------
 
-    async def open_account(self, caller: Caller, user_id: str, program: str) -> PointsAccountRecord:
+    async def open_account(
+        self, caller: Caller, user_id: str, program: str
+    ) -> PointsAccountRecord | ApprovalRecord:
         async with self._audit.attempt(
             caller, "points.open_account", target_type="user", target_id=user_id
         ) as attempt:
             principal = attempt.principal
-            _require_adjust(principal)
+            cell = principal.access(Operation.ADJUST_POINTS)
+            if cell not in (Access.ALLOW, Access.REQUEST):
+                raise Forbidden()
             check = Problems()
             program = check.program("program", program)
             check.raise_any()
-            owner_id = parse_id(user_id)
-            try:
-                async with self._db.transaction() as conn:
-                    owner = await users.fetch_user(conn, owner_id) if owner_id else None
-                    if owner is None or not principal.may_see(owner.role):
-                        raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "userId")
-                    if await points.account_exists(conn, user_id=owner.id, program=program):
-                        raise DuplicateKey(program)
-                    account = await points.insert_account(
-                        conn, user_id=owner.id, program=program, now=datetime.now(UTC)
-                    )
-                    details = {"after": {"accountId": str(account.id), "program": program}}
-                    await attempt.succeeded(conn, target_id=str(owner.id), details=details)
-            except DuplicateKey as error:
-                raise ServiceError.of(
-                    ErrorCode.CONFLICT, "this user already has an account in that program", "program"
-                ) from error
+            if cell is Access.REQUEST:
+                async with self._db.read() as conn:
+                    owner = await self._visible_owner(conn, principal, user_id)
+                return await self._proposals.propose(
+                    attempt,
+                    kind=ApprovalKind.OPEN_ACCOUNT,
+                    target_id=str(owner.id),
+                    change={"program": program},
+                )
+            async with self._db.transaction() as conn:
+                account, details = await self.apply_open_account(conn, principal, user_id, program)
+                await attempt.succeeded(conn, target_id=str(account.user_id), details=details)
         return account
 
-    async def adjust(self, caller: Caller, adjustment: Adjustment) -> AdjustmentResult:
+    async def apply_open_account(
+        self, conn: AsyncConnection, principal: Principal, user_id: str, program: str
+    ) -> tuple[PointsAccountRecord, dict[str, Any]]:
+        owner = await self._visible_owner(conn, principal, user_id)
+        conflict = ServiceError.of(
+            ErrorCode.CONFLICT, "this user already has an account in that program", "program"
+        )
+        if await points.account_exists(conn, user_id=owner.id, program=program):
+            raise conflict
+        try:
+            account = await points.insert_account(
+                conn, user_id=owner.id, program=program, now=datetime.now(UTC)
+            )
+        except DuplicateKey as error:
+            raise conflict from error
+        return account, {"after": {"accountId": str(account.id), "program": program}}
+
+    @staticmethod
+    async def _visible_owner(conn: AsyncConnection, principal: Principal, user_id: str) -> UserRecord:
+        owner_id = parse_id(user_id)
+        owner = await users.fetch_user(conn, owner_id) if owner_id else None
+        if owner is None or not principal.may_see(owner.role):
+            raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "userId")
+        return owner
+
+    async def adjust(self, caller: Caller, adjustment: Adjustment) -> AdjustmentResult | ApprovalRecord:
         async with self._audit.attempt(
             caller, "points.adjust", target_type="points_account", target_id=adjustment.account_id
         ) as attempt:
             principal = attempt.principal
-            if not principal.may_adjust(adjustment.action.value, Role.USER):
+            proposing = principal.access(Operation.ADJUST_POINTS) is Access.REQUEST
+            if not proposing and not principal.may_adjust(adjustment.action.value, Role.USER):
                 raise Forbidden()
             check = Problems()
-            amount = adjustment.amount
-            if adjustment.action is PointsAction.OVERRIDE:
-                if amount < 0:
-                    check.add("input.amount", "must be zero or more for OVERRIDE (it is the new balance)")
-            elif not 1 <= amount <= MAX_ADJUSTMENT:
-                check.add("input.amount", f"must be between 1 and {MAX_ADJUSTMENT}")
-            reason = check.optional_text("input.reason", adjustment.reason, max_length=MAX_REASON_LENGTH)
+            reason = _check_adjustment(check, adjustment)
             key = check.idempotency_key("input.idempotencyKey", adjustment.idempotency_key)
             if key is None and principal.requires_idempotency_key:
                 check.add("input.idempotencyKey", "is required for partner clients")
             check.raise_any()
-            if adjustment.action is PointsAction.OVERRIDE and amount > MAX_BALANCE:
-                raise ServiceError.of(
-                    ErrorCode.LIMIT_EXCEEDED, f"a balance is at most {MAX_BALANCE}", "input.amount"
-                )
             account_id = parse_id(adjustment.account_id)
             if account_id is None:
                 raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+            if proposing:
+                async with self._db.read() as conn:
+                    found = await points.fetch_account_with_owner_role(conn, account_id)
+                if found is None or not principal.may_see(found[1]):
+                    raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+                change = {"action": adjustment.action.value, "amount": adjustment.amount, "reason": reason}
+                return await self._proposals.propose(
+                    attempt, kind=ApprovalKind.ADJUST_POINTS, target_id=str(account_id), change=change
+                )
 
             if key is not None and (earlier := await self._replay(principal, key, adjustment)) is not None:
                 await attempt.succeeded_alone(details=_replay_details(earlier))
                 return earlier
             try:
-                return await self._apply(attempt, account_id, adjustment, reason)
+                async with self._db.transaction() as conn:
+                    result, details = await self.apply_adjustment(
+                        conn, principal, account_id, adjustment, reason
+                    )
+                    await attempt.succeeded(conn, target_id=str(account_id), details=details)
+                return result
             except DuplicateKey:
                 # A concurrent request with the same key won the race; answer as it did.
                 if key is None or (earlier := await self._replay(principal, key, adjustment)) is None:
@@ -186,58 +224,78 @@ class PointsService:
                 await attempt.succeeded_alone(details=_replay_details(earlier))
                 return earlier
 
-    async def _apply(
-        self, attempt: Attempt, account_id: uuid.UUID, adjustment: Adjustment, reason: str | None
-    ) -> AdjustmentResult:
-        principal = attempt.principal
+    async def apply_adjustment(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        account_id: uuid.UUID,
+        adjustment: Adjustment,
+        reason: str | None,
+    ) -> tuple[AdjustmentResult, dict[str, Any]]:
+        """Move the balance in ``conn``'s transaction (directly, or when a request is approved)."""
         action, amount = adjustment.action, adjustment.amount
-        async with self._db.transaction() as conn:
-            found = await points.fetch_account_with_owner_role(conn, account_id)
-            if found is None or not principal.may_adjust(action.value, found[1]):
-                raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
-            before = (
-                await points.locked_balance(conn, account_id) if action is PointsAction.OVERRIDE else None
+        found = await points.fetch_account_with_owner_role(conn, account_id)
+        if found is None or not principal.may_adjust(action.value, found[1]):
+            raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
+        before = await points.locked_balance(conn, account_id) if action is PointsAction.OVERRIDE else None
+        transaction = await points.change_balance(
+            conn,
+            account_id=account_id,
+            kind=action.value,
+            amount=amount,
+            reason=reason,
+            actor_id=principal.actor_id,
+            idempotency_key=adjustment.idempotency_key,
+            request_digest=adjustment.digest() if adjustment.idempotency_key else None,
+            now=datetime.now(UTC),
+        )
+        if transaction is None and action is PointsAction.ADD:
+            raise ServiceError.of(
+                ErrorCode.LIMIT_EXCEEDED, f"the balance would pass {MAX_BALANCE}", "input.amount"
             )
-            transaction = await points.change_balance(
-                conn,
-                account_id=account_id,
-                kind=action.value,
-                amount=amount,
-                reason=reason,
-                actor_id=principal.actor_id,
-                idempotency_key=adjustment.idempotency_key,
-                request_digest=adjustment.digest() if adjustment.idempotency_key else None,
-                now=datetime.now(UTC),
+        if transaction is None:  # OVERRIDE has no guard, so this is a DEDUCT
+            raise ServiceError.of(
+                ErrorCode.INSUFFICIENT_POINTS, "the balance is smaller than the amount", "input.amount"
             )
-            if transaction is None and action is PointsAction.ADD:
-                raise ServiceError.of(
-                    ErrorCode.LIMIT_EXCEEDED, f"the balance would pass {MAX_BALANCE}", "input.amount"
-                )
-            if transaction is None:  # OVERRIDE has no guard, so this is a DEDUCT
-                raise ServiceError.of(
-                    ErrorCode.INSUFFICIENT_POINTS, "the balance is smaller than the amount", "input.amount"
-                )
-            if before is None:
-                sign = 1 if action is PointsAction.ADD else -1
-                before = transaction.balance_after - sign * amount
-            await attempt.succeeded(
-                conn,
-                target_id=str(account_id),
-                details={
-                    "action": action.value,
-                    "amount": amount,
-                    "reason": reason,
-                    "idempotencyKey": adjustment.idempotency_key,
-                    "transactionId": str(transaction.id),
-                    "before": {"balance": before},
-                    "after": {"balance": transaction.balance_after},
-                },
-            )
+        if before is None:
+            sign = 1 if action is PointsAction.ADD else -1
+            before = transaction.balance_after - sign * amount
         account = found[0]
         updated = PointsAccountRecord(
             account.id, account.user_id, account.program, transaction.balance_after, account.created_at
         )
-        return AdjustmentResult(account=updated, transaction=transaction)
+        if found[1] is Role.USER:  # the notifier sends it if LOYALTY_NOTIFY_CUSTOMERS is on
+            await self._tell_customer(conn, updated, transaction)
+        details = {
+            "action": action.value,
+            "amount": amount,
+            "reason": reason,
+            "idempotencyKey": adjustment.idempotency_key,
+            "transactionId": str(transaction.id),
+            "before": {"balance": before},
+            "after": {"balance": transaction.balance_after},
+        }
+        return AdjustmentResult(account=updated, transaction=transaction), details
+
+    async def _tell_customer(
+        self, conn: AsyncConnection, account: PointsAccountRecord, transaction: LedgerRecord
+    ) -> None:
+        customer = await users.fetch_user(conn, account.user_id)
+        if customer is None:
+            return
+        await self._notifier.enqueue(
+            conn,
+            event=f"points.changed:{transaction.id}",
+            recipients=[customer.email],
+            template="points_changed",
+            context={
+                "first_name": customer.first_name,
+                "program": account.program,
+                "action": transaction.kind,
+                "amount": transaction.amount,
+                "balance_after": transaction.balance_after,
+            },
+        )
 
     async def _replay(
         self, principal: Principal, key: str, adjustment: Adjustment
@@ -259,6 +317,18 @@ class PointsService:
         if found is None:
             raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
         return AdjustmentResult(account=found[0], transaction=earlier)
+
+
+def _check_adjustment(check: Problems, adjustment: Adjustment) -> str | None:
+    """Check the amount against the action; the cleaned reason."""
+    if adjustment.action is PointsAction.OVERRIDE:
+        if adjustment.amount < 0:
+            check.add("input.amount", "must be zero or more for OVERRIDE (it is the new balance)")
+        elif adjustment.amount > MAX_BALANCE:
+            check.add("input.amount", f"a balance is at most {MAX_BALANCE}", ErrorCode.LIMIT_EXCEEDED)
+    elif not 1 <= adjustment.amount <= MAX_ADJUSTMENT:
+        check.add("input.amount", f"must be between 1 and {MAX_ADJUSTMENT}")
+    return check.optional_text("input.reason", adjustment.reason, max_length=MAX_REASON_LENGTH)
 
 
 def _replay_details(earlier: AdjustmentResult) -> dict[str, object]:

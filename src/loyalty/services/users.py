@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
-from loyalty.auth.permissions import Access, Operation, Role
+from loyalty.auth.permissions import Access, ApprovalKind, Operation, Role
 from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import points, refresh_tokens, users
+from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.records import UserRecord
@@ -22,6 +23,7 @@ from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
 from loyalty.services.pagination import Page, check_page_size, decode_time_cursor, encode_time_cursor
 from loyalty.services.points import DEFAULT_PROGRAM, MAX_ADJUSTMENT
 from loyalty.services.principals import PrincipalDirectory
+from loyalty.services.proposals import Proposals
 from loyalty.services.validation import Problems, parse_id
 
 
@@ -38,10 +40,43 @@ class Enrolment:
 _EMAIL_TAKEN = "is already used by another user"
 
 
-def _require(principal: Principal, operation: Operation) -> None:
-    """Refuse anything but a plain "yes" cell (the "request" cells await the approvals feature)."""
-    if principal.access(operation) is not Access.ALLOW:
+def _allowed_or_requested(principal: Principal, operation: Operation) -> Access:
+    """The caller's cell for ``operation``: ALLOW or REQUEST; anything else is refused."""
+    cell = principal.access(operation)
+    if cell not in (Access.ALLOW, Access.REQUEST):
         raise Forbidden()
+    return cell
+
+
+def _enrolment_fields(check: Problems, enrolment: Enrolment) -> dict[str, Any]:
+    """The enrolment, cleaned, as stored in an approval request (input names, no password)."""
+    initial_points = enrolment.initial_points or 0
+    if not 0 <= initial_points <= MAX_ADJUSTMENT:
+        check.add("input.initialPoints", f"must be between 0 and {MAX_ADJUSTMENT}")
+    return {
+        "email": check.email("input.email", enrolment.email),
+        "firstName": check.name("input.firstName", enrolment.first_name),
+        "lastName": check.name("input.lastName", enrolment.last_name),
+        "role": enrolment.role.value,
+        "initialPoints": initial_points,
+    }
+
+
+def _update_values(check: Problems, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values from update input (names as the schema spells them); explicit nulls are refused."""
+    values: dict[str, Any] = {}
+    for field, value in changes.items():
+        if not check.not_null(f"input.{field}", value):
+            continue
+        if field == "email":
+            values["email"] = check.email("input.email", value)
+        elif field in ("firstName", "lastName"):
+            values["first_name" if field == "firstName" else "last_name"] = check.name(
+                f"input.{field}", value
+            )
+        elif field == "role":
+            values["role"] = Role(value)
+    return values
 
 
 def _require_owner_rights_for(principal: Principal, *roles: Role | None) -> None:
@@ -75,12 +110,18 @@ def _visible_fields(user: UserRecord) -> dict[str, str]:
 
 class UserService:
     def __init__(
-        self, db: Database, hashing: PasswordHashing, principals: PrincipalDirectory, audit: AuditTrail
+        self,
+        db: Database,
+        hashing: PasswordHashing,
+        principals: PrincipalDirectory,
+        audit: AuditTrail,
+        proposals: Proposals,
     ) -> None:
         self._db = db
         self._hashing = hashing
         self._principals = principals
         self._audit = audit
+        self._proposals = proposals
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -135,141 +176,191 @@ class UserService:
 
     # --- changes -----------------------------------------------------------------------------
 
-    async def enroll(self, caller: Caller, enrolment: Enrolment) -> UserRecord:
+    async def enroll(self, caller: Caller, enrolment: Enrolment) -> UserRecord | ApprovalRecord:
+        """Enrol a user, or propose it for approval (the "request" cells)."""
         async with self._audit.attempt(caller, "user.enroll", target_type="user") as attempt:
             principal = attempt.principal
-            _require(principal, Operation.ENROLL_USERS)
+            cell = _allowed_or_requested(principal, Operation.ENROLL_USERS)
             _require_owner_rights_for(principal, enrolment.role)
             check = Problems()
-            email = check.email("input.email", enrolment.email)
-            first_name = check.name("input.firstName", enrolment.first_name)
-            last_name = check.name("input.lastName", enrolment.last_name)
+            fields = _enrolment_fields(check, enrolment)
             if enrolment.password is not None:
                 if enrolment.role is Role.USER:
                     check.add("input.password", "customers have no password")
                 else:
                     check.password("input.password", enrolment.password)
-            initial_points = enrolment.initial_points or 0
-            if not 0 <= initial_points <= MAX_ADJUSTMENT:
-                check.add("input.initialPoints", f"must be between 0 and {MAX_ADJUSTMENT}")
             check.raise_any()
-
             password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
-            now = datetime.now(UTC)
-            try:
-                async with self._db.transaction() as conn:
-                    await self._refuse_taken_email(conn, email, "input.email")
-                    user = await users.insert_user(
-                        conn,
-                        email=email,
-                        first_name=first_name,
-                        last_name=last_name,
-                        role=enrolment.role,
-                        password_hash=password_hash,
-                        now=now,
-                    )
-                    account = await points.insert_account(
-                        conn, user_id=user.id, program=DEFAULT_PROGRAM, now=now
-                    )
-                    if initial_points:
-                        await points.change_balance(
-                            conn,
-                            account_id=account.id,
-                            kind="ADD",
-                            amount=initial_points,
-                            reason="initial points",
-                            actor_id=principal.actor_id,
-                            idempotency_key=None,
-                            request_digest=None,
-                            now=now,
-                        )
-                    after = {
-                        **_visible_fields(user),
-                        "initialPoints": initial_points,
-                        "password": bool(password_hash),
-                    }
-                    await attempt.succeeded(conn, target_id=str(user.id), details={"after": after})
-            except DuplicateKey as error:
-                raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+            if cell is Access.REQUEST:
+                return await self._proposals.propose(
+                    attempt,
+                    kind=ApprovalKind.ENROLL_USER,
+                    target_id=str(uuid.uuid4()),  # the new user's id, once approved
+                    change=fields,
+                    password_hash=password_hash,
+                )
+            async with self._db.transaction() as conn:
+                user, details = await self.apply_enrolment(
+                    conn, principal, fields, password_hash, uuid.uuid4()
+                )
+                await attempt.succeeded(conn, target_id=str(user.id), details=details)
         return user
 
-    async def update(self, caller: Caller, user_id: str, changes: Mapping[str, Any]) -> UserRecord:
-        """Apply ``changes`` (input field name → value; an explicit ``None`` is refused)."""
+    async def apply_enrolment(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        fields: Mapping[str, Any],
+        password_hash: str | None,
+        user_id: uuid.UUID,
+    ) -> tuple[UserRecord, dict[str, Any]]:
+        """Enrol in ``conn``'s transaction (directly, or when a request is approved)."""
+        check = Problems()
+        enrolment = Enrolment(
+            fields["email"],
+            fields["firstName"],
+            fields["lastName"],
+            Role(fields["role"]),
+            None,
+            fields["initialPoints"],
+        )
+        valid = _enrolment_fields(check, enrolment)
+        check.raise_any()
+        _require_owner_rights_for(principal, enrolment.role)
+        now = datetime.now(UTC)
+        await self._refuse_taken_email(conn, valid["email"], "input.email")
+        try:
+            user = await users.insert_user(
+                conn,
+                email=valid["email"],
+                first_name=valid["firstName"],
+                last_name=valid["lastName"],
+                role=enrolment.role,
+                password_hash=password_hash,
+                now=now,
+                user_id=user_id,
+            )
+        except DuplicateKey as error:
+            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+        account = await points.insert_account(conn, user_id=user.id, program=DEFAULT_PROGRAM, now=now)
+        if valid["initialPoints"]:
+            await points.change_balance(
+                conn,
+                account_id=account.id,
+                kind="ADD",
+                amount=valid["initialPoints"],
+                reason="initial points",
+                actor_id=principal.actor_id,
+                idempotency_key=None,
+                request_digest=None,
+                now=now,
+            )
+        after = {
+            **_visible_fields(user),
+            "initialPoints": valid["initialPoints"],
+            "password": bool(password_hash),
+        }
+        return user, {"after": after}
+
+    async def update(
+        self, caller: Caller, user_id: str, changes: Mapping[str, Any]
+    ) -> UserRecord | ApprovalRecord:
+        """Apply ``changes`` (input field name → value; an explicit ``None`` is refused), or propose them."""
         async with self._audit.attempt(
             caller, "user.update", target_type="user", target_id=user_id
         ) as attempt:
             principal = attempt.principal
-            _require(principal, Operation.UPDATE_USERS)
+            cell = _allowed_or_requested(principal, Operation.UPDATE_USERS)
             check = Problems()
-            values: dict[str, Any] = {}
-            for field, value in changes.items():
-                if not check.not_null(f"input.{field}", value):
-                    continue
-                if field == "email":
-                    values["email"] = check.email("input.email", value)
-                elif field in ("firstName", "lastName"):
-                    column = "first_name" if field == "firstName" else "last_name"
-                    values[column] = check.name(f"input.{field}", value)
-                elif field == "role":
-                    values["role"] = value
+            _update_values(check, changes)
             check.raise_any()
-            target_id = parse_id(user_id)
-            new_role: Role | None = values.get("role")
-            try:
-                async with self._db.transaction() as conn:
-                    target = await users.fetch_user(conn, target_id) if target_id else None
-                    if target is None or not self._may_read(principal, target):
-                        raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
-                    _require_owner_rights_for(principal, target.role, new_role)
-                    if new_role is not None and new_role is not target.role:
-                        await self._refuse_role_change(conn, principal, target)
-                        if new_role is Role.USER:
-                            values["password_hash"] = None
-                            await refresh_tokens.revoke_user_tokens(conn, target.id, now=datetime.now(UTC))
-                    if "email" in values and values["email"].lower() != target.email.lower():
-                        await self._refuse_taken_email(conn, values["email"], "input.email")
-                    updated = (
-                        await users.update_user(conn, target.id, values, now=datetime.now(UTC))
-                        if values
-                        else target
-                    )
-                    assert updated is not None  # the row was read in this transaction and is never removed
-                    before, after = _visible_fields(target), _visible_fields(updated)
-                    changed = [name for name in after if after[name] != before[name]]
-                    await attempt.succeeded(
-                        conn,
-                        target_id=str(target.id),
-                        details={
-                            "before": {name: before[name] for name in changed},
-                            "after": {name: after[name] for name in changed},
-                        },
-                    )
-            except DuplicateKey as error:
-                raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+            if cell is Access.REQUEST:
+                async with self._db.read() as conn:
+                    target = await self._visible_target(conn, principal, user_id)
+                _require_owner_rights_for(principal, target.role, changes.get("role"))
+                if "role" in changes and changes["role"] is not target.role and principal.is_user(target.id):
+                    raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
+                stored = {
+                    name: value.value if isinstance(value, Role) else value for name, value in changes.items()
+                }
+                return await self._proposals.propose(
+                    attempt, kind=ApprovalKind.UPDATE_USER, target_id=str(target.id), change=stored
+                )
+            async with self._db.transaction() as conn:
+                updated, details = await self.apply_update(conn, principal, user_id, changes)
+                await attempt.succeeded(conn, target_id=str(updated.id), details=details)
         self._principals.forget(updated.id)
         return updated
 
-    async def delete(self, caller: Caller, user_id: str) -> uuid.UUID:
+    async def apply_update(
+        self, conn: AsyncConnection, principal: Principal, user_id: str, changes: Mapping[str, Any]
+    ) -> tuple[UserRecord, dict[str, Any]]:
+        check = Problems()
+        values = _update_values(check, changes)
+        check.raise_any()
+        target = await self._visible_target(conn, principal, user_id)
+        new_role: Role | None = values.get("role")
+        _require_owner_rights_for(principal, target.role, new_role)
+        if new_role is not None and new_role is not target.role:
+            await self._refuse_role_change(conn, principal, target)
+            if new_role is Role.USER:
+                values["password_hash"] = None
+                await refresh_tokens.revoke_user_tokens(conn, target.id, now=datetime.now(UTC))
+        if "email" in values and values["email"].lower() != target.email.lower():
+            await self._refuse_taken_email(conn, values["email"], "input.email")
+        try:
+            updated = (
+                await users.update_user(conn, target.id, values, now=datetime.now(UTC)) if values else target
+            )
+        except DuplicateKey as error:
+            raise ServiceError.of(ErrorCode.CONFLICT, f"email {_EMAIL_TAKEN}", "input.email") from error
+        assert updated is not None  # the row was read in this transaction and is never removed
+        before, after = _visible_fields(target), _visible_fields(updated)
+        changed = [name for name in after if after[name] != before[name]]
+        details = {
+            "before": {name: before[name] for name in changed},
+            "after": {name: after[name] for name in changed},
+        }
+        return updated, details
+
+    async def delete(self, caller: Caller, user_id: str) -> uuid.UUID | ApprovalRecord:
         async with self._audit.attempt(
             caller, "user.delete", target_type="user", target_id=user_id
         ) as attempt:
             principal = attempt.principal
-            _require(principal, Operation.DELETE_USERS)
-            target_id = parse_id(user_id)
-            now = datetime.now(UTC)
-            async with self._db.transaction() as conn:
-                target = await users.fetch_user(conn, target_id) if target_id else None
-                if target is None or not self._may_read(principal, target):
-                    raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
+            cell = _allowed_or_requested(principal, Operation.DELETE_USERS)
+            if cell is Access.REQUEST:
+                async with self._db.read() as conn:
+                    target = await self._visible_target(conn, principal, user_id)
                 _require_owner_rights_for(principal, target.role)
-                await self._refuse_role_change(conn, principal, target)
-                await users.soft_delete_user(conn, target.id, now=now)
-                await refresh_tokens.revoke_user_tokens(conn, target.id, now=now)
-                await attempt.succeeded(
-                    conn, target_id=str(target.id), details={"before": _visible_fields(target)}
+                if principal.is_user(target.id):
+                    raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
+                return await self._proposals.propose(
+                    attempt, kind=ApprovalKind.DELETE_USER, target_id=str(target.id), change={}
                 )
+            async with self._db.transaction() as conn:
+                target, details = await self.apply_delete(conn, principal, user_id)
+                await attempt.succeeded(conn, target_id=str(target.id), details=details)
         self._principals.forget(target.id)
         return target.id
+
+    async def apply_delete(
+        self, conn: AsyncConnection, principal: Principal, user_id: str
+    ) -> tuple[UserRecord, dict[str, Any]]:
+        target = await self._visible_target(conn, principal, user_id)
+        _require_owner_rights_for(principal, target.role)
+        await self._refuse_role_change(conn, principal, target)
+        now = datetime.now(UTC)
+        await users.soft_delete_user(conn, target.id, now=now)
+        await refresh_tokens.revoke_user_tokens(conn, target.id, now=now)
+        return target, {"before": _visible_fields(target)}
+
+    async def _visible_target(self, conn: AsyncConnection, principal: Principal, user_id: str) -> UserRecord:
+        target_id = parse_id(user_id)
+        target = await users.fetch_user(conn, target_id) if target_id else None
+        if target is None or not self._may_read(principal, target):
+            raise ServiceError.of(ErrorCode.NOT_FOUND, "no such user", "id")
+        return target
 
     async def bootstrap_owner(self, *, email: str, password: str) -> UserRecord | None:
         """Create the first owner (from the command line); ``None`` if an owner already exists."""

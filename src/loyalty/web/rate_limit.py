@@ -12,7 +12,8 @@ by as much.
 
 Rate limiting must never take the API down: when Redis fails or does not answer within ``timeout``,
 the request is allowed, a warning is logged (at most one per ``warn_every`` seconds), and Redis is
-left alone for a second so that a silent Redis does not add ``timeout`` to every request.
+left alone for a second so that a silent Redis does not add ``timeout`` to every request. The
+in-process count has nothing to fail or wait for, so neither the timeout nor the pause applies to it.
 """
 
 from __future__ import annotations
@@ -86,24 +87,31 @@ class RateLimiter:
 
     async def hit(self, key: str) -> float | None:
         """Record one request by ``key``: None within budget, else whole seconds until it may retry."""
+        if self._pool is None:
+            # In process there is nothing to fail or wait for; a timeout would only let a busy server's
+            # callers through unchecked.
+            return await self._count(key)
         if time.monotonic() < self._paused_until:
             self._unchecked += 1
             return None
         try:
             async with asyncio.timeout(self._timeout):
-                if await self._strategy.hit(self.budget, key):
-                    return None
-                stats = await self._strategy.get_window_stats(self.budget, key)
+                return await self._count(key)
         except (StorageError, OSError, TimeoutError) as error:
             self._storage_failed(error)
             return None
-        return float(max(1, math.ceil(stats.reset_time - time.time())))
 
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.disconnect()
         elif isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
             self._storage.timer.cancel()  # the storage's sweep of expired entries
+
+    async def _count(self, key: str) -> float | None:
+        if await self._strategy.hit(self.budget, key):
+            return None
+        stats = await self._strategy.get_window_stats(self.budget, key)
+        return float(max(1, math.ceil(stats.reset_time - time.time())))
 
     def _storage_failed(self, error: Exception) -> None:
         now = time.monotonic()
