@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.shipper.start()
-        services.email_worker.start()
+        if settings.email_worker_in_process:
+            services.email_worker.start()
         yield
         await rate_limiter.close()
         await services.close()

@@ -106,7 +106,7 @@ class Services:
         return None
 
     async def close(self) -> None:
-        await self.email_worker.stop()
+        await self.email_worker.close()
         await self.shipper.stop()
         await self.activity_log.close()
         await self.principals.close()
