@@ -36,7 +36,9 @@ from loyalty.datasources.migrations import upgrade_to_head
 from loyalty.services.activity_log import OutboxShipper
 from loyalty.services.audit import AuditTrail
 from loyalty.services.container import Services
+from loyalty.services.notifications import build_notifications
 from loyalty.services.points import Adjustment, PointsAction, PointsService
+from loyalty.services.proposals import Proposals
 
 
 class DroppingAuditTrail(AuditTrail):
@@ -156,7 +158,9 @@ async def main(args: argparse.Namespace) -> None:
 
             account_id = str((await accounts_by_user(conn, [owner.id]))[owner.id][0].id)
         logging_on = services.points
-        logging_off = PointsService(services.db, DroppingAuditTrail(services.db))
+        notifier, _ = build_notifications(settings, services.db)
+        dropping = DroppingAuditTrail(services.db)
+        logging_off = PointsService(services.db, dropping, Proposals(services.db, notifier), notifier)
         on: list[float] = []
         off: list[float] = []
         block = max(args.mutations // 10, 1)
