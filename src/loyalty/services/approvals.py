@@ -88,13 +88,9 @@ class ApprovalService:
         ) as attempt:
             checker, comment = self._checker_and_comment(attempt, comment)
             async with self._db.transaction() as conn:
-                record = await self._pending(conn, checker, request_id)
-                if record.maker_id == checker.actor_id:
-                    raise ServiceError.of(
-                        ErrorCode.SELF_APPROVAL, "you cannot approve your own request", "id"
-                    )
-                if not may_decide(checker.role, ApprovalKind(record.kind)):
-                    raise Forbidden("Only someone who may make this change directly decides it.")
+                record = await self._decidable(
+                    conn, checker, request_id, "you cannot approve your own request"
+                )
                 decided = await self._decide(conn, record, "APPROVED", checker, comment)
                 result = await self._apply(conn, checker, record)
                 await self._tell_maker(conn, decided, checker)
@@ -112,11 +108,7 @@ class ApprovalService:
         ) as attempt:
             checker, comment = self._checker_and_comment(attempt, comment)
             async with self._db.transaction() as conn:
-                record = await self._pending(conn, checker, request_id)
-                if record.maker_id == checker.actor_id:
-                    raise ServiceError.of(ErrorCode.SELF_APPROVAL, "cancel your own request instead", "id")
-                if not may_decide(checker.role, ApprovalKind(record.kind)):
-                    raise Forbidden("Only someone who may make this change directly decides it.")
+                record = await self._decidable(conn, checker, request_id, "cancel your own request instead")
                 decided = await self._decide(conn, record, "REJECTED", checker, comment)
                 await self._tell_maker(conn, decided, checker)
                 await attempt.succeeded(conn, target_id=str(record.id), details={"kind": record.kind})
@@ -151,6 +143,17 @@ class ApprovalService:
             raise ServiceError.of(ErrorCode.NOT_FOUND, "no such approval request", "id")
         if record.status != "PENDING":
             raise ServiceError.of(ErrorCode.ALREADY_DECIDED, f"the request is {record.status}", "id")
+        return record
+
+    async def _decidable(
+        self, conn: AsyncConnection, checker: StaffPrincipal, request_id: str, own_request: str
+    ) -> ApprovalRecord:
+        """A pending request ``checker`` may decide: not their own, and a change they may make directly."""
+        record = await self._pending(conn, checker, request_id)
+        if record.maker_id == checker.actor_id:
+            raise ServiceError.of(ErrorCode.SELF_APPROVAL, own_request, "id")
+        if not may_decide(checker.role, ApprovalKind(record.kind)):
+            raise Forbidden("Only someone who may make this change directly decides it.")
         return record
 
     @staticmethod
