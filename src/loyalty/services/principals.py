@@ -98,9 +98,10 @@ class PrincipalDirectory:
         try:
             if self._external is not None and unverified_issuer(bearer_token) == self._external.issuer:
                 return await self._external_staff(await self._external.verifier.verify(bearer_token))
-            claims = self._tokens.verify_access_token(bearer_token).claims
+            verified = self._tokens.verify_access_token(bearer_token)
         except InvalidToken as error:
             raise Unauthenticated("The access token is invalid or expired.") from error
+        claims = verified.claims
         client_id = claims.get("client_id")
         if isinstance(client_id, str):
             client = await self._clients.get_or_load(client_id, self._load_client)
@@ -111,7 +112,7 @@ class PrincipalDirectory:
             return PartnerPrincipal(
                 client.client_id, client.name, frozenset(s for s in client.scopes if s in granted)
             )
-        user_id = parse_id(str(claims["sub"]))
+        user_id = parse_id(verified.subject)
         principal = await self._staff.get_or_load(user_id, self._load_staff) if user_id else None
         if principal is None:
             raise Unauthenticated("The access token no longer grants access.")
