@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, execute
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from loyalty.schema.mutation import Mutation
+from loyalty.schema.operations import KnownOperation, KnownOperations, RememberKnownOperations
 from loyalty.schema.query import Query
 from loyalty.schema.scalars import SCALARS
 
@@ -40,11 +45,34 @@ class RequireOperationName(SchemaExtension):
 
 
 class LoyaltySchema(strawberry.Schema):
+    def __init__(self, *args, known_operations: KnownOperations, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.known_operations = known_operations
+
+    def execute_known(
+        self,
+        known: KnownOperation,
+        *,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> ExecutionResult | Awaitable[ExecutionResult]:
+        """Run an operation accepted before straight on graphql-core (see ``loyalty.schema.operations``)."""
+        return execute(
+            self._schema,
+            known.document,
+            variable_values=variables,
+            operation_name=operation_name,
+            context_value=context,
+            is_awaitable=optimized_is_awaitable,
+        )
+
     def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def]
         """Errors are logged by the HTTP layer, which knows the request id and masks internals."""
 
 
 def build_schema(*, introspection: bool = True) -> LoyaltySchema:
+    known = KnownOperations(maxsize=CACHE_SIZE)
     extensions: list = [
         TagValidationErrors,
         RequireOperationName,
@@ -53,9 +81,11 @@ def build_schema(*, introspection: bool = True) -> LoyaltySchema:
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
+    extensions.append(lambda: RememberKnownOperations(known))
     return LoyaltySchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
+        known_operations=known,
     )

@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import strawberry
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
+from strawberry.utils.await_maybe import await_maybe
 
 from loyalty.resolvers.context import Context
+from loyalty.schema import LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.web.errors import JSONResponse, error_response, format_error
@@ -91,7 +92,7 @@ def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | Non
 class GraphQLEndpoint:
     def __init__(
         self,
-        schema: strawberry.Schema,
+        schema: LoyaltySchema,
         services: Services,
         *,
         max_body_bytes: int,
@@ -165,14 +166,25 @@ class GraphQLEndpoint:
                 )
                 response.headers["Retry-After"] = str(int(retry_after))
                 return response
+        known = self._schema.known_operations.get(query, operation_name)
         try:
-            result = await self._schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=allowed,
-            )
+            if known is not None and known.operation_type in allowed:
+                result = await await_maybe(
+                    self._schema.execute_known(
+                        known,
+                        variables=variables,
+                        operation_name=operation_name,
+                        context=context,
+                    )
+                )
+            else:
+                result = await self._schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                    allowed_operation_types=allowed,
+                )
         except InvalidOperationTypeError:
             return error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
         except (MissingQueryError, CannotGetOperationTypeError):

@@ -1,0 +1,65 @@
+"""Known operations: documents accepted once run straight on graphql-core's executor afterwards.
+
+Strawberry's ``Schema.execute`` runs, for every request, its parse and validation caches and every
+extension hook around them. None of that can change the outcome for a document it has already parsed,
+validated and started executing with the same operation name: validation does not depend on variables
+or on the caller. Such a request goes to graphql-core's ``execute`` with the document kept here; any
+other request takes Strawberry's full path, which remembers the document once it reaches execution.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from graphql import DocumentNode
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+_Key = tuple[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownOperation:
+    document: DocumentNode
+    operation_type: OperationType
+
+
+class KnownOperations:
+    """A bounded LRU of (query text, requested operation name) to the document that passed."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._operations: OrderedDict[_Key, KnownOperation] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._operations)
+
+    def get(self, query: str, operation_name: str | None) -> KnownOperation | None:
+        key = (query, operation_name)
+        known = self._operations.get(key)
+        if known is not None:
+            self._operations.move_to_end(key)
+        return known
+
+    def remember(self, query: str, operation_name: str | None, known: KnownOperation) -> None:
+        self._operations[(query, operation_name)] = known
+        self._operations.move_to_end((query, operation_name))
+        while len(self._operations) > self.maxsize:
+            self._operations.popitem(last=False)
+
+
+class RememberKnownOperations(SchemaExtension):
+    """Records a document once Strawberry has parsed, validated and admitted it for execution."""
+
+    def __init__(self, known: KnownOperations) -> None:
+        self._known = known
+
+    def on_execute(self):  # type: ignore[no-untyped-def]
+        context = self.execution_context
+        if context.query is not None and context.graphql_document is not None:
+            # The name the request asked for (Strawberry fills in the first operation's when none is).
+            requested = getattr(context.context, "operation_name", None)
+            known = KnownOperation(context.graphql_document, context.operation_type)
+            self._known.remember(context.query, requested, known)
+        yield
