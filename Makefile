@@ -28,3 +28,13 @@ test: lint
 	$(UV) run --frozen loyalty schema --check schema.graphql
 	scripts/ensure-postgres
 	$(UV) run --frozen pytest
+
+# Our server against the floor (bench/floor.py) under wrk; prints the table and writes bench/RESULTS.md.
+bench: install
+	@command -v wrk >/dev/null || { \
+		echo "make bench needs wrk: apt-get install -y wrk"; \
+		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq wrk; \
+	}
+	LOYALTY_TEST_DATABASE_URL="$${LOYALTY_BENCH_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/loyalty_bench}" \
+		scripts/ensure-postgres
+	$(UV) run --frozen python bench/http_bench.py

@@ -1,0 +1,682 @@
+"""`make bench`: our server against the floor (bench/floor.py) over HTTP, scenario by scenario.
+
+    uv run python bench/http_bench.py [--duration 10] [--warmup 3] [--users 100000] [--results PATH]
+
+Seeds a fresh PostgreSQL database (LOYALTY_BENCH_DATABASE_URL, default .../loyalty_bench) with
+--users customers, each with a points account, and as many activity log entries; starts our server as
+production runs it (`loyalty serve`: uvicorn, uvloop, httptools, one worker pinned to core 0) and the
+floor (one uvicorn worker, same pinning); loads each with wrk pinned to core 1, 32 connections, the floor
+and then ours for each scenario. Then the same with two workers on both cores (wrk unpinned). Prints the
+table and writes it, with the machine and the targets, to bench/RESULTS.md. Exits 0 when a target is
+missed (it is a measurement), 1 when the harness itself fails (a request errs, a server does not start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+import floor
+from loyalty.app import create_app
+from loyalty.config import Settings
+from loyalty.services.container import Services
+from scenarios import (
+    PICK,
+    SCENARIOS,
+    Scenario,
+    StatementLog,
+    answer,
+    comparable,
+    in_process,
+    logging_statements,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DATABASE_URL = os.environ.get("LOYALTY_BENCH_DATABASE_URL", floor.DEFAULT_DATABASE_URL)
+OWNER_EMAIL = "owner@bench.example.com"
+OWNER_PASSWORD = "bench owner password, not a secret"
+CONNECTIONS = 32
+
+# The targets of issue #6 (one worker pinned to one core).
+TARGET_RATIO = {"a": 0.35, "b": 0.35, "c": 0.25, "d": 0.30}
+TARGET_STATEMENTS = {"c": 3}
+TARGET_P99_OVER_P50 = 4.0
+TARGET_RSS_MB = 200.0
+
+
+class HarnessError(Exception):
+    """The benchmark could not measure (as opposed to a target missed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What wrk measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class InProcess:
+    """One request of a scenario through each app in this process."""
+
+    ours_statements: int
+    floor_statements: int
+    same_json: bool
+
+
+@dataclass(slots=True)
+class Round:
+    """One configuration (1 or 2 workers): its loads per scenario and the servers' peak memory."""
+
+    workers: int
+    wrk_pinning: str
+    ours: dict[str, Load] = field(default_factory=dict)
+    floor: dict[str, Load] = field(default_factory=dict)
+    ours_rss_mb: float = 0.0
+    floor_rss_mb: float = 0.0
+
+
+# --- the database ----------------------------------------------------------------------------------
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    return dsn if database is None else dsn.rsplit("/", 1)[0] + f"/{database}"
+
+
+async def recreate_database(url: str) -> str:
+    """Drop and create the bench database; the server's version."""
+    name = url.rsplit("/", 1)[1]
+    try:
+        conn = await asyncpg.connect(_dsn(url, "postgres"), timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        raise HarnessError(f"PostgreSQL is not reachable at {url.split('@')[-1]}: {error}") from error
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+SEED = """
+INSERT INTO users (id, email, first_name, last_name, role, enrolled_at, updated_at)
+SELECT md5('u' || g)::uuid, 'user' || g || '@example.com', 'First' || g, 'Last' || g, 'USER',
+       now() - g * interval '1 second', now()
+FROM generate_series(1, $1::int) g;
+
+INSERT INTO points_accounts (id, user_id, program, balance, ledger_seq, created_at)
+SELECT md5('a' || g)::uuid, md5('u' || g)::uuid, 'default', 100, nextval('points_transactions_seq_seq'), now()
+FROM generate_series(1, $1::int) g;
+
+INSERT INTO points_transactions (seq, id, account_id, kind, amount, balance_after, actor_id, created_at)
+SELECT ledger_seq, gen_random_uuid(), id, 'ADD', 100, 100, 'seed', created_at
+FROM points_accounts WHERE ledger_seq IS NOT NULL;
+
+INSERT INTO log_entries (id, timestamp, action, outcome, actor_id, actor_email, actor_role, target_type,
+                         target_id, details, source_ip, user_agent, request_id)
+SELECT md5('l' || g)::uuid, now() - g * interval '1 second',
+       (ARRAY['points.adjust', 'user.enroll', 'user.update', 'auth.sign_in'])[1 + g % 4],
+       CASE WHEN g % 10 = 0 THEN 'DENIED' ELSE 'SUCCESS' END,
+       owner.id::text, owner.email, 'OWNER', 'points_account', md5('a' || g)::uuid::text,
+       json_build_object('amount', 1), '127.0.0.1', 'seed', md5('r' || g)
+FROM generate_series(1, $1::int) g, (SELECT id, email FROM users WHERE role = 'OWNER') owner;
+"""
+
+
+async def seed(url: str, users: int) -> tuple[list[str], list[str]]:
+    """``users`` customers with an account of 100 points and its ledger row, and ``users`` log entries
+    of the last days; the ids of the customers and of their accounts."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        async with conn.transaction():  # the accounts' deferred foreign key needs their ledger rows
+            for statement in filter(str.strip, SEED.split(";")):
+                await conn.execute(statement, *((users,) if "$1" in statement else ()))
+        await conn.execute("ANALYZE")
+        user_ids = [str(row[0]) for row in await conn.fetch("SELECT id FROM users WHERE role = 'USER'")]
+        account_ids = [
+            str(row[0])
+            for row in await conn.fetch(
+                "SELECT a.id FROM points_accounts a JOIN users u ON u.id = a.user_id WHERE u.role = 'USER'"
+            )
+        ]
+        return user_ids, account_ids
+    finally:
+        await conn.close()
+
+
+def loyalty_command(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "loyalty"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise HarnessError(f"loyalty {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+# --- servers ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A server process (pinned with taskset), its log in a file, stopped on exit."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.name, self.command, self.port, self.log = name, command, port, log
+        self.base_url = f"http://127.0.0.1:{port}"
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise HarnessError(f"{self.name} exited with {self.process.returncode}:\n{self._log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise HarnessError(f"{self.name} did not answer /healthz in {timeout:.0f} s:\n{self._log_tail()}")
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM of the worker: the process itself, or its largest child when uvicorn supervises workers."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return max(_vm_hwm_mb(int(child)) for child in children) if children else _vm_hwm_mb(pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise HarnessError(f"no VmHWM for process {pid}")
+
+
+def server_commands(workers: int, ours_port: int, floor_port: int) -> tuple[list[str], list[str]]:
+    cores = "0" if workers == 1 else "0,1"
+    ours = ["taskset", "-c", cores, str(BIN / "loyalty"), "serve", "--port", str(ours_port)]
+    floor_command = [
+        "taskset", "-c", cores, str(BIN / "uvicorn"), "bench.floor:app", "--loop", "uvloop", "--http",
+        "httptools", "--no-access-log", "--port", str(floor_port),
+    ]  # fmt: skip
+    if workers > 1:
+        ours += ["--workers", str(workers)]
+        floor_command += ["--workers", str(workers)]
+    return ours, floor_command
+
+
+# --- load ------------------------------------------------------------------------------------------
+
+LUA = """-- {title}: POST {body_kind}, as our console would send it
+local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {token}"}}
+local head, tail = [==[{head}]==], [==[{tail}]==]
+local ids = {{}}
+{load_ids}
+local fixed = nil
+failed, first_failure = 0, nil
+local threads = {{}}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(os.time())
+  if #ids == 0 then fixed = wrk.format("POST", nil, headers, head) end
+end
+
+function request()
+  if fixed then return fixed end
+  return wrk.format("POST", nil, headers, head .. ids[math.random(#ids)] .. tail)
+end
+
+-- A request errs if it is not answered 200 or its JSON holds an error (a GraphQL error or a
+-- mutation's user error).
+function response(status, _, body)
+  if status ~= 200 or body:find('"errors":[{{', 1, true) then
+    failed = failed + 1
+    if first_failure == nil then first_failure = status .. " " .. body:sub(1, 500) end
+  end
+end
+
+function done()
+  local total, example = 0, nil
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("failed")
+    example = example or thread:get("first_failure")
+  end
+  io.write(string.format("GraphQL errors: %d\\n", total))
+  if example then io.write("First failure: " .. example .. "\\n") end
+end
+"""
+
+
+def write_lua(folder: Path, scenario: Scenario, token: str, ids_file: Path | None) -> Path:
+    head, _, tail = scenario.body().decode().partition(PICK)
+    script = LUA.format(
+        title=f"({scenario.key}) {scenario.title}",
+        body_kind="bodies naming a random id" if ids_file else "one body",
+        token=token,
+        head=head,
+        tail=tail,
+        load_ids=f'for line in io.lines("{ids_file}") do ids[#ids + 1] = line end' if ids_file else "",
+    )
+    path = folder / f"{scenario.key}.lua"
+    path.write_text(script)
+    return path
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _percentile_ms(output: str, percent: int) -> float:
+    found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if found is None:
+        raise HarnessError(f"no {percent}th percentile in wrk's output:\n{output}")
+    return float(found[1]) * _UNITS_MS[found[2]]
+
+
+def wrk_command(url: str, script: Path, seconds: float, pinned: bool) -> list[str]:
+    wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
+    return ["taskset", "-c", "1", *wrk] if pinned else wrk
+
+
+def run_wrk(url: str, script: Path, seconds: float, pinned: bool) -> Load:
+    """One wrk run; a request that errs (not 200, an error in its JSON, a socket error) fails the harness."""
+    command = wrk_command(url, script, seconds, pinned)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    problems = []
+    if result.returncode != 0:
+        problems.append(f"wrk exited with {result.returncode}")
+    if non_2xx := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        problems.append(f"{non_2xx[1]} non-2xx responses")
+    if sockets := re.search(r"Socket errors: (.*)", output):
+        problems.append(f"socket errors: {sockets[1]}")
+    errors = re.search(r"GraphQL errors: (\d+)", output)
+    if errors is None or int(errors[1]):
+        problems.append(f"{errors[1] if errors else 'uncounted'} answers with errors")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"(\d+) requests in", output)
+    if problems or rps is None or requests is None:
+        raise HarnessError(f"{' '.join(command)}: {'; '.join(problems) or 'unreadable output'}\n{output}")
+    return Load(float(rps[1]), _percentile_ms(output, 50), _percentile_ms(output, 99), int(requests[1]))
+
+
+def check_answers(scenario: Scenario, ours: Server, floor_server: Server, picked: str, token: str) -> None:
+    """One request of the scenario to each server before loading it: the harness stops on an error."""
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    for server, path in ((ours, "/graphql"), (floor_server, scenario.floor_path)):
+        response = httpx.post(f"{server.base_url}{path}", content=scenario.body(picked), headers=headers)
+        if response.status_code != 200 or '"errors":[{' in response.text:
+            raise HarnessError(
+                f"({scenario.key}) {server.name} answered {response.status_code}: {response.text}"
+            )
+
+
+# --- in process: the token, statements and answers ------------------------------------------------
+
+SIGN_IN = (
+    "mutation S($email: String!, $password: String!) "
+    "{ signIn(email: $email, password: $password) { accessToken } }"
+)
+
+
+async def in_process_checks(
+    settings: Settings, user_ids: list[str], account_ids: list[str]
+) -> tuple[str, dict[str, InProcess]]:
+    """The owner's access token (signIn), and for each scenario one request through our app and one
+    through the floor in this process: the SQL statements each ran and whether they answered alike
+    (adjusting two accounts of the same balance). Our app runs without its lifespan, so that no
+    background worker adds statements."""
+    services = Services.build(settings)
+    ours_log, floor_log = StatementLog(), StatementLog()
+    results = {}
+    try:
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(settings, services=services)),
+                base_url="http://ours",
+            ) as ours,
+            in_process(floor.create_app(settings.resolved_database_url, statement_hook=floor_log)) as theirs,
+        ):
+            variables = {"email": OWNER_EMAIL, "password": OWNER_PASSWORD}
+            signed_in = (await ours.post("/graphql", json={"query": SIGN_IN, "variables": variables})).json()
+            token = (signed_in.get("data") or {}).get("signIn", {}).get("accessToken")
+            if not token:
+                raise HarnessError(f"the owner could not sign in: {signed_in}")
+            for scenario in SCENARIOS:
+                ours_pick, floor_pick = {
+                    "users": (user_ids[0], user_ids[0]),
+                    "accounts": (account_ids[0], account_ids[1]),
+                }.get(scenario.picks or "", (PICK, PICK))
+                with logging_statements(services.db, ours_log):
+                    ours_answer, ours_statements = await answer(
+                        ours, "/graphql", scenario.body(ours_pick), token, ours_log
+                    )
+                floor_answer, floor_statements = await answer(
+                    theirs, scenario.floor_path, scenario.body(floor_pick), token, floor_log
+                )
+                results[scenario.key] = InProcess(
+                    len(ours_statements),
+                    len(floor_statements),
+                    comparable(ours_answer) == comparable(floor_answer),
+                )
+    finally:
+        await services.close()
+    return token, results
+
+
+# --- a round: one number of workers -----------------------------------------------------------------
+
+
+def run_round(
+    workers: int, env: dict[str, str], folder: Path, scripts: dict[str, Path], picks: dict[str, list[str]],
+    token: str, args: argparse.Namespace,
+) -> Round:  # fmt: skip
+    """Start both servers with ``workers`` workers, load each scenario (the floor, then ours), stop them."""
+    pinned = workers == 1
+    result = Round(workers, "core 1" if pinned else "unpinned")
+    ours_port, floor_port = free_port(), free_port()
+    ours_command, floor_command = server_commands(workers, ours_port, floor_port)
+    with ExitStack() as stack:
+        ours = Server("our server", ours_command, env, ours_port, folder / f"ours-{workers}.log")
+        stack.callback(ours.stop)
+        theirs = Server("the floor", floor_command, env, floor_port, folder / f"floor-{workers}.log")
+        stack.callback(theirs.stop)
+        ours.wait_ready()
+        theirs.wait_ready()
+        for scenario in SCENARIOS:
+            picked = random.choice(picks[scenario.picks]) if scenario.picks else PICK
+            check_answers(scenario, ours, theirs, picked, token)
+            for server, path, loads in (
+                (theirs, scenario.floor_path, result.floor),
+                (ours, "/graphql", result.ours),
+            ):
+                url = f"{server.base_url}{path}"
+                run_wrk(url, scripts[scenario.key], args.warmup, pinned)
+                loads[scenario.key] = load = run_wrk(url, scripts[scenario.key], args.duration, pinned)
+                print(
+                    f"  {workers} worker(s) ({scenario.key}) {server.name:<10} {load.rps:>9,.0f} req/s  "
+                    f"p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms",
+                    flush=True,
+                )
+        result.ours_rss_mb = ours.peak_rss_mb()
+        result.floor_rss_mb = theirs.peak_rss_mb()
+    return result
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def p99_ok(load: Load) -> bool:
+    return load.p99_ms <= TARGET_P99_OVER_P50 * load.p50_ms
+
+
+def table(result: Round, checks: dict[str, InProcess], with_targets: bool) -> list[str]:
+    lines = [
+        "| scenario | ours req/s | ours p50 | ours p99 | floor req/s | floor p50 | floor p99 | ratio "
+        "| SQL statements/request (ours / floor) | same JSON | p99 <= 4 x p50 (ours) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|:-:|:-:|:-:|",
+    ]
+    for scenario in SCENARIOS:
+        ours, theirs, check = result.ours[scenario.key], result.floor[scenario.key], checks[scenario.key]
+        ratio = ours.rps / theirs.rps
+        ratio_text = f"{ratio:.2f}"
+        if with_targets:
+            target = TARGET_RATIO[scenario.key]
+            ratio_text += f" (>= {target:.2f} {verdict(ratio >= target)})"
+        lines.append(
+            f"| ({scenario.key}) {scenario.title} "
+            f"| {ours.rps:,.0f} | {ours.p50_ms:.2f} ms | {ours.p99_ms:.2f} ms "
+            f"| {theirs.rps:,.0f} | {theirs.p50_ms:.2f} ms | {theirs.p99_ms:.2f} ms | {ratio_text} "
+            f"| {check.ours_statements} / {check.floor_statements} | {'yes' if check.same_json else 'NO'} "
+            f"| {'ok' if p99_ok(ours) else 'NO'} ({ours.p99_ms / ours.p50_ms:.1f}x) |"
+        )
+    lines.append("")
+    lines.append(
+        f"Peak RSS (VmHWM) of a worker: ours {result.ours_rss_mb:.0f} MB, "
+        f"the floor {result.floor_rss_mb:.0f} MB."
+    )
+    return lines
+
+
+def targets(result: Round, checks: dict[str, InProcess]) -> list[str]:
+    lines = []
+    for scenario in SCENARIOS:
+        ratio = result.ours[scenario.key].rps / result.floor[scenario.key].rps
+        target = TARGET_RATIO[scenario.key]
+        lines.append(f"- ({scenario.key}) ours/floor >= {target:.2f}: {ratio:.2f} {verdict(ratio >= target)}")
+    for key, most in TARGET_STATEMENTS.items():
+        count = checks[key].ours_statements
+        lines.append(f"- ({key}) SQL statements per request <= {most}: {count} {verdict(count <= most)}")
+    spread = ", ".join(f"({key}) {load.p99_ms / load.p50_ms:.1f}x" for key, load in result.ours.items())
+    lines.append(
+        f"- p99 <= {TARGET_P99_OVER_P50:g} x p50, ours, every scenario: {spread} "
+        f"{verdict(all(p99_ok(load) for load in result.ours.values()))}"
+    )
+    lines.append(
+        f"- our worker's peak RSS <= {TARGET_RSS_MB:.0f} MB: {result.ours_rss_mb:.0f} MB "
+        f"{verdict(result.ours_rss_mb <= TARGET_RSS_MB)}"
+    )
+    return lines
+
+
+def machine(postgres_version: str) -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )  # fmt: skip
+    versions = ", ".join(
+        f"{package} {metadata.version(package)}"
+        for package in ("uvicorn", "starlette", "strawberry-graphql", "sqlalchemy", "asyncpg", "orjson")
+    )
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Linux {platform.release()}; Python {platform.python_version()}; "
+        f"PostgreSQL {postgres_version}; {versions}"
+    )
+
+
+def commit() -> str:
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return described.stdout.strip() or "unknown"
+
+
+def report(
+    rounds: list[Round], checks: dict[str, InProcess], postgres_version: str, args: argparse.Namespace,
+    commands: list[str],
+) -> str:  # fmt: skip
+    one, two = rounds
+    lines = [
+        "# make bench: our server against the floor",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit {commit()}.",
+        "",
+        f"Machine: {machine(postgres_version)}.",
+        "",
+        f"Data: {args.users:,} customers with one points account each, {args.users:,} activity log entries "
+        f"(PostgreSQL, LOYALTY_LOG_STORE=sql). wrk: 1 thread, {CONNECTIONS} connections, "
+        f"{args.duration:g} s after a {args.warmup:g} s warm-up, the floor then ours for each scenario. "
+        "Every request carries the owner's access token.",
+        "",
+        "The floor (bench/floor.py) is Starlette + asyncpg + orjson running the SQL statements our "
+        "server runs for each scenario and returning the same JSON; ratio = ours req/s / floor req/s. "
+        "SQL statements and the JSON comparison come from one request of each scenario through both "
+        "apps in process.",
+        "",
+        "## One worker (servers on core 0, wrk on core 1)",
+        "",
+        *table(one, checks, with_targets=True),
+        "",
+        "## Targets (one worker)",
+        "",
+        *targets(one, checks),
+        "",
+        f"## Two workers (servers on cores 0-1, wrk {two.wrk_pinning})",
+        "",
+        *table(two, checks, with_targets=False),
+        "",
+        "## Scenarios",
+        "",
+        *(f"- ({scenario.key}) `{scenario.query}`" for scenario in SCENARIOS),
+        "  - (a) names a random customer, (b) a random customer's account with action ADD, amount 1.",
+        "",
+        "## Commands",
+        "",
+        "```",
+        *commands,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        raise HarnessError(f"{' and '.join(missing)} not found: apt-get install -y wrk util-linux")
+    if len(os.sched_getaffinity(0)) < 2:
+        raise HarnessError("two CPU cores are needed: the servers on core 0, wrk on core 1")
+
+
+@contextmanager
+def timed(what: str) -> Iterator[None]:
+    started = time.monotonic()
+    print(f"{what}...", flush=True)
+    yield
+    print(f"{what}: {time.monotonic() - started:.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10, help="seconds of each measurement (10)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each (3)")
+    parser.add_argument("--users", type=int, default=100_000, help="customers and log entries seeded")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md", help="(overwritten)")
+    args = parser.parse_args()
+
+    require_tools()
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as temporary:
+        folder = Path(temporary)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LOYALTY_")}
+        env.update(
+            LOYALTY_DATABASE_URL=DATABASE_URL,
+            LOYALTY_BENCH_DATABASE_URL=DATABASE_URL,
+            LOYALTY_DATA_DIR=str(folder / "data"),
+            LOYALTY_RATE_LIMIT="1000000000/minute",
+            LOYALTY_ACCESS_TOKEN_SECONDS="3600",
+            LOYALTY_LOG_STORE="sql",
+            LOYALTY_ADMIN_EMAIL=OWNER_EMAIL,
+            LOYALTY_ADMIN_PASSWORD=OWNER_PASSWORD,
+        )
+        with timed(f"Database {DATABASE_URL.rsplit('/', 1)[1]}: create, migrate, seed {args.users:,} users"):
+            postgres_version = asyncio.run(recreate_database(DATABASE_URL))
+            loyalty_command(env, "migrate")
+            loyalty_command(env, "create-owner")  # also writes the signing key to the data directory
+            user_ids, account_ids = asyncio.run(seed(DATABASE_URL, args.users))
+        settings = Settings(
+            database_url=DATABASE_URL,
+            data_dir=folder / "data",
+            rate_limit="1000000000/minute",
+            access_token_seconds=3600,
+            log_store="sql",
+        )
+        with timed("In process: sign in, count statements, compare answers"):
+            token, checks = asyncio.run(in_process_checks(settings, user_ids, account_ids))
+        for key, check in checks.items():
+            if not check.same_json:
+                print(
+                    f"WARNING: ({key}) the floor does not answer as our server does: its ratio means little"
+                )
+        picks = {"users": user_ids, "accounts": account_ids}
+        scripts = {}
+        for scenario in SCENARIOS:
+            ids_file = None
+            if scenario.picks:
+                ids_file = folder / f"{scenario.picks}.txt"
+                ids_file.write_text("\n".join(picks[scenario.picks]) + "\n")
+            scripts[scenario.key] = write_lua(folder, scenario, token, ids_file)
+        rounds = []
+        for workers in (1, 2):
+            with timed(f"Load, {workers} worker(s)"):
+                rounds.append(run_round(workers, env, folder, scripts, picks, token, args))
+
+    settings_env = " ".join(
+        f"{key}={value}" for key, value in env.items() if key.startswith("LOYALTY_") and "ADMIN" not in key
+    )
+    commands = [f"# with {settings_env.replace(str(folder), '<temporary>')}"]
+    for workers in (1, 2):
+        ours_command, floor_command = server_commands(workers, 8000, 8001)
+        commands += [" ".join(ours_command), " ".join(floor_command)]
+    commands = [command.replace(f"{ROOT}/", "") for command in commands]
+    commands.append(
+        " ".join(wrk_command("http://127.0.0.1:8000/graphql", Path("<scenario>.lua"), args.duration, True))
+    )
+    commands.append("(two workers: the same wrk, not pinned)")
+    text = report(rounds, checks, postgres_version, args, commands)
+    print()
+    print(text)
+    args.results.write_text(text)
+    print(f"Wrote {args.results}.")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except HarnessError as error:
+        sys.exit(f"make bench failed: {error}")
