@@ -51,7 +51,7 @@ USERS_PAGE = (
     "ORDER BY users.enrolled_at DESC, users.id DESC LIMIT $1"
 )
 ACCOUNT_WITH_OWNER_ROLE = (
-    f"SELECT {_ACCOUNT_COLUMNS}, users.role FROM points_accounts "
+    f"SELECT {_ACCOUNT_COLUMNS}, users.role, users.email, users.first_name FROM points_accounts "
     "JOIN users ON users.id = points_accounts.user_id "
     "WHERE points_accounts.id = $1 AND users.deleted_at IS NULL"
 )
