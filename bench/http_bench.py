@@ -188,7 +188,7 @@ class Server:
     """A server process (pinned with taskset), its log in a file, stopped on exit."""
 
     def __init__(self, name: str, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.name, self.command, self.port, self.log = name, command, port, log
+        self.name, self.log = name, log
         self.base_url = f"http://127.0.0.1:{port}"
         with log.open("wb") as output:
             self.process = subprocess.Popen(
