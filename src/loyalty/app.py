@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await rate_limiter.close()
         await services.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql.handle, methods=["GET", "POST"]),
             Route("/oauth/token", oauth_token, methods=["POST"]),
@@ -77,3 +77,5 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
         lifespan=lifespan,
     )
+    app.state.schema = schema
+    return app

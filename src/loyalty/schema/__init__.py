@@ -57,7 +57,10 @@ class LoyaltySchema(strawberry.Schema):
         operation_name: str | None,
         context: Any,
     ) -> ExecutionResult | Awaitable[ExecutionResult]:
-        """Run an operation accepted before straight on graphql-core (see ``loyalty.schema.operations``)."""
+        """Run an operation accepted before from its plan, or straight on graphql-core when it has none
+        (see ``loyalty.schema.operations`` and ``loyalty.schema.plans``)."""
+        if known.plan is not None:
+            return known.plan.run(self._schema, variables=variables, context=context)
         return execute(
             self._schema,
             known.document,

@@ -16,6 +16,8 @@ from graphql import DocumentNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from loyalty.schema.plans import Plan, Unsupported, compile_plan
+
 _Key = tuple[str, str | None]
 
 
@@ -23,6 +25,7 @@ _Key = tuple[str, str | None]
 class KnownOperation:
     document: DocumentNode
     operation_type: OperationType
+    plan: Plan | None  # None: the operation runs on graphql-core's executor
 
 
 class KnownOperations:
@@ -60,6 +63,11 @@ class RememberKnownOperations(SchemaExtension):
         if context.query is not None and context.graphql_document is not None:
             # The name the request asked for (Strawberry fills in the first operation's when none is).
             requested = getattr(context.context, "operation_name", None)
-            known = KnownOperation(context.graphql_document, context.operation_type)
+            document = context.graphql_document
+            try:
+                plan = compile_plan(context.schema._schema, document, requested)
+            except Unsupported:
+                plan = None
+            known = KnownOperation(document, context.operation_type, plan)
             self._known.remember(context.query, requested, known)
         yield
