@@ -23,12 +23,14 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     ListValueNode,
@@ -58,14 +60,45 @@ class Unsupported(Exception):
     """The operation needs graphql-core's general executor."""
 
 
-class _Request:
-    """One execution of a plan: the executor graphql-core built (variables, info) and the errors."""
+@dataclass(slots=True, eq=False)
+class _Slot:
+    """A position in the response: ``container[key]``, at ``path``."""
 
-    __slots__ = ("errors", "executor")
+    container: Any  # dict or list; None for the whole of ``data``
+    key: Any
+    path: Path | None
+
+
+@dataclass(slots=True, eq=False)
+class _Hole:
+    """A value a resolver is still computing, and what to do with it once it is there."""
+
+    slot: _Slot
+    step: FieldStep
+    nullable: bool
+    anchor: _Slot  # the nearest position above (or at) the hole that may be null
+    complete: Complete
+    awaitable: Awaitable[Any]
+
+
+class _Request:
+    """One execution of a plan.
+
+    Resolvers are called in a synchronous walk of the plan; a resolver that returns an awaitable
+    leaves a hole. Then every hole of the round is awaited together (so DataLoaders batch across the
+    whole level), each value is completed by walking on, which may leave new holes, and so on until
+    none are left. A null where none may stand nulls the nearest nullable position above it, as in
+    graphql-core: in the walk by raising to it, for a hole through its anchor.
+    """
+
+    __slots__ = ("data", "errors", "executor", "holes", "nulled")
 
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.errors: list[GraphQLError] = []
+        self.holes: list[_Hole] = []
+        self.nulled: set[Path | None] = set()
+        self.data: dict[str, Any] | None = None
 
     def info(self, step: FieldStep, path: Path) -> Any:
         return self.executor.build_resolve_info(step.definition, step.nodes, step.parent_type, path)
@@ -75,11 +108,53 @@ class _Request:
         error = located_error(raw, step.nodes, path.as_list())
         if not nullable:
             raise error
+        self.nulled.add(path)
         self.errors.append(error)
+
+    async def settle(self) -> None:
+        while self.holes:
+            holes, self.holes = self.holes, []
+            if len(holes) == 1:
+                try:
+                    results: list[Any] = [await holes[0].awaitable]
+                except Exception as error:  # noqa: BLE001 - becomes a GraphQL error below
+                    results = [error]
+            else:
+                results = await asyncio.gather(*(hole.awaitable for hole in holes), return_exceptions=True)
+            for hole, result in zip(holes, results, strict=True):
+                self._fill(hole, result)
+
+    def _fill(self, hole: _Hole, result: Any) -> None:
+        slot = hole.slot
+        if isinstance(result, Exception):
+            error: Exception = result
+        else:
+            try:
+                slot.container[slot.key] = hole.complete(self, hole.step, result, slot.path, hole.anchor)  # type: ignore[arg-type]
+                return
+            except Exception as raised:  # noqa: BLE001
+                error = raised
+        if self._inside_nulled(slot.path):
+            return
+        located = located_error(error, hole.step.nodes, slot.path.as_list() if slot.path else None)
+        target = slot if hole.nullable else hole.anchor
+        if target.container is None:
+            self.data = None
+        else:
+            target.container[target.key] = None
+        self.nulled.add(target.path)
+        self.errors.append(located)
+
+    def _inside_nulled(self, path: Path | None) -> bool:
+        while path is not None:
+            if path in self.nulled:
+                return True
+            path = path.prev
+        return None in self.nulled
 
 
 Resolve = Callable[[_Request, "FieldStep", Any, Path], Any]
-Complete = Callable[[_Request, "FieldStep", Any, Path], Any]
+Complete = Callable[[_Request, "FieldStep", Any, Path, _Slot], Any]
 
 
 @dataclass(slots=True, eq=False)
@@ -91,6 +166,8 @@ class FieldStep:
     nullable: bool
     resolve: Resolve = field(repr=False)
     complete: Complete = field(repr=False)
+    # For a scalar or enum read straight off the source (most fields): the whole field in one call.
+    read: Callable[[Any], Any] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -120,92 +197,74 @@ class Plan:
         if isinstance(executor, list):
             return ExecutionResult(data=None, errors=executor)
         request = _Request(executor)
-        try:
-            if self.serial:
-                data = await _execute_serially(request, self.root)
-            else:
-                data = _execute_object(request, self.root, None, None)
-                if is_awaitable(data):
-                    data = await data
-        except GraphQLError as error:  # a non-null root field failed
-            request.errors.append(error)
-            data = None
-        return ExecutionResult(data=data, errors=request.errors or None)
+        request.data = data = {}
+        whole = _Slot(None, None, None)
+        # A mutation's fields run one after the other, each with all it leads to.
+        rounds = [(step,) for step in self.root.steps] if self.serial else [self.root.steps]
+        for steps in rounds:
+            try:
+                _walk_steps(request, steps, self.root.type_name, None, None, whole, data)
+            except GraphQLError as error:  # a non-null root field failed: no data at all
+                request.errors.append(error)
+                request.data = None
+                request.nulled.add(None)
+            await request.settle()
+            if request.data is None:
+                break
+        return ExecutionResult(data=request.data, errors=request.errors or None)
 
 
 # --- running ---------------------------------------------------------------------------------------
 
+_AWAITABLE_TYPES: dict[type, bool] = {}
 
-def _execute_object(request: _Request, plan: ObjectPlan, source: Any, path: Path | None) -> Any:
-    data: dict[str, Any] = {}
-    pending: list[str] | None = None
-    for step in plan.steps:
-        step_path = Path(path, step.key, plan.type_name)
+
+def _awaitable(value: Any) -> bool:
+    """``is_awaitable``, remembered per type (it is asked for every value of every field)."""
+    kind = value.__class__
+    known = _AWAITABLE_TYPES.get(kind)
+    if known is None:
+        known = _AWAITABLE_TYPES[kind] = is_awaitable(value)
+    return known
+
+
+def _walk_steps(
+    request: _Request,
+    steps: Iterable[FieldStep],
+    type_name: str,
+    source: Any,
+    path: Path | None,
+    anchor: _Slot,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    for step in steps:
+        key = step.key
+        read = step.read
+        if read is not None:
+            try:
+                data[key] = read(source)
+            except Exception as raw:  # noqa: BLE001
+                data[key] = request.fail(raw, step, Path(path, key, type_name), nullable=step.nullable)
+            continue
+        step_path = Path(path, key, type_name)
+        here = _Slot(data, key, step_path) if step.nullable else anchor
         try:
             value = step.resolve(request, step, source, step_path)
-            if is_awaitable(value):
-                value = _complete_later(request, step, value, step_path)
-            else:
-                value = step.complete(request, step, value, step_path)
-                if is_awaitable(value):
-                    value = _guard(request, step, value, step_path)
+            if _awaitable(value):
+                data[key] = None
+                slot = here if step.nullable else _Slot(data, key, step_path)
+                request.holes.append(_Hole(slot, step, step.nullable, anchor, step.complete, value))
+                continue
+            data[key] = step.complete(request, step, value, step_path, here)
         except Exception as raw:  # noqa: BLE001 - resolver errors become GraphQL errors, as in graphql-core
-            value = request.fail(raw, step, step_path, nullable=step.nullable)
-        if is_awaitable(value):
-            pending = pending or []
-            pending.append(step.key)
-        data[step.key] = value
-    return _settle(data, pending) if pending else data
-
-
-async def _execute_serially(request: _Request, plan: ObjectPlan) -> dict[str, Any]:
-    """Mutation fields, one after the other."""
-    data: dict[str, Any] = {}
-    for step in plan.steps:
-        step_path = Path(None, step.key, plan.type_name)
-        try:
-            value = step.resolve(request, step, None, step_path)
-        except Exception as raw:  # noqa: BLE001
-            data[step.key] = request.fail(raw, step, step_path, nullable=step.nullable)
-        else:
-            data[step.key] = await _complete_later(request, step, value, step_path)
+            data[key] = request.fail(raw, step, step_path, nullable=step.nullable)
     return data
-
-
-async def _complete_later(request: _Request, step: FieldStep, value: Any, path: Path) -> Any:
-    try:
-        if is_awaitable(value):
-            value = await value
-        completed = step.complete(request, step, value, path)
-        return (await completed) if is_awaitable(completed) else completed
-    except Exception as raw:  # noqa: BLE001
-        return request.fail(raw, step, path, nullable=step.nullable)
-
-
-async def _guard(request: _Request, step: FieldStep, completed: Awaitable[Any], path: Path) -> Any:
-    try:
-        return await completed
-    except Exception as raw:  # noqa: BLE001
-        return request.fail(raw, step, path, nullable=step.nullable)
-
-
-async def _settle(container: Any, positions: Sequence[Any]) -> Any:
-    """Await the pending entries of ``container`` together; a failure nulls the container."""
-    if len(positions) == 1:
-        container[positions[0]] = await container[positions[0]]
-        return container
-    results = await asyncio.gather(*(container[p] for p in positions), return_exceptions=True)
-    for position, result in zip(positions, results, strict=True):
-        if isinstance(result, BaseException):
-            raise result
-        container[position] = result
-    return container
 
 
 def _leaf(leaf_type: Any) -> Complete:
     coerce = leaf_type.coerce_output_value
 
-    def complete(_request: _Request, _step: FieldStep, value: Any, _path: Path) -> Any:
+    def complete(_request: _Request, _step: FieldStep, value: Any, _path: Path, _anchor: _Slot) -> Any:
         if value is None or value is Undefined:
             return None
         coerced = coerce(value)
@@ -220,66 +279,48 @@ def _leaf(leaf_type: Any) -> Complete:
 
 
 def _non_null(inner: Complete) -> Complete:
-    def refuse_null(step: FieldStep) -> None:
-        raise TypeError(
-            f"Cannot return null for non-nullable field {step.parent_type}.{step.nodes[0].name.value}."
-        )
-
-    async def later(request: _Request, step: FieldStep, completed: Awaitable[Any]) -> Any:
-        value = await completed
-        if value is None:
-            refuse_null(step)
-        return value
-
-    def complete(request: _Request, step: FieldStep, value: Any, path: Path) -> Any:
-        completed = inner(request, step, value, path)
+    def complete(request: _Request, step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
+        completed = inner(request, step, value, path, anchor)
         if completed is None:
-            refuse_null(step)
-        return later(request, step, completed) if is_awaitable(completed) else completed
+            where = f"{step.parent_type}.{step.nodes[0].name.value}"
+            raise TypeError(f"Cannot return null for non-nullable field {where}.")
+        return completed
 
     return complete
 
 
 def _list(item: Complete, items_nullable: bool) -> Complete:
-    def complete(request: _Request, step: FieldStep, value: Any, path: Path) -> Any:
+    def complete(request: _Request, step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
         if value is None or value is Undefined:
             return None
         if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
             where = f"{step.parent_type}.{step.nodes[0].name.value}"
             raise GraphQLError(f"Expected Iterable, but did not find one for field '{where}'.")
         results: list[Any] = []
-        pending: list[int] | None = None
         for index, entry in enumerate(value):
             entry_path = Path(path, index, None)
+            here = _Slot(results, index, entry_path) if items_nullable else anchor
             try:
-                completed = item(request, step, entry, entry_path)
-                if is_awaitable(completed):
-                    completed = _guard_item(request, step, completed, entry_path, items_nullable)
+                if _awaitable(entry):
+                    results.append(None)
+                    slot = here if items_nullable else _Slot(results, index, entry_path)
+                    request.holes.append(_Hole(slot, step, items_nullable, anchor, item, entry))
+                    continue
+                results.append(item(request, step, entry, entry_path, here))
             except Exception as raw:  # noqa: BLE001
-                completed = request.fail(raw, step, entry_path, nullable=items_nullable)
-            if is_awaitable(completed):
-                pending = pending or []
-                pending.append(index)
-            results.append(completed)
-        return _settle(results, pending) if pending else results
+                results.append(request.fail(raw, step, entry_path, nullable=items_nullable))
+        return results
 
     return complete
 
 
-async def _guard_item(
-    request: _Request, step: FieldStep, completed: Awaitable[Any], path: Path, nullable: bool
-) -> Any:
-    try:
-        return await completed
-    except Exception as raw:  # noqa: BLE001
-        return request.fail(raw, step, path, nullable=nullable)
-
-
 def _object(plan: ObjectPlan) -> Complete:
-    def complete(request: _Request, _step: FieldStep, value: Any, path: Path) -> Any:
+    steps, type_name = plan.steps, plan.type_name
+
+    def complete(request: _Request, _step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
         if value is None or value is Undefined:
             return None
-        return _execute_object(request, plan, value, path)
+        return _walk_steps(request, steps, type_name, value, path, anchor, {})
 
     return complete
 
@@ -368,7 +409,7 @@ class _Compiler:
             typename = parent_type.name
             return FieldStep(
                 key, nodes, parent_type, TypeNameMetaFieldDef, False,
-                resolve=lambda *_: typename, complete=lambda _r, _s, value, _p: value,
+                resolve=lambda *_: typename, complete=lambda _r, _s, value, _p, _a: value,
             )  # fmt: skip
         if name.startswith("__"):
             raise Unsupported("introspection")
@@ -381,6 +422,7 @@ class _Compiler:
             nullable=not isinstance(definition.type, GraphQLNonNull),
             resolve=self._resolver(definition, nodes[0]),
             complete=self._completer(definition.type, nodes),
+            read=_leaf_reader(parent_type, name, definition),
         )
 
     def _completer(self, output_type: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
@@ -431,6 +473,47 @@ class _Compiler:
             return resolve(source, request.info(step, path), **arguments)
 
         return call_with_variables
+
+
+_PLAIN_LEAVES: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+
+
+def _leaf_reader(
+    parent_type: GraphQLObjectType, name: str, definition: GraphQLField
+) -> Callable[[Any], Any] | None:
+    """A scalar or enum field Strawberry resolves by reading an attribute, as one function: read,
+    coerce, check for null. (Such an attribute holds a plain value, never an awaitable.)"""
+    strawberry_field = (definition.extensions or {}).get(_DEFINITION)
+    output_type = definition.type
+    nullable = not isinstance(output_type, GraphQLNonNull)
+    leaf_type = output_type if nullable else output_type.of_type
+    basic = strawberry_field is not None and strawberry_field.is_basic_field
+    if not basic or not getattr(definition.resolve, "_is_default", False) or not is_leaf_type(leaf_type):
+        return None
+    attribute, coerce = strawberry_field.python_name, leaf_type.coerce_output_value
+    plain = _PLAIN_LEAVES.get(leaf_type.name) if isinstance(leaf_type, GraphQLScalarType) else None
+    # An enum's values by the Python value a record holds (what its coercion looks up, without the call).
+    names = (
+        {v.value: n for n, v in leaf_type.values.items()} if isinstance(leaf_type, GraphQLEnumType) else {}
+    )
+
+    def read(source: Any) -> Any:
+        value = getattr(source, attribute)
+        if value is None or value is Undefined:
+            if nullable:
+                return None
+            raise TypeError(f"Cannot return null for non-nullable field {parent_type}.{name}.")
+        if value.__class__ is plain:
+            return value
+        coerced = names.get(value) or coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise TypeError(
+                f"Expected `{describe(leaf_type)}.coerce_output_value({describe(value)})`"
+                f" to return non-nullable value, returned: {describe(coerced)}"
+            )
+        return coerced
+
+    return read
 
 
 def _holds_variable(value: ValueNode) -> bool:
