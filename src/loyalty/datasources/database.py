@@ -1,16 +1,41 @@
-"""Engines and connections: one writer at a time on SQLite, a pool on PostgreSQL."""
+"""Engines and connections: one writer at a time on SQLite, a pool on PostgreSQL.
+
+On PostgreSQL the hot statements (``prepared.py``) run straight on asyncpg: single reads on an asyncpg
+pool of their own, statements of a transaction on the driver connection beneath SQLAlchemy's. The
+SQLAlchemy asyncpg adapter would BEGIN lazily, before its own first statement, so a raw statement run
+first would escape the transaction: SQLAlchemy runs in AUTOCOMMIT there, and ``transaction()`` sends
+BEGIN and COMMIT (or ROLLBACK) on the driver connection itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from loyalty.datasources.errors import as_sqlalchemy_error
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Where a PostgreSQL connection's ``info`` keeps its :class:`DriverLink`.
+DRIVER_LINK = "loyalty.driver_link"
+
+StatementHook = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DriverLink:
+    """What a raw statement needs of the SQLAlchemy connection it runs in."""
+
+    database: Database
+    driver: asyncpg.Connection
 
 
 class Database:
@@ -19,25 +44,83 @@ class Database:
     SQLite allows one writer at a time; writers share a single connection that opens every
     transaction with ``BEGIN IMMEDIATE``, so concurrent mutations queue instead of failing
     with "database is locked". PostgreSQL writers run in parallel under row locks.
+
+    ``statement_hook``, when set, is called with the text of every statement this database runs,
+    SQLAlchemy's and raw ones alike, BEGIN and COMMIT included (tests and the benchmark count them).
     """
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._statement_hook: StatementHook | None = None
+        self._pool_size = pool_size
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool_lock = asyncio.Lock()
+        # orjson reads and writes JSON columns several times faster than the json module, to equal values.
+        options: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": _json_text,
+            "json_deserializer": orjson.loads,
+        }
         if self.is_sqlite:
-            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
-            self._reader = create_async_engine(url, echo=echo, pool_size=4, max_overflow=4)
+            self._writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **options)
+            self._reader = create_async_engine(url, pool_size=4, max_overflow=4, **options)
             for engine in (self._writer, self._reader):
                 event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
             event.listen(self._writer.sync_engine, "begin", _begin_immediate)
             self.engines: tuple[AsyncEngine, ...] = (self._writer, self._reader)
         else:
             self._writer = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT",  # transaction() begins and ends transactions itself
+                **options,
             )
-            # Single statements need no BEGIN/COMMIT round trips.
-            self._reader = self._writer.execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = self._writer
+            event.listen(self._writer.sync_engine, "connect", self._link_driver)
             self.engines = (self._writer,)
+        self.dialect: Dialect = self._writer.dialect
+
+    # --- statement hook --------------------------------------------------------------------------
+
+    @property
+    def statement_hook(self) -> StatementHook | None:
+        return self._statement_hook
+
+    @statement_hook.setter
+    def statement_hook(self, hook: StatementHook | None) -> None:
+        """Listen to SQLAlchemy's statements only while a hook is set: no cost otherwise."""
+        listeners = [(engine, "before_cursor_execute", self._report_cursor) for engine in self.engines]
+        if self.is_sqlite:  # the writer's BEGIN IMMEDIATE ends through the driver, not a cursor
+            listeners += [
+                (self._writer, "commit", self._report_commit),
+                (self._writer, "rollback", self._report_rollback),
+            ]
+        for engine, name, listener in listeners:
+            listening = event.contains(engine.sync_engine, name, listener)
+            if hook is not None and not listening:
+                event.listen(engine.sync_engine, name, listener)
+            elif hook is None and listening:
+                event.remove(engine.sync_engine, name, listener)
+        self._statement_hook = hook
+
+    def _report_cursor(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.report(statement)
+
+    def _report_commit(self, _conn: Any) -> None:
+        self.report("COMMIT")
+
+    def _report_rollback(self, _conn: Any) -> None:
+        self.report("ROLLBACK")
+
+    def report(self, statement: str) -> None:
+        hook = self._statement_hook
+        if hook is not None:
+            hook(statement)
+
+    # --- connections -----------------------------------------------------------------------------
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -47,12 +130,84 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One database transaction: committed when the block ends, rolled back if it raises."""
-        async with self._writer.begin() as conn:
-            yield conn
+        if self.is_sqlite:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        # SQLAlchemy's transaction emits no SQL in AUTOCOMMIT, but its commit event still fires, after
+        # the real COMMIT (the email notifier wakes its worker on it).
+        async with self._writer.connect() as conn, conn.begin():
+            driver = conn.info[DRIVER_LINK].driver
+            await self._control(driver, "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                await self._roll_back(conn, driver)
+                raise
+            await self._control(driver, "COMMIT")
+
+    async def pool(self) -> asyncpg.Pool:
+        """The asyncpg pool single raw reads take a connection from (PostgreSQL only), opened on first use.
+
+        It is cheaper to take from than SQLAlchemy's pool (its checkout costs several times a raw
+        SELECT). Connections go back without asyncpg's reset query: these statements set no session
+        state, and asyncpg rolls back an open transaction before the reset anyway.
+        """
+        if self._driver_pool is None:
+            async with self._driver_pool_lock:
+                if self._driver_pool is None:
+                    _, options = self.dialect.create_connect_args(self.url)
+                    for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+                        options.pop(sqlalchemy_only, None)
+                    self._driver_pool = await asyncpg.create_pool(
+                        min_size=0,
+                        max_size=self._pool_size,
+                        init=_decode_json_as_sqlalchemy_does,
+                        reset=_keep_session,
+                        **options,
+                    )
+        return self._driver_pool
 
     async def dispose(self) -> None:
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
+            self._driver_pool = None
         for engine in self.engines:
             await engine.dispose()
+
+    def _link_driver(self, dbapi_connection: Any, record: Any) -> None:
+        record.info[DRIVER_LINK] = DriverLink(self, dbapi_connection.driver_connection)
+
+    async def _control(self, driver: asyncpg.Connection, statement: str) -> None:
+        self.report(statement)
+        try:
+            await driver.execute(statement)
+        except asyncpg.PostgresError as error:  # a deferred constraint fails at COMMIT
+            raise as_sqlalchemy_error(statement, (), error) from error
+
+    async def _roll_back(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+        if not driver.is_in_transaction():  # a failed COMMIT has ended it already
+            return
+        try:
+            await self._control(driver, "ROLLBACK")
+        except BaseException:
+            await conn.invalidate()  # never hand out a connection whose transaction may be open
+            raise
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _decode_json_as_sqlalchemy_does(driver: asyncpg.Connection) -> None:
+    """JSON columns read on the raw pool decode as SQLAlchemy's asyncpg dialect sets them up to."""
+    await driver.set_type_codec(
+        "json", encoder=str.encode, decoder=orjson.loads, schema="pg_catalog", format="binary"
+    )
+
+
+async def _keep_session(_driver: asyncpg.Connection) -> None:
+    """Release without a reset round trip (see :meth:`Database.pool`)."""
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+import asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 
 class DuplicateKey(Exception):
@@ -20,3 +22,9 @@ def unique_violations_as_duplicates() -> Iterator[None]:
         if getattr(error.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(error.orig):
             raise DuplicateKey(str(error.orig)) from error
         raise
+
+
+def as_sqlalchemy_error(statement: str, args: Sequence[Any], error: asyncpg.PostgresError) -> DBAPIError:
+    """A raw asyncpg failure as SQLAlchemy raises it, so callers handle one kind whatever ran the SQL."""
+    kind = IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else DBAPIError
+    return kind(statement, list(args), error)

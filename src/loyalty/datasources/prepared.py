@@ -1,0 +1,184 @@
+"""Hot statements at the driver's cost: a Core statement defined once, compiled once, run on asyncpg.
+
+SQLAlchemy spends more CPU on one ``execute`` (compiled-cache lookup, parameter processing, result
+construction, its asyncpg adapter) than asyncpg spends running the statement. A :class:`Prepared`
+statement keeps SQLAlchemy for what it is good at, writing the SQL for the dialect, and does that once:
+its SQL text, parameter order and SQLAlchemy's own bind and result processors are kept, and each call
+hands positional values to asyncpg (which prepares the statement once per connection). Values in and
+out are the ones SQLAlchemy would pass and return: UUIDs, aware UTC datetimes, decoded JSON.
+
+On SQLite, where speed matters less, a prepared statement runs through SQLAlchemy as any other.
+
+A statement runs on a connection, inside its transaction, or on the :class:`Database` itself: one
+statement alone, on a connection of the raw pool (on SQLite, of the read engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from loyalty.datasources.database import DRIVER_LINK, Database
+from loyalty.datasources.errors import as_sqlalchemy_error
+
+# Where a statement runs: a connection (in its transaction), or the database (alone, on any connection).
+Connectable = Database | AsyncConnection
+Row = Sequence[Any]
+
+_REQUIRED = object()
+
+
+class OneOf(sa.ColumnElement[bool]):
+    """``column IN (values)``, the values bound as one list parameter: on PostgreSQL ``= ANY($n)``, one
+    SQL text whatever the list's length; elsewhere SQLAlchemy's expanding IN."""
+
+    __visit_name__ = "one_of"
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's cache key declaration
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+    type = sa.Boolean()
+    _is_implicitly_boolean = True  # a condition as it is: no "= 1" where booleans are integers
+
+    def __init__(self, column: sa.ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+@compiles(OneOf)
+def _expanding_in(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(sa.bindparam(element.name, expanding=True)), **kw)
+
+
+@compiles(OneOf, "postgresql")
+def _equals_any(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    values = sa.bindparam(element.name, type_=ARRAY(element.column.type))
+    return compiler.process(element.column == sa.any_(values), **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """One statement as asyncpg takes it."""
+
+    sql: str
+    # Per positional parameter: its name, SQLAlchemy's bind processor, and its value when the statement
+    # fixes it (a literal in the expression), already processed.
+    params: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+    # Per result column that needs one: its position and SQLAlchemy's result processor.
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def of(cls, statement: sa.Executable, dialect: Dialect) -> _Compiled:
+        compiled = statement.compile(dialect=dialect)
+        sql = str(compiled)
+        if "POSTCOMPILE" in sql:
+            raise ValueError(f"a prepared statement renders once; this one renders per call: {sql}")
+        params = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                params.append((name, process, _REQUIRED))
+            else:
+                value = bind.effective_value
+                params.append((name, None, process(value) if process else value))
+        columns = statement.exported_columns if isinstance(statement, sa.sql.expression.ReturnsRows) else ()
+        results = []
+        for position, column in enumerate(columns):
+            # The driver's type code is not known here; no type used in these statements needs it.
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                results.append((position, process))
+        return cls(sql, tuple(params), tuple(results))
+
+    def args(self, given: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for name, process, fixed in self.params:
+            if fixed is _REQUIRED:
+                value = given[name]
+                values.append(process(value) if process is not None else value)
+            else:
+                values.append(fixed)
+        return values
+
+    def row(self, record: Row) -> Row:
+        if not self.results:
+            return record
+        values = list(record)
+        for position, process in self.results:
+            values[position] = process(values[position])
+        return values
+
+
+class Prepared:
+    """A statement with named ``bindparam``s, defined once at module level; see the module's doc."""
+
+    __slots__ = ("_compiled", "statement")
+
+    def __init__(self, statement: sa.Executable) -> None:
+        self.statement = statement
+        self._compiled: _Compiled | None = None  # for PostgreSQL, the one dialect run raw
+
+    async def fetch(self, on: Connectable, /, **params: Any) -> list[Row]:
+        """Every row the statement returns."""
+        if isinstance(on, Database):
+            if on.is_sqlite:
+                async with on.read() as conn:
+                    return list((await conn.execute(self.statement, params)).all())
+            pool = await on.pool()
+            compiled, records = await self._run(on, pool.fetch, params)
+        else:
+            link = on.info.get(DRIVER_LINK)
+            if link is None:
+                return list((await on.execute(self.statement, params)).all())
+            compiled, records = await self._run(link.database, link.driver.fetch, params)
+        return [compiled.row(record) for record in records]
+
+    async def fetchrow(self, on: Connectable, /, **params: Any) -> Row | None:
+        """The first row, or ``None``."""
+        if isinstance(on, Database):
+            if on.is_sqlite:
+                async with on.read() as conn:
+                    return (await conn.execute(self.statement, params)).first()
+            pool = await on.pool()
+            compiled, record = await self._run(on, pool.fetchrow, params)
+        else:
+            link = on.info.get(DRIVER_LINK)
+            if link is None:
+                return (await on.execute(self.statement, params)).first()
+            compiled, record = await self._run(link.database, link.driver.fetchrow, params)
+        return compiled.row(record) if record is not None else None
+
+    async def execute(self, conn: AsyncConnection, /, **params: Any) -> None:
+        """Run a statement that returns nothing, in ``conn``'s transaction."""
+        link = conn.info.get(DRIVER_LINK)
+        if link is None:
+            await conn.execute(self.statement, params)
+        else:
+            await self._run(link.database, link.driver.execute, params)
+
+    async def _run(
+        self, database: Database, call: Callable[..., Any], params: Mapping[str, Any]
+    ) -> tuple[_Compiled, Any]:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = _Compiled.of(self.statement, database.dialect)
+        args = compiled.args(params)
+        hook = database.statement_hook
+        if hook is not None:
+            hook(compiled.sql)
+        try:
+            return compiled, await call(compiled.sql, *args)
+        except asyncpg.PostgresError as error:
+            raise as_sqlalchemy_error(compiled.sql, args, error) from error
