@@ -2,39 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry, LogPosition, LogQuery
 from loyalty.datasources.patterns import contains_pattern
-from loyalty.datasources.tables import log_entries
+from loyalty.datasources.prepared import Prepared, Row
+from loyalty.datasources.tables import UTCDateTime, log_entries
 
 _COLUMNS = tuple(log_entries.c)
+_FILTERS = ("actor_id", "target_id", "action", "outcome", "since", "until")
+_INSERT = Prepared(log_entries.insert().values({column: sa.bindparam(column.name) for column in _COLUMNS}))
 
 
-def _conditions(query: LogQuery) -> list[sa.ColumnElement[bool]]:
+def _condition(name: str) -> sa.ColumnElement[bool]:
+    """The condition :class:`LogQuery`'s field ``name`` sets, its value bound by that name."""
     c = log_entries.c
-    conditions: list[sa.ColumnElement[bool]] = []
-    for column, value in (
-        (c.actor_id, query.actor_id),
-        (c.target_id, query.target_id),
-        (c.action, query.action),
-        (c.outcome, query.outcome),
-    ):
-        if value is not None:
-            conditions.append(column == value)
-    if query.since is not None:
-        conditions.append(c.timestamp >= query.since)
-    if query.until is not None:
-        conditions.append(c.timestamp <= query.until)
-    if query.search:
-        pattern = contains_pattern(query.search.lower())
+    if name == "since":
+        return c.timestamp >= sa.bindparam(name, type_=UTCDateTime)
+    if name == "until":
+        return c.timestamp <= sa.bindparam(name, type_=UTCDateTime)
+    return c[name] == sa.bindparam(name, type_=c[name].type)
+
+
+@functools.cache
+def _page(filters: tuple[str, ...], *, search: bool, after: bool) -> Prepared:
+    """The log query of one shape: the ``filters`` given, a search or not, a position or not. Values are
+    bound by the names of :class:`LogQuery`'s fields, plus ``after_timestamp``, ``after_id``, ``limit``."""
+    c = log_entries.c
+    conditions = [_condition(name) for name in filters]
+    if search:
+        pattern = sa.bindparam("search", type_=sa.String)
         conditions.append(
             sa.or_(
                 *(
@@ -43,11 +48,26 @@ def _conditions(query: LogQuery) -> list[sa.ColumnElement[bool]]:
                 )
             )
         )
-    return conditions
+    if after:
+        position = sa.tuple_(
+            sa.bindparam("after_timestamp", type_=UTCDateTime), sa.bindparam("after_id", type_=sa.Uuid)
+        )
+        conditions.append(sa.tuple_(c.timestamp, c.id) < position)
+    return Prepared(
+        sa.select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(c.timestamp.desc(), c.id.desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
 
 
-def _entry(row: sa.Row[Any]) -> LogEntry:
-    return LogEntry(**row._mapping)
+def _entry(row: Row) -> LogEntry:
+    return LogEntry(*row)  # the table's columns are in LogEntry's order
+
+
+async def add_entry(conn: AsyncConnection, entry: LogEntry) -> None:
+    """Write ``entry`` in ``conn``'s transaction: the SQL store needs no outbox."""
+    await _INSERT.execute(conn, **{column.name: getattr(entry, column.name) for column in _COLUMNS})
 
 
 class SqlLogStore:
@@ -66,17 +86,15 @@ class SqlLogStore:
             await conn.execute(insert(log_entries).on_conflict_do_nothing(index_elements=["id"]), rows)
 
     async def query(self, query: LogQuery, *, limit: int, after: LogPosition | None) -> list[LogEntry]:
-        conditions = _conditions(query)
+        filters = tuple(name for name in _FILTERS if getattr(query, name) is not None)
+        values = {name: getattr(query, name) for name in filters}
+        if query.search:
+            values["search"] = contains_pattern(query.search.lower())
         if after is not None:
-            conditions.append(sa.tuple_(log_entries.c.timestamp, log_entries.c.id) < sa.tuple_(*after))
-        statement = (
-            sa.select(*_COLUMNS)
-            .where(*conditions)
-            .order_by(log_entries.c.timestamp.desc(), log_entries.c.id.desc())
-            .limit(limit)
-        )
-        async with self._db.read() as conn:
-            return [_entry(row) for row in await conn.execute(statement)]
+            values["after_timestamp"], values["after_id"] = after
+        statement = _page(filters, search=bool(query.search), after=after is not None)
+        rows = await statement.fetch(self._db, limit=limit, **values)
+        return [_entry(row) for row in rows]
 
     async def purge_before(self, cutoff: datetime) -> int:
         async with self._db.transaction() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -10,10 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from loyalty.auth.permissions import Role
 from loyalty.datasources.errors import unique_violations_as_duplicates
-from loyalty.datasources.records import LedgerRecord, PointsAccountRecord
+from loyalty.datasources.prepared import Connectable, OneOf, Prepared, Row
+from loyalty.datasources.records import AccountHolder, LedgerRecord, PointsAccountRecord
 from loyalty.datasources.tables import MAX_BALANCE, points_accounts, points_transactions, users
 
 _ACCOUNT_COLUMNS = (
@@ -26,7 +30,22 @@ _ACCOUNT_COLUMNS = (
 _LEDGER_COLUMNS = tuple(points_transactions.c)
 
 
-def _account(row: sa.Row[Any]) -> PointsAccountRecord:
+_ACCOUNT_WITH_HOLDER = Prepared(
+    sa.select(*_ACCOUNT_COLUMNS, users.c.role, users.c.email, users.c.first_name)
+    .join(users, users.c.id == points_accounts.c.user_id)
+    .where(points_accounts.c.id == sa.bindparam("account_id"), users.c.deleted_at.is_(None))
+)
+_ACCOUNTS_OF_USERS = Prepared(
+    sa.select(*_ACCOUNT_COLUMNS)
+    .where(OneOf(points_accounts.c.user_id, "user_ids"))
+    .order_by(points_accounts.c.created_at, points_accounts.c.id)
+)
+_INSERT_LEDGER_ROW = Prepared(
+    points_transactions.insert().values({column: sa.bindparam(column.name) for column in _LEDGER_COLUMNS})
+)
+
+
+def _account(row: Row) -> PointsAccountRecord:
     return PointsAccountRecord(row[0], row[1], row[2], row[3], row[4])
 
 
@@ -53,29 +72,19 @@ async def account_exists(conn: AsyncConnection, *, user_id: uuid.UUID, program: 
     return (await conn.scalar(query)) is not None
 
 
-async def fetch_account_with_owner_role(
-    conn: AsyncConnection, account_id: uuid.UUID
-) -> tuple[PointsAccountRecord, Role] | None:
-    """The account and its owner's role, or ``None`` if either is missing or the owner deleted."""
-    query = (
-        sa.select(*_ACCOUNT_COLUMNS, users.c.role)
-        .join(users, users.c.id == points_accounts.c.user_id)
-        .where(points_accounts.c.id == account_id, users.c.deleted_at.is_(None))
-    )
-    row = (await conn.execute(query)).first()
-    return (_account(row), Role(row[5])) if row else None
+async def fetch_account_with_holder(
+    conn: Connectable, account_id: uuid.UUID
+) -> tuple[PointsAccountRecord, AccountHolder] | None:
+    """The account and its user, or ``None`` if either is missing or the user deleted."""
+    row = await _ACCOUNT_WITH_HOLDER.fetchrow(conn, account_id=account_id)
+    return (_account(row), AccountHolder(Role(row[5]), row[6], row[7])) if row else None
 
 
 async def accounts_by_user(
-    conn: AsyncConnection, user_ids: Iterable[uuid.UUID]
+    conn: Connectable, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[PointsAccountRecord]]:
-    query = (
-        sa.select(*_ACCOUNT_COLUMNS)
-        .where(points_accounts.c.user_id.in_(list(user_ids)))
-        .order_by(points_accounts.c.created_at, points_accounts.c.id)
-    )
     grouped: dict[uuid.UUID, list[PointsAccountRecord]] = {}
-    for row in await conn.execute(query):
+    for row in await _ACCOUNTS_OF_USERS.fetch(conn, user_ids=list(user_ids)):
         grouped.setdefault(row[1], []).append(_account(row))
     return grouped
 
@@ -86,22 +95,44 @@ async def locked_balance(conn: AsyncConnection, account_id: uuid.UUID) -> int | 
     return await conn.scalar(query)
 
 
-def _next_ledger_seq(conn: AsyncConnection) -> sa.ColumnElement[int]:
+class _NextLedgerSeq(sa.ColumnElement[int]):
     """The seq the next ledger row will take, claimed inside the balance update."""
-    if conn.dialect.name == "sqlite":
-        # Writers are serialized on SQLite, so the next value cannot be taken by anyone else.
-        return sa.select(sa.func.coalesce(sa.func.max(points_transactions.c.seq), 0) + 1).scalar_subquery()
-    return sa.func.nextval(sa.literal_column("'points_transactions_seq_seq'"))
+
+    inherit_cache = True
+    _traverse_internals = []  # noqa: RUF012 - SQLAlchemy's cache key declaration: no state
+    type = sa.BigInteger()
 
 
-def _balance_rule(kind: str, amount: int) -> tuple[sa.ColumnElement[int], sa.ColumnElement[bool]]:
-    """The new balance and the guard that must hold for it, computed by the database."""
+@compiles(_NextLedgerSeq)
+def _max_seq_plus_one(_element: _NextLedgerSeq, compiler: SQLCompiler, **kw: Any) -> str:
+    # Writers are serialized on SQLite, so the next value cannot be taken by anyone else.
+    following = sa.select(sa.func.coalesce(sa.func.max(points_transactions.c.seq), 0) + 1)
+    return compiler.process(following.scalar_subquery(), **kw)
+
+
+@compiles(_NextLedgerSeq, "postgresql")
+def _next_sequence_value(_element: _NextLedgerSeq, _compiler: SQLCompiler, **_kw: Any) -> str:
+    return "nextval('points_transactions_seq_seq')"
+
+
+@functools.cache
+def _balance_change(kind: str) -> Prepared:
+    """The balance update of one kind of change: the new balance and the guard that must hold for it,
+    computed by the database, bound as ``account_id``, ``amount`` and, for ADD, ``ceiling``."""
     balance = points_accounts.c.balance
+    amount = sa.bindparam("amount", type_=sa.BigInteger)
     if kind == "ADD":
-        return balance + amount, balance <= MAX_BALANCE - amount
-    if kind == "DEDUCT":
-        return balance - amount, balance >= amount
-    return sa.literal(amount, sa.BigInteger), sa.true()
+        new_balance, guard = balance + amount, balance <= sa.bindparam("ceiling", type_=sa.BigInteger)
+    elif kind == "DEDUCT":
+        new_balance, guard = balance - amount, balance >= amount
+    else:
+        new_balance, guard = amount, sa.true()
+    return Prepared(
+        points_accounts.update()
+        .where(points_accounts.c.id == sa.bindparam("account_id"), guard)
+        .values(balance=new_balance, ledger_seq=_NextLedgerSeq())
+        .returning(points_accounts.c.balance, points_accounts.c.ledger_seq)
+    )
 
 
 async def change_balance(
@@ -121,15 +152,8 @@ async def change_balance(
     ``None`` when the guard refuses: the cap for ADD, too small a balance for DEDUCT. The row lock
     taken by the update is held until commit, so per account the ledger order is the change order.
     """
-    new_balance, guard = _balance_rule(kind, amount)
-    moved = (
-        await conn.execute(
-            points_accounts.update()
-            .where(points_accounts.c.id == account_id, guard)
-            .values(balance=new_balance, ledger_seq=_next_ledger_seq(conn))
-            .returning(points_accounts.c.balance, points_accounts.c.ledger_seq)
-        )
-    ).first()
+    bounds = {"ceiling": MAX_BALANCE - amount} if kind == "ADD" else {}
+    moved = await _balance_change(kind).fetchrow(conn, account_id=account_id, amount=amount, **bounds)
     if moved is None:
         return None
     record = LedgerRecord(
@@ -146,7 +170,7 @@ async def change_balance(
         created_at=now,
     )
     with unique_violations_as_duplicates():
-        await conn.execute(points_transactions.insert().values(**dataclasses.asdict(record)))
+        await _INSERT_LEDGER_ROW.execute(conn, **dataclasses.asdict(record))
     return record
 
 

@@ -30,6 +30,16 @@ class PointsAccountRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountHolder:
+    """What changing an account needs to know of its user: the role (who may), the name and email (the
+    customer's notification), read with the account rather than after it."""
+
+    role: Role
+    email: str
+    first_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerRecord:
     seq: int
     id: uuid.UUID

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -13,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loyalty.auth.permissions import Role
 from loyalty.datasources.errors import unique_violations_as_duplicates
 from loyalty.datasources.patterns import contains_pattern
+from loyalty.datasources.prepared import Connectable, OneOf, Prepared, Row
 from loyalty.datasources.records import UserRecord
-from loyalty.datasources.tables import users
+from loyalty.datasources.tables import UTCDateTime, users
 
 _COLUMNS = (
     users.c.id,
@@ -28,7 +30,11 @@ _COLUMNS = (
 _ACTIVE = users.c.deleted_at.is_(None)
 
 
-def _record(row: sa.Row[Any]) -> UserRecord:
+_BY_ID = Prepared(sa.select(*_COLUMNS).where(users.c.id == sa.bindparam("id"), _ACTIVE))
+_BY_IDS = Prepared(sa.select(*_COLUMNS).where(OneOf(users.c.id, "ids"), _ACTIVE))
+
+
+def _record(row: Row) -> UserRecord:
     return UserRecord(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6])
 
 
@@ -60,14 +66,13 @@ async def insert_user(
     return record
 
 
-async def fetch_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRecord | None:
-    row = (await conn.execute(sa.select(*_COLUMNS).where(users.c.id == user_id, _ACTIVE))).first()
+async def fetch_user(conn: Connectable, user_id: uuid.UUID) -> UserRecord | None:
+    row = await _BY_ID.fetchrow(conn, id=user_id)
     return _record(row) if row else None
 
 
-async def fetch_users(conn: AsyncConnection, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
-    rows = await conn.execute(sa.select(*_COLUMNS).where(users.c.id.in_(list(user_ids)), _ACTIVE))
-    return {row[0]: _record(row) for row in rows}
+async def fetch_users(conn: Connectable, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
+    return {row[0]: _record(row) for row in await _BY_IDS.fetch(conn, ids=list(user_ids))}
 
 
 async def fetch_user_by_email(conn: AsyncConnection, email: str) -> UserRecord | None:
@@ -81,30 +86,57 @@ async def fetch_password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str 
     return await conn.scalar(sa.select(users.c.password_hash).where(users.c.id == user_id, _ACTIVE))
 
 
-def _list_filter(search: str | None, roles: Sequence[Role] | None) -> list[sa.ColumnElement[bool]]:
+def _list_filter(*, by_role: bool, by_search: bool) -> list[sa.ColumnElement[bool]]:
+    """The listing's conditions, their values bound as ``roles`` and ``pattern``."""
     conditions = [_ACTIVE]
-    if roles is not None:
-        conditions.append(users.c.role.in_([role.value for role in roles]))
-    if search:
-        pattern = contains_pattern(search.lower())
-        conditions.append(
-            sa.or_(
-                *(
-                    sa.func.lower(column).like(pattern, escape="\\")
-                    for column in (
-                        users.c.email,
-                        users.c.first_name,
-                        users.c.last_name,
-                        users.c.first_name + " " + users.c.last_name,
-                    )
-                )
-            )
+    if by_role:
+        conditions.append(OneOf(users.c.role, "roles"))
+    if by_search:
+        pattern = sa.bindparam("pattern", type_=sa.String)
+        searched = (
+            users.c.email,
+            users.c.first_name,
+            users.c.last_name,
+            users.c.first_name + " " + users.c.last_name,
         )
+        conditions.append(sa.or_(*(sa.func.lower(column).like(pattern, escape="\\") for column in searched)))
     return conditions
 
 
+def _filter_values(search: str | None, roles: Sequence[Role] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if roles is not None:
+        values["roles"] = [role.value for role in roles]
+    if search:
+        values["pattern"] = contains_pattern(search.lower())
+    return values
+
+
+@functools.cache
+def _page(*, by_role: bool, by_search: bool, after: bool) -> Prepared:
+    """The listing query of one shape of filter (at most 8 shapes, each compiled once)."""
+    conditions = _list_filter(by_role=by_role, by_search=by_search)
+    if after:
+        keyset = sa.tuple_(
+            sa.bindparam("after_enrolled_at", type_=UTCDateTime), sa.bindparam("after_id", type_=sa.Uuid)
+        )
+        conditions.append(sa.tuple_(users.c.enrolled_at, users.c.id) < keyset)
+    return Prepared(
+        sa.select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(users.c.enrolled_at.desc(), users.c.id.desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+
+
+@functools.cache
+def _count(*, by_role: bool, by_search: bool) -> Prepared:
+    conditions = _list_filter(by_role=by_role, by_search=by_search)
+    return Prepared(sa.select(sa.func.count()).select_from(users).where(*conditions))
+
+
 async def list_users(
-    conn: AsyncConnection,
+    conn: Connectable,
     *,
     search: str | None,
     roles: Sequence[Role] | None,
@@ -112,21 +144,18 @@ async def list_users(
     limit: int,
 ) -> list[UserRecord]:
     """Users newest enrolment first, then by id, starting after the keyset ``after``."""
-    conditions = _list_filter(search, roles)
+    values = _filter_values(search, roles)
     if after is not None:
-        conditions.append(sa.tuple_(users.c.enrolled_at, users.c.id) < sa.tuple_(*after))
-    query = (
-        sa.select(*_COLUMNS)
-        .where(*conditions)
-        .order_by(users.c.enrolled_at.desc(), users.c.id.desc())
-        .limit(limit)
+        values["after_enrolled_at"], values["after_id"] = after
+    query = _page(by_role=roles is not None, by_search=bool(search), after=after is not None)
+    return [_record(row) for row in await query.fetch(conn, limit=limit, **values)]
+
+
+async def count_users(conn: Connectable, *, search: str | None, roles: Sequence[Role] | None) -> int:
+    row = await _count(by_role=roles is not None, by_search=bool(search)).fetchrow(
+        conn, **_filter_values(search, roles)
     )
-    return [_record(row) for row in await conn.execute(query)]
-
-
-async def count_users(conn: AsyncConnection, *, search: str | None, roles: Sequence[Role] | None) -> int:
-    query = sa.select(sa.func.count()).select_from(users).where(*_list_filter(search, roles))
-    return int(await conn.scalar(query) or 0)
+    return int(row[0]) if row else 0
 
 
 async def update_user(

@@ -30,15 +30,12 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: Sequence[Edge[T]]
     page_info: PageInfo
-    total_count: int | None = None
 
     @classmethod
     def of(cls, page: Page[T]) -> Connection[T]:
         edges = [Edge(cursor, node) for cursor, node in zip(page.cursors, page.items, strict=True)]
         end_cursor = page.cursors[-1] if page.cursors else None
-        return cls(
-            edges=edges, page_info=PageInfo(page.has_next_page, end_cursor), total_count=page.total_count
-        )
+        return cls(edges=edges, page_info=PageInfo(page.has_next_page, end_cursor))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from loyalty.auth.permissions import Role
@@ -30,11 +31,24 @@ async def user_by_email(ctx: Context, email: str) -> UserRecord | None:
     return await ctx.services.users.get_by_email(ctx.signed_in(), email)
 
 
+@dataclass(frozen=True, slots=True)
+class UserListing(Connection[UserRecord]):
+    """A page of users with the filter that made it, for ``totalCount`` to count only when asked."""
+
+    search: str | None = None
+    role: Role | None = None
+
+
 async def users(
     ctx: Context, *, search: str | None, role: Role | None, first: int, after: str | None
-) -> Connection[UserRecord]:
+) -> UserListing:
     page = await ctx.services.users.list(ctx.signed_in(), search=search, role=role, first=first, after=after)
-    return Connection.of(page)
+    connection = Connection.of(page)
+    return UserListing(connection.edges, connection.page_info, search=search, role=role)
+
+
+async def total_count(ctx: Context, listing: UserListing) -> int:
+    return await ctx.services.users.count(ctx.signed_in(), search=listing.search, role=listing.role)
 
 
 async def points_accounts(ctx: Context, owner: UserRecord) -> list[PointsAccountRecord]:

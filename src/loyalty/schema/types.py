@@ -47,7 +47,10 @@ class UserEdge:
 class UserConnection:
     edges: list[UserEdge]
     page_info: PageInfo
-    total_count: int
+
+    @strawberry.field
+    async def total_count(self, info: Info) -> int:
+        return await users_resolvers.total_count(info.context, self)  # type: ignore[arg-type]
 
 
 @strawberry.type(description="One row of the points ledger. Rows are immutable.")

@@ -22,7 +22,6 @@ class Page(Generic[T]):
     items: Sequence[T]
     cursors: Sequence[str]
     has_next_page: bool
-    total_count: int | None = None
 
 
 def check_page_size(first: int) -> int:

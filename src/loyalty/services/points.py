@@ -19,7 +19,7 @@ from loyalty.datasources import points, users
 from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
-from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
+from loyalty.datasources.records import AccountHolder, LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.datasources.tables import MAX_BALANCE
 from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import BadUserInput, ErrorCode, Forbidden, ServiceError
@@ -86,19 +86,17 @@ class PointsService:
         parsed = parse_id(account_id)
         if parsed is None:
             return None
-        async with self._db.read() as conn:
-            found = await points.fetch_account_with_owner_role(conn, parsed)
+        found = await points.fetch_account_with_holder(self._db, parsed)
         if found is None:
             return None
-        account, owner_role = found
+        account, holder = found
         return (
-            account if principal.is_user(account.user_id) or principal.may_read_balance(owner_role) else None
+            account if principal.is_user(account.user_id) or principal.may_read_balance(holder.role) else None
         )
 
     async def accounts_of(self, user_ids: Sequence[uuid.UUID]) -> list[list[PointsAccountRecord]]:
         """Batch load for DataLoaders: the accounts of users the caller was already allowed to see."""
-        async with self._db.read() as conn:
-            grouped = await points.accounts_by_user(conn, user_ids)
+        grouped = await points.accounts_by_user(self._db, user_ids)
         return [grouped.get(user_id, []) for user_id in user_ids]
 
     async def ledger_pages(self, keys: Sequence[LedgerPageKey]) -> list[Page[LedgerRecord]]:
@@ -198,9 +196,8 @@ class PointsService:
             if account_id is None:
                 raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
             if proposing:
-                async with self._db.read() as conn:
-                    found = await points.fetch_account_with_owner_role(conn, account_id)
-                if found is None or not principal.may_see(found[1]):
+                found = await points.fetch_account_with_holder(self._db, account_id)
+                if found is None or not principal.may_see(found[1].role):
                     raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
                 change = {"action": adjustment.action.value, "amount": adjustment.amount, "reason": reason}
                 return await self._proposals.propose(
@@ -234,8 +231,8 @@ class PointsService:
     ) -> tuple[AdjustmentResult, dict[str, Any]]:
         """Move the balance in ``conn``'s transaction (directly, or when a request is approved)."""
         action, amount = adjustment.action, adjustment.amount
-        found = await points.fetch_account_with_owner_role(conn, account_id)
-        if found is None or not principal.may_adjust(action.value, found[1]):
+        found = await points.fetch_account_with_holder(conn, account_id)
+        if found is None or not principal.may_adjust(action.value, found[1].role):
             raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
         before = await points.locked_balance(conn, account_id) if action is PointsAction.OVERRIDE else None
         transaction = await points.change_balance(
@@ -260,12 +257,12 @@ class PointsService:
         if before is None:
             sign = 1 if action is PointsAction.ADD else -1
             before = transaction.balance_after - sign * amount
-        account = found[0]
+        account, holder = found
         updated = PointsAccountRecord(
             account.id, account.user_id, account.program, transaction.balance_after, account.created_at
         )
-        if found[1] is Role.USER:  # the notifier sends it if LOYALTY_NOTIFY_CUSTOMERS is on
-            await self._tell_customer(conn, updated, transaction)
+        if holder.role is Role.USER:  # the notifier sends it if LOYALTY_NOTIFY_CUSTOMERS is on
+            await self._tell_customer(conn, holder, updated, transaction)
         details = {
             "action": action.value,
             "amount": amount,
@@ -278,11 +275,12 @@ class PointsService:
         return AdjustmentResult(account=updated, transaction=transaction), details
 
     async def _tell_customer(
-        self, conn: AsyncConnection, account: PointsAccountRecord, transaction: LedgerRecord
+        self,
+        conn: AsyncConnection,
+        customer: AccountHolder,
+        account: PointsAccountRecord,
+        transaction: LedgerRecord,
     ) -> None:
-        customer = await users.fetch_user(conn, account.user_id)
-        if customer is None:
-            return
         await self._notifier.enqueue(
             conn,
             event=f"points.changed:{transaction.id}",
@@ -313,7 +311,7 @@ class PointsService:
                     "this idempotency key was used with a different request",
                     "input.idempotencyKey",
                 )
-            found = await points.fetch_account_with_owner_role(conn, earlier.account_id)
+            found = await points.fetch_account_with_holder(conn, earlier.account_id)
         if found is None:
             raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
         return AdjustmentResult(account=found[0], transaction=earlier)

@@ -98,6 +98,10 @@ def _visible_roles(principal: Principal, wanted: Role | None) -> list[Role] | No
     raise Forbidden()
 
 
+def _search_text(search: str | None) -> str | None:
+    return (search or "").strip()[:254] or None
+
+
 def _visible_fields(user: UserRecord) -> dict[str, str]:
     """What the activity log shows of a user's own fields (never a password)."""
     return {
@@ -130,8 +134,7 @@ class UserService:
         parsed = parse_id(user_id)
         if parsed is None:
             return None
-        async with self._db.read() as conn:
-            user = await users.fetch_user(conn, parsed)
+        user = await users.fetch_user(self._db, parsed)
         return user if user is not None and self._may_read(principal, user) else None
 
     async def get_by_email(self, principal: Principal, email: str) -> UserRecord | None:
@@ -144,8 +147,7 @@ class UserService:
 
     async def by_ids(self, user_ids: Sequence[uuid.UUID]) -> list[UserRecord | None]:
         """Batch load for DataLoaders; visibility is settled on the object that links to the user."""
-        async with self._db.read() as conn:
-            found = await users.fetch_users(conn, user_ids)
+        found = await users.fetch_users(self._db, user_ids)
         return [found.get(user_id) for user_id in user_ids]
 
     async def list(
@@ -160,15 +162,21 @@ class UserService:
         check_page_size(first)
         roles = _visible_roles(principal, role)
         keyset = decode_time_cursor(after) if after is not None else None
-        search = (search or "").strip()[:254] or None
         if roles == []:
-            return Page(items=[], cursors=[], has_next_page=False, total_count=0)
-        async with self._db.read() as conn:
-            rows = await users.list_users(conn, search=search, roles=roles, after=keyset, limit=first + 1)
-            total = await users.count_users(conn, search=search, roles=roles)
+            return Page(items=[], cursors=[], has_next_page=False)
+        rows = await users.list_users(
+            self._db, search=_search_text(search), roles=roles, after=keyset, limit=first + 1
+        )
         items = rows[:first]
         cursors = [encode_time_cursor(user.enrolled_at, user.id) for user in items]
-        return Page(items=items, cursors=cursors, has_next_page=len(rows) > first, total_count=total)
+        return Page(items=items, cursors=cursors, has_next_page=len(rows) > first)
+
+    async def count(self, principal: Principal, *, search: str | None, role: Role | None) -> int:
+        """How many users ``list`` would page through with these filters (asked only when wanted)."""
+        roles = _visible_roles(principal, role)
+        if roles == []:
+            return 0
+        return await users.count_users(self._db, search=_search_text(search), roles=roles)
 
     @staticmethod
     def _may_read(principal: Principal, user: UserRecord) -> bool:

@@ -1,0 +1,161 @@
+"""Prepared statements run on the driver return what SQLAlchemy returns, inside the transaction around
+them, and leave no transaction open whatever happens to the request that ran them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from loyalty.auth.permissions import Role
+from loyalty.datasources import log_sql, points, users
+from loyalty.datasources.database import Database
+from loyalty.datasources.errors import DuplicateKey
+from loyalty.datasources.log_store import LogEntry
+from loyalty.datasources.prepared import OneOf, Prepared
+from loyalty.datasources.tables import log_entries
+from loyalty.services.container import Services
+
+ENTRIES = Prepared(sa.select(*log_entries.c).where(OneOf(log_entries.c.id, "ids")))
+ALL_ENTRIES = sa.select(*log_entries.c)
+
+
+def entry(**fields: object) -> LogEntry:
+    values = {"timestamp": datetime.now(UTC), "action": "points.adjust", "outcome": "SUCCESS"} | fields
+    return LogEntry(id=uuid.uuid4(), **values)  # type: ignore[arg-type]
+
+
+async def stored_ids(db: Database) -> set[uuid.UUID]:
+    async with db.read() as conn:
+        return set(await conn.scalars(sa.select(log_entries.c.id)))
+
+
+async def test_rows_read_raw_equal_sqlalchemys(services: Services) -> None:
+    db = services.db
+    written = [
+        entry(actor_id="a", details={"before": {"balance": 1}, "after": {"balance": 2}, "note": "é"}),
+        entry(target_id="t", timestamp=datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)),
+    ]
+    async with db.transaction() as conn:
+        for one in written:
+            await log_sql.add_entry(conn, one)
+        in_transaction = await ENTRIES.fetch(conn, ids=[one.id for one in written])
+    alone = await ENTRIES.fetch(db, ids=[one.id for one in written])
+    async with db.read() as conn:
+        through_sqlalchemy = (await conn.execute(ALL_ENTRIES)).all()
+
+    def by_id(rows: list) -> dict:
+        return {row[0]: tuple(row) for row in rows}
+
+    assert by_id(alone) == by_id(in_transaction) == by_id(through_sqlalchemy)
+    assert sorted(by_id(alone).values()) == sorted(tuple(vars_of(one)) for one in written)
+    timestamps = [row[1] for row in alone]
+    assert all(moment.tzinfo is not None and moment.utcoffset() == timedelta(0) for moment in timestamps)
+
+
+def vars_of(one: LogEntry) -> list[object]:
+    return [getattr(one, name) for name in LogEntry.__slots__]
+
+
+async def test_one_list_parameter_takes_any_number_of_values(services: Services) -> None:
+    db = services.db
+    written = [entry() for _ in range(60)]
+    async with db.transaction() as conn:
+        for one in written:
+            await log_sql.add_entry(conn, one)
+    texts: list[str] = []
+    db.statement_hook = texts.append
+    try:
+        found = [len(await ENTRIES.fetch(db, ids=[one.id for one in written[:size]])) for size in (0, 1, 60)]
+    finally:
+        db.statement_hook = None
+
+    assert found == [0, 1, 60]
+    if not db.is_sqlite:
+        assert len(set(texts)) == 1, "one SQL text whatever the number of values"
+
+
+async def test_a_raw_statement_run_first_is_rolled_back_with_its_transaction(services: Services) -> None:
+    db = services.db
+
+    async def failing_change() -> None:
+        async with db.transaction() as conn:
+            await log_sql.add_entry(conn, entry())
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
+
+    assert await stored_ids(db) == set()
+
+
+async def test_raw_and_sqlalchemy_statements_commit_together(services: Services) -> None:
+    db = services.db
+    raw, through_sqlalchemy = entry(), entry()
+    hook: list[str] = []
+    db.statement_hook = hook.append
+    try:
+        async with db.transaction() as conn:
+            await log_sql.add_entry(conn, raw)
+            await conn.execute(
+                log_entries.insert().values(
+                    id=through_sqlalchemy.id, timestamp=datetime.now(UTC), action="a", outcome="SUCCESS"
+                )
+            )
+    finally:
+        db.statement_hook = None
+
+    assert await stored_ids(db) == {raw.id, through_sqlalchemy.id}
+    assert hook[0].startswith("BEGIN")
+    assert hook[-1] == "COMMIT"
+    assert len(hook) == 4
+
+
+async def test_a_cancelled_transaction_leaves_nothing_behind(services: Services) -> None:
+    db = services.db
+    started = asyncio.Event()
+
+    async def change() -> None:
+        async with db.transaction() as conn:
+            await log_sql.add_entry(conn, entry())
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(change())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    later = entry()
+    async with db.transaction() as conn:
+        await log_sql.add_entry(conn, later)
+    assert await stored_ids(db) == {later.id}
+
+
+async def test_a_unique_violation_on_a_raw_statement_is_a_duplicate_key(services: Services) -> None:
+    db = services.db
+    now = datetime.now(UTC)
+    async with db.transaction() as conn:
+        user = await users.insert_user(
+            conn, email="ada@example.com", first_name="Ada", last_name="L", role=Role.USER,
+            password_hash=None, now=now,
+        )  # fmt: skip
+        account = await points.insert_account(conn, user_id=user.id, program="default", now=now)
+
+    async def add(key: str) -> None:
+        async with db.transaction() as conn:
+            await points.change_balance(
+                conn, account_id=account.id, kind="ADD", amount=1, reason=None, actor_id="me",
+                idempotency_key=key, request_digest=None, now=now,
+            )  # fmt: skip
+
+    await add("k")
+    with pytest.raises(DuplicateKey):
+        await add("k")
+    found = await points.fetch_account_with_holder(db, account.id)
+    assert found is not None
+    assert found[0].balance == 1
