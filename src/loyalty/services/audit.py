@@ -1,15 +1,16 @@
 """The activity log's writing side: one entry per action attempted, written by one function.
 
-A change records its entry in the outbox inside its own transaction, so a rolled-back change leaves
-no entry claiming success. A denial or a failure is recorded in a short transaction of its own,
-after the change (if any) rolled back.
+A change records its entry inside its own transaction, so a rolled-back change leaves no entry
+claiming success. A denial or a failure is recorded in a short transaction of its own, after the
+change (if any) rolled back. With the SQL log store (the same database) the entry goes straight into
+``log_entries``; with another store it waits in the outbox for the shipper.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.principal import Caller, Origin, Principal
-from loyalty.datasources import log_outbox
+from loyalty.datasources import log_outbox, log_sql
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry
 from loyalty.services.errors import RequestRefused, ServiceError, Unauthenticated
@@ -86,8 +87,12 @@ class Attempt:
 
 
 class AuditTrail:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, into_log_entries: bool = False) -> None:
+        """``into_log_entries``: the log store is the ``log_entries`` table of ``db``; else the outbox."""
         self._db = db
+        self._add: Callable[[AsyncConnection, LogEntry], Awaitable[None]] = (
+            log_sql.add_entry if into_log_entries else log_outbox.add
+        )
         # Called after entries are committed to the outbox (the shipper's wake-up).
         self.on_recorded: Callable[[], None] = lambda: None
 
@@ -121,17 +126,17 @@ class AuditTrail:
         )
 
     async def record(self, conn: AsyncConnection, entry: LogEntry) -> None:
-        """Record ``entry`` in the outbox as part of the caller's transaction."""
-        await log_outbox.add(conn, entry)
+        """Record ``entry`` as part of the caller's transaction."""
+        await self._add(conn, entry)
 
     async def record_alone(self, entry: LogEntry) -> None:
         """Record ``entry`` in a transaction of its own (denials and failures)."""
         async with self._db.transaction() as conn:
-            await log_outbox.add(conn, entry)
+            await self._add(conn, entry)
         self.committed()
 
     def committed(self) -> None:
-        """Wake the shipper: entries are waiting."""
+        """Wake the shipper, if entries wait for it."""
         self.on_recorded()
 
     async def record_refused_read(self, caller: Caller, field: str, refusal: RequestRefused) -> None:

@@ -68,11 +68,14 @@ class Services:
         principals = PrincipalDirectory(
             db, tokens, cache_seconds=settings.principal_cache_seconds, external=external
         )
-        audit = AuditTrail(db)
         store = log_store(settings, db)
+        in_database = isinstance(store, SqlLogStore)
+        audit = AuditTrail(db, into_log_entries=in_database)
         activity_log = ActivityLog(db, store, audit)
+        # With the SQL store the shipper only ships what an earlier version left in the outbox, and purges.
         shipper = OutboxShipper(db, store, activity_log, create_store=settings.dynamodb_endpoint is not None)
-        audit.on_recorded = shipper.notify
+        if not in_database:
+            audit.on_recorded = shipper.notify
         notifier, email_worker = build_notifications(settings, db)
         proposals = Proposals(db, notifier)
         users = UserService(db, hashing, principals, audit, proposals)
