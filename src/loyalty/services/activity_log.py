@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.permissions import Access, Operation
 from loyalty.auth.principal import Caller, Principal
@@ -23,11 +26,18 @@ MAX_RETENTION_DAYS = 3650
 # Free-text search filters entries rather than using an index: it looks this far back from `until`.
 SEARCH_WINDOW = timedelta(days=31)
 _RETENTION = "log_retention_days"
+# How long a worker trusts the retention it read (it is read on every logs query and shipped batch).
+RETENTION_CACHE_SECONDS = 10.0
 
 
 def _require_reader(principal: Principal) -> None:
     if principal.access(Operation.READ_LOGS) is not Access.ALLOW:
         raise Forbidden()
+
+
+async def _stored_retention(conn: AsyncConnection) -> int:
+    value = await settings.read(conn, _RETENTION)
+    return int(value) if value else DEFAULT_RETENTION_DAYS
 
 
 def _text(value: str | None, limit: int = 255) -> str | None:
@@ -37,18 +47,37 @@ def _text(value: str | None, limit: int = 255) -> str | None:
 
 
 class ActivityLog:
-    def __init__(self, db: Database, store: LogStore, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: LogStore,
+        audit: AuditTrail,
+        *,
+        retention_cache_seconds: float = RETENTION_CACHE_SECONDS,
+    ) -> None:
         self._db = db
         self._store = store
         self._audit = audit
+        self._retention_ttl = retention_cache_seconds
+        self._retention: tuple[float, int] | None = None  # (trusted until, days)
+        self._retention_changes = 0  # a read that began before a change must not cache what it read
 
     async def close(self) -> None:
         await self._store.close()
 
     async def retention_days(self) -> int:
+        """The retention in force, read at most once per ``retention_cache_seconds``: a change made in
+        this process applies at once, one made by another worker within that time."""
+        now = time.monotonic()
+        cached = self._retention
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        changes = self._retention_changes
         async with self._db.read() as conn:
-            value = await settings.read(conn, _RETENTION)
-        return int(value) if value else DEFAULT_RETENTION_DAYS
+            days = await _stored_retention(conn)
+        if changes == self._retention_changes:
+            self._retention = (now + self._retention_ttl, days)
+        return days
 
     async def read_retention(self, principal: Principal) -> int:
         _require_reader(principal)
@@ -62,12 +91,14 @@ class ActivityLog:
                 raise ServiceError.of(
                     ErrorCode.VALIDATION, f"must be between 1 and {MAX_RETENTION_DAYS}", "days"
                 )
-            before = await self.retention_days()
             async with self._db.transaction() as conn:
+                before = await _stored_retention(conn)
                 await settings.write(conn, _RETENTION, str(days))
                 await attempt.succeeded(
                     conn, target_id=_RETENTION, details={"before": {"days": before}, "after": {"days": days}}
                 )
+            self._retention_changes += 1
+            self._retention = (time.monotonic() + self._retention_ttl, days)
         return days
 
     async def read(
