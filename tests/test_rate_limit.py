@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import coredis
 import pytest
 
-from loyalty.web.rate_limit import RateLimiter, parse_budget
+from loyalty.web.rate_limit import InProcessWindows, RateLimiter, parse_budget
 
 REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_TIMEOUT = 5.0  # generous: these tests are about sharing, not about a slow Redis
@@ -233,3 +233,14 @@ def test_a_budget_is_a_rate_of_limits(budget: str, amount: int) -> None:
 def test_a_redis_url_of_another_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="is not redis://"):
         RateLimiter("3/second", redis_url="http://127.0.0.1:6379")
+
+
+async def test_callers_gone_quiet_are_forgotten_in_process() -> None:
+    windows = InProcessWindows(amount=2, period_seconds=0.05)
+    for caller in range(100):
+        assert windows.hit(f"caller-{caller}") is None
+    await asyncio.sleep(0.06)
+
+    assert windows.hit("caller-0") is None
+
+    assert len(windows) == 1

@@ -10,6 +10,9 @@ refused does not push its own retry time further away. In Redis the timestamps c
 servers' clocks, so server instances should keep their clocks in sync (NTP); skew shifts Retry-After
 by as much.
 
+In process the same moving window is kept by :class:`InProcessWindows`: a deque of times per caller,
+without the lock and thread hop per request of :mod:`limits`' memory storage.
+
 Rate limiting must never take the API down: when Redis fails or does not answer within ``timeout``,
 the request is allowed, a warning is logged (at most one per ``warn_every`` seconds), and Redis is
 left alone for a second so that a silent Redis does not add ``timeout`` to every request. The
@@ -22,9 +25,10 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 
 import coredis
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -47,6 +51,41 @@ def _limits_redis_uri(redis_url: str) -> str:
     return f"{_REDIS_SCHEMES[scheme]}://{rest}"
 
 
+class InProcessWindows:
+    """The moving window in process: for each caller, the times of its allowed requests in the last period."""
+
+    def __init__(self, amount: int, period_seconds: float) -> None:
+        self._amount = amount
+        self._period = period_seconds
+        self._times: dict[str, deque[float]] = {}
+        self._next_sweep = 0.0
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def hit(self, key: str) -> float | None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        times = self._times.get(key)
+        if times is None:
+            times = self._times[key] = deque()
+        horizon = now - self._period
+        while times and times[0] <= horizon:
+            times.popleft()
+        if len(times) < self._amount:
+            times.append(now)
+            return None
+        return float(max(1, math.ceil(times[0] + self._period - now)))
+
+    def _sweep(self, now: float) -> None:
+        """Forget callers with nothing left in their window, so idle callers cost no memory."""
+        horizon = now - self._period
+        for key in [key for key, times in self._times.items() if not times or times[-1] <= horizon]:
+            del self._times[key]
+        self._next_sweep = now + self._period
+
+
 class RateLimiter:
     """Counts each caller's requests against one budget; :meth:`hit` says whether one more may pass."""
 
@@ -63,9 +102,9 @@ class RateLimiter:
         self._timeout = timeout
         self._warn_every = warn_every
         self._pool: coredis.ConnectionPool | None = None
-        self._storage: Storage
+        self._in_process: InProcessWindows | None = None
         if redis_url is None:
-            self._storage = MemoryStorage()
+            self._in_process = InProcessWindows(self.budget.amount, self.budget.get_expiry())
         else:
             uri = _limits_redis_uri(redis_url)
             # Our own pool, so that close() can release its connections; the timeouts bound each step.
@@ -79,18 +118,17 @@ class RateLimiter:
                 wrap_exceptions=True,
             )
             assert isinstance(storage, RedisStorage)
-            self._storage = storage
-        self._strategy = MovingWindowRateLimiter(self._storage)
+            self._strategy = MovingWindowRateLimiter(storage)
         self._paused_until = 0.0
         self._next_warning = 0.0
         self._unchecked = 0
 
     async def hit(self, key: str) -> float | None:
         """Record one request by ``key``: None within budget, else whole seconds until it may retry."""
-        if self._pool is None:
+        if self._in_process is not None:
             # In process there is nothing to fail or wait for; a timeout would only let a busy server's
             # callers through unchecked.
-            return await self._count(key)
+            return self._in_process.hit(key)
         if time.monotonic() < self._paused_until:
             self._unchecked += 1
             return None
@@ -104,8 +142,6 @@ class RateLimiter:
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.disconnect()
-        elif isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
-            self._storage.timer.cancel()  # the storage's sweep of expired entries
 
     async def _count(self, key: str) -> float | None:
         if await self._strategy.hit(self.budget, key):
