@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 from loyalty.datasources.database import Database
@@ -86,27 +85,12 @@ class StatementLog:
 
 @contextmanager
 def logging_statements(db: Database, log: StatementLog) -> Iterator[None]:
-    """Feed our server's statements to ``log``: through ``Database.statement_hook``, which sees raw
-    asyncpg statements too, where it exists, else through SQLAlchemy's cursor events."""
-    if hasattr(db, "statement_hook"):
-        db.statement_hook = log
-        try:
-            yield
-        finally:
-            db.statement_hook = None
-        return
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        log(statement)
-
-    engines = [engine.sync_engine for engine in db.engines]
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
+    """Feed our server's statements, SQLAlchemy's and raw asyncpg ones, to ``log`` while in the block."""
+    db.statement_hook = log
     try:
         yield
     finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+        db.statement_hook = None
 
 
 @asynccontextmanager
