@@ -118,11 +118,14 @@ class Floor:
 
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        # Our server's SQLAlchemy pool: 10 connections, 10 more on demand.
+        # As many connections as our server's SQLAlchemy pool allows (10, and 10 more on demand), none
+        # kept idle for over a second: so that while our server is measured the floor holds none (two
+        # workers of each would otherwise pass PostgreSQL's default of 100 connections).
         self._pool = await asyncpg.create_pool(
             self._database_url.replace("postgresql+asyncpg://", "postgresql://"),
-            min_size=10,
+            min_size=0,
             max_size=20,
+            max_inactive_connection_lifetime=1.0,
             init=self._log_statements if self._statement_hook else None,
             reset=_keep_session,
         )
