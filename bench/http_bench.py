@@ -199,14 +199,14 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise HarnessError(f"{self.name} exited with {self.process.returncode}:\n{self._log_tail()}")
+                raise HarnessError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise HarnessError(f"{self.name} did not answer /healthz in {timeout:.0f} s:\n{self._log_tail()}")
+        raise HarnessError(f"{self.name} did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
 
     def peak_rss_mb(self) -> float:
         """VmHWM of the worker: the process itself, or its largest child when uvicorn supervises workers."""
@@ -223,7 +223,7 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
 
 
@@ -446,8 +446,11 @@ def run_round(
                 (ours, "/graphql", result.ours),
             ):
                 url = f"{server.base_url}{path}"
-                run_wrk(url, scripts[scenario.key], args.warmup, pinned)
-                loads[scenario.key] = load = run_wrk(url, scripts[scenario.key], args.duration, pinned)
+                try:
+                    run_wrk(url, scripts[scenario.key], args.warmup, pinned)
+                    loads[scenario.key] = load = run_wrk(url, scripts[scenario.key], args.duration, pinned)
+                except HarnessError as error:
+                    raise HarnessError(f"{error}\n{server.name}'s log ends:\n{server.log_tail()}") from None
                 print(
                     f"  {workers} worker(s) ({scenario.key}) {server.name:<10} {load.rps:>9,.0f} req/s  "
                     f"p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms",
