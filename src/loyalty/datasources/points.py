@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import uuid
 from collections.abc import Iterable
@@ -170,7 +169,9 @@ async def change_balance(
         created_at=now,
     )
     with unique_violations_as_duplicates():
-        await _INSERT_LEDGER_ROW.execute(conn, **dataclasses.asdict(record))
+        await _INSERT_LEDGER_ROW.execute(
+            conn, **{column.name: getattr(record, column.name) for column in _LEDGER_COLUMNS}
+        )
     return record
 
 
