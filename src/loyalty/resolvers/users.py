@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +51,12 @@ async def total_count(ctx: Context, listing: UserListing) -> int:
     return await ctx.services.users.count(ctx.signed_in(), search=listing.search, role=listing.role)
 
 
-async def points_accounts(ctx: Context, owner: UserRecord) -> list[PointsAccountRecord]:
+def points_accounts(ctx: Context, owner: UserRecord) -> Awaitable[list[PointsAccountRecord]]:
+    """The DataLoader's future itself, not a coroutine around it: a page of users then waits for its
+    accounts without a task per user."""
     if not ctx.signed_in().may_read_balance(owner.role):
         raise Forbidden("Reading balances needs the points:read scope.")
-    return await ctx.loaders.accounts_of_user.load(owner.id)
+    return ctx.loaders.accounts_of_user.load(owner.id)
 
 
 async def total_points(ctx: Context, owner: UserRecord) -> int:

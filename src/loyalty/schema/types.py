@@ -29,8 +29,8 @@ class User:
     updated_at: DateTime
 
     @strawberry.field(description="The user's points accounts, one per program, oldest first.")
-    async def points_accounts(self, info: Info) -> list[PointsAccount]:
-        return await users_resolvers.points_accounts(info.context, self)  # type: ignore[arg-type, return-value]
+    def points_accounts(self, info: Info) -> list[PointsAccount]:
+        return users_resolvers.points_accounts(info.context, self)  # type: ignore[arg-type, return-value]
 
     @strawberry.field(description="The sum of the balances of all the user's accounts.")
     async def total_points(self, info: Info) -> Long:
