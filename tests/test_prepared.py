@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from loyalty.auth.permissions import Role
 from loyalty.datasources import log_sql, points, users
-from loyalty.datasources.database import Database
+from loyalty.datasources.database import DRIVER_LINK, Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.log_store import LogEntry
 from loyalty.datasources.prepared import OneOf, Prepared
@@ -159,3 +160,21 @@ async def test_a_unique_violation_on_a_raw_statement_is_a_duplicate_key(services
     found = await points.fetch_account_with_holder(db, account.id)
     assert found is not None
     assert found[0].balance == 1
+
+
+async def test_sqlalchemys_commit_event_fires_once_after_the_commit(services: Services) -> None:
+    """The email notifier wakes its worker on this event: the rows must be committed by then."""
+    db = services.db
+    open_when_fired: list[bool] = []
+
+    async with db.transaction() as conn:
+        await log_sql.add_entry(conn, entry())
+        await conn.execute(sa.select(1))  # a SQLAlchemy statement, as the notifier's insert is
+        link = conn.info.get(DRIVER_LINK)
+
+        def fired(_conn: object) -> None:
+            open_when_fired.append(link.driver.is_in_transaction() if link else False)
+
+        event.listen(conn.sync_connection, "commit", fired)
+
+    assert open_when_fired == [False]

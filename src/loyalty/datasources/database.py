@@ -134,9 +134,7 @@ class Database:
             async with self._writer.begin() as conn:
                 yield conn
             return
-        # SQLAlchemy's transaction emits no SQL in AUTOCOMMIT, but its commit event still fires, after
-        # the real COMMIT (the email notifier wakes its worker on it).
-        async with self._writer.connect() as conn, conn.begin():
+        async with self._writer.connect() as conn:
             driver = conn.info[DRIVER_LINK].driver
             await self._control(driver, "BEGIN")
             try:
@@ -145,6 +143,11 @@ class Database:
                 await self._roll_back(conn, driver)
                 raise
             await self._control(driver, "COMMIT")
+            if conn.in_transaction():
+                # A SQLAlchemy statement began SQLAlchemy's own transaction, empty in AUTOCOMMIT; ending
+                # it fires its commit event after the real COMMIT (the email notifier wakes its worker on
+                # it). A transaction of raw statements alone skips the two round trips through greenlets.
+                await conn.commit()
 
     async def pool(self) -> asyncpg.Pool:
         """The asyncpg pool single raw reads take a connection from (PostgreSQL only), opened on first use.
