@@ -178,3 +178,26 @@ async def test_sqlalchemys_commit_event_fires_once_after_the_commit(services: Se
         event.listen(conn.sync_connection, "commit", fired)
 
     assert open_when_fired == [False]
+
+
+async def test_a_connection_lost_in_a_transaction_is_not_handed_out_again(postgresql_url: str) -> None:
+    db = Database(postgresql_url, pool_size=1)  # one connection, taken again by every transaction
+    try:
+        async with db.transaction() as conn:
+            first_backend = await conn.info[DRIVER_LINK].driver.fetchval("SELECT pg_backend_pid()")
+
+        async def change_on_a_lost_connection() -> None:
+            async with db.transaction() as conn:
+                await (await db.pool()).execute("SELECT pg_terminate_backend($1)", first_backend)
+                await log_sql.add_entry(conn, entry())
+
+        with pytest.raises(sa.exc.DBAPIError):
+            await change_on_a_lost_connection()
+
+        later = entry()
+        async with db.transaction() as conn:
+            await log_sql.add_entry(conn, later)
+            assert await conn.info[DRIVER_LINK].driver.fetchval("SELECT pg_backend_pid()") != first_backend
+        assert later.id in await stored_ids(db)
+    finally:
+        await db.dispose()

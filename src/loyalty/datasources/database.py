@@ -19,9 +19,10 @@ import asyncpg
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from loyalty.datasources.errors import as_sqlalchemy_error
+from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Where a PostgreSQL connection's ``info`` keeps its :class:`DriverLink`.
@@ -139,10 +140,10 @@ class Database:
             await self._control(driver, "BEGIN")
             try:
                 yield conn
-            except BaseException:
-                await self._roll_back(conn, driver)
+                await self._control(driver, "COMMIT")
+            except BaseException as error:
+                await self._roll_back(conn, driver, error)
                 raise
-            await self._control(driver, "COMMIT")
             if conn.in_transaction():
                 # A SQLAlchemy statement began SQLAlchemy's own transaction, empty in AUTOCOMMIT; ending
                 # it fires its commit event after the real COMMIT (the email notifier wakes its worker on
@@ -185,17 +186,30 @@ class Database:
         self.report(statement)
         try:
             await driver.execute(statement)
-        except asyncpg.PostgresError as error:  # a deferred constraint fails at COMMIT
+        except DRIVER_ERRORS as error:  # a deferred constraint fails at COMMIT
             raise as_sqlalchemy_error(statement, (), error) from error
 
-    async def _roll_back(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
-        if not driver.is_in_transaction():  # a failed COMMIT has ended it already
-            return
+    async def _roll_back(
+        self, conn: AsyncConnection, driver: asyncpg.Connection, error: BaseException
+    ) -> None:
+        if await discard_if_broken(conn, driver, error) or not driver.is_in_transaction():
+            return  # lost with its connection, or ended by a failed COMMIT
         try:
             await self._control(driver, "ROLLBACK")
         except BaseException:
             await conn.invalidate()  # never hand out a connection whose transaction may be open
             raise
+
+
+async def discard_if_broken(
+    conn: AsyncConnection, driver: asyncpg.Connection, error: BaseException | None = None
+) -> bool:
+    """Drop ``conn`` from SQLAlchemy's pool if its driver connection is gone or failed on the client's
+    side (SQLAlchemy notices that only on its own statements); whether it did."""
+    if not driver.is_closed() and not isinstance(error, InterfaceError):
+        return False
+    await conn.invalidate()
+    return True
 
 
 def _json_text(value: Any) -> str:

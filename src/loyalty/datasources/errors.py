@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 
 
 class DuplicateKey(Exception):
@@ -24,7 +24,15 @@ def unique_violations_as_duplicates() -> Iterator[None]:
         raise
 
 
-def as_sqlalchemy_error(statement: str, args: Sequence[Any], error: asyncpg.PostgresError) -> DBAPIError:
-    """A raw asyncpg failure as SQLAlchemy raises it, so callers handle one kind whatever ran the SQL."""
-    kind = IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else DBAPIError
-    return kind(statement, list(args), error)
+# What asyncpg raises: the database's refusals, and the client's failures (a connection it cannot use).
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
+def as_sqlalchemy_error(statement: str, args: Sequence[Any], error: Exception) -> DBAPIError:
+    """A raw asyncpg failure as SQLAlchemy raises it, so callers handle one kind whatever ran the SQL.
+    A failure on the client's side is an ``InterfaceError``: the connection's state is not known."""
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(statement, list(args), error)
+    if isinstance(error, asyncpg.PostgresError):
+        return DBAPIError(statement, list(args), error)
+    return InterfaceError(statement, list(args), error)

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -28,8 +27,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from loyalty.datasources.database import DRIVER_LINK, Database
-from loyalty.datasources.errors import as_sqlalchemy_error
+from loyalty.datasources.database import DRIVER_LINK, Database, DriverLink, discard_if_broken
+from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
 # Where a statement runs: a connection (in its transaction), or the database (alone, on any connection).
 Connectable = Database | AsyncConnection
@@ -142,7 +141,7 @@ class Prepared:
             link = on.info.get(DRIVER_LINK)
             if link is None:
                 return list((await on.execute(self.statement, params)).all())
-            compiled, records = await self._run(link.database, link.driver.fetch, params)
+            compiled, records = await self._run_in(on, link, "fetch", params)
         return [compiled.row(record) for record in records]
 
     async def fetchrow(self, on: Connectable, /, **params: Any) -> Row | None:
@@ -157,7 +156,7 @@ class Prepared:
             link = on.info.get(DRIVER_LINK)
             if link is None:
                 return (await on.execute(self.statement, params)).first()
-            compiled, record = await self._run(link.database, link.driver.fetchrow, params)
+            compiled, record = await self._run_in(on, link, "fetchrow", params)
         return compiled.row(record) if record is not None else None
 
     async def execute(self, conn: AsyncConnection, /, **params: Any) -> None:
@@ -166,7 +165,16 @@ class Prepared:
         if link is None:
             await conn.execute(self.statement, params)
         else:
-            await self._run(link.database, link.driver.execute, params)
+            await self._run_in(conn, link, "execute", params)
+
+    async def _run_in(
+        self, conn: AsyncConnection, link: DriverLink, method: str, params: Mapping[str, Any]
+    ) -> tuple[_Compiled, Any]:
+        try:
+            return await self._run(link.database, getattr(link.driver, method), params)
+        except BaseException as error:
+            await discard_if_broken(conn, link.driver, error)
+            raise
 
     async def _run(
         self, database: Database, call: Callable[..., Any], params: Mapping[str, Any]
@@ -180,5 +188,5 @@ class Prepared:
             hook(compiled.sql)
         try:
             return compiled, await call(compiled.sql, *args)
-        except asyncpg.PostgresError as error:
+        except DRIVER_ERRORS as error:
             raise as_sqlalchemy_error(compiled.sql, args, error) from error
