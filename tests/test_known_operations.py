@@ -44,6 +44,7 @@ DOCUMENTS: dict[str, tuple[str, dict[str, Any]]] = {
         "{ logs(first: 2) { edges { node { id } } } me { email } }",
         {},
     ),
+    "a JSON scalar": ("{ logs(first: 3) { edges { node { action outcome details } } } }", {}),
     "a bad variable": ("query U($id: ID!) { user(id: $id) { id } }", {"id": None}),
     "a mutation with a user error": (
         """mutation A($input: AdjustPointsInput!) {
@@ -70,6 +71,11 @@ async def test_a_plan_answers_as_the_full_path_does(
     elif "$id" not in query:
         variables.pop("id")
 
+    if case == "a JSON scalar":  # something in the log, with details
+        adjust = (
+            'mutation { adjustPoints(input: {accountId: "%s", action: ADD, amount: 2}) { errors { code } } }'
+        )
+        assert await api.data(adjust % customer.account_id, token=owner.token)
     first = await api.post(query, variables, token=token)
     second = await api.post(query, variables, token=token)
 

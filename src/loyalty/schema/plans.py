@@ -505,7 +505,7 @@ def _leaf_reader(
             raise TypeError(f"Cannot return null for non-nullable field {parent_type}.{name}.")
         if value.__class__ is plain:
             return value
-        coerced = names.get(value) or coerce(value)
+        coerced = (names.get(value) if names else None) or coerce(value)
         if coerced is None or coerced is Undefined:
             raise TypeError(
                 f"Expected `{describe(leaf_type)}.coerce_output_value({describe(value)})`"
