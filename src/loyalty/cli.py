@@ -32,7 +32,7 @@ def serve(args: argparse.Namespace) -> None:
 
     settings = _settings()
     uvicorn.run(
-        "loyalty.app:create_app",
+        "loyalty.app:create_served_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
