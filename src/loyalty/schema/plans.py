@@ -452,13 +452,17 @@ class _Compiler:
                 return getattr(source, attribute)
 
             return read_attribute
-        method = _plain_method(strawberry_field)
-        if method is not None:
+        plain = _plain_method(strawberry_field)
+        if plain is not None:
+            method, wants_info = plain
 
             def call_method(request: _Request, step: FieldStep, source: Any, path: Path) -> Any:
                 return method(source, Info(_raw_info=request.info(step, path), _field=strawberry_field))
 
-            return call_method
+            def call_method_of_source(_request: _Request, _step: FieldStep, source: Any, _path: Path) -> Any:
+                return method(source)
+
+            return call_method if wants_info else call_method_of_source
         resolve = definition.resolve
         if not any(_holds_variable(argument.value) for argument in node.arguments or ()):
             arguments = get_argument_values(definition, node)
@@ -526,16 +530,16 @@ def _holds_variable(value: ValueNode) -> bool:
     return False
 
 
-def _plain_method(strawberry_field: Any) -> Callable[[Any, Info], Any] | None:
-    """The resolver as ``method(self, info)`` when Strawberry would add nothing around the call
-    (no arguments to convert, no extensions or permissions); otherwise None."""
+def _plain_method(strawberry_field: Any) -> tuple[Callable[..., Any], bool] | None:
+    """The resolver as ``method(self[, info])``, and whether it takes ``info``, when Strawberry would
+    add nothing around the call (no arguments to convert, no extensions or permissions); else None."""
     resolver = strawberry_field.base_resolver
     if resolver is None or strawberry_field.extensions or strawberry_field.arguments:
         return None
     self_parameter, info_parameter = resolver.self_parameter, resolver.info_parameter
-    if self_parameter is None or info_parameter is None:
+    if self_parameter is None:
         return None
     names = list(inspect.signature(resolver.wrapped_func).parameters)
-    if names != [self_parameter.name, info_parameter.name]:
-        return None
-    return resolver.wrapped_func  # type: ignore[no-any-return]
+    if info_parameter is None:
+        return (resolver.wrapped_func, False) if names == [self_parameter.name] else None
+    return (resolver.wrapped_func, True) if names == [self_parameter.name, info_parameter.name] else None
