@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; defaults to SQLite in the data directory."
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=2,
+        le=1000,
+        description="PostgreSQL connections per worker for reads, and as many for transactions.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(default=None, description="Token issuer; defaults to http://host:port.")

@@ -39,6 +39,9 @@ class DriverLink:
     driver: asyncpg.Connection
 
 
+_IDLE_READ_CONNECTION_SECONDS = 5.0
+
+
 class Database:
     """Hands out connections: ``read()`` for queries, ``transaction()`` for one unit of change.
 
@@ -50,7 +53,8 @@ class Database:
     SQLAlchemy's and raw ones alike, BEGIN and COMMIT included (tests and the benchmark count them).
     """
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20) -> None:
+        """``pool_size``: on PostgreSQL, connections for single reads, and as many for transactions."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._statement_hook: StatementHook | None = None
@@ -73,8 +77,8 @@ class Database:
         else:
             self._writer = create_async_engine(
                 url,
-                pool_size=pool_size,
-                max_overflow=pool_size,
+                pool_size=pool_size // 2,
+                max_overflow=pool_size - pool_size // 2,
                 pool_pre_ping=False,
                 isolation_level="AUTOCOMMIT",  # transaction() begins and ends transactions itself
                 **options,
@@ -166,6 +170,10 @@ class Database:
                     self._driver_pool = await asyncpg.create_pool(
                         min_size=0,
                         max_size=self._pool_size,
+                        # Fewer connections than concurrent requests queue them (unfairly: asyncio
+                        # queues let a newcomer take a connection a waiter was woken for), which
+                        # stretches the latency tail; idle ones close soon, so a quiet worker holds few.
+                        max_inactive_connection_lifetime=_IDLE_READ_CONNECTION_SECONDS,
                         init=_decode_json_as_sqlalchemy_does,
                         reset=_keep_session,
                         **options,

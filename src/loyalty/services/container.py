@@ -41,7 +41,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(settings.resolved_database_url, echo=settings.sql_echo)
+        db = Database(
+            settings.resolved_database_url, echo=settings.sql_echo, pool_size=settings.database_pool_size
+        )
         hashing = PasswordHashing(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
