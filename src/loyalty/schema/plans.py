@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from asyncio import isfuture
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,11 +115,10 @@ class _Request:
     async def settle(self) -> None:
         while self.holes:
             holes, self.holes = self.holes, []
-            if len(holes) == 1:
-                try:
-                    results: list[Any] = [await holes[0].awaitable]
-                except Exception as error:  # noqa: BLE001 - becomes a GraphQL error below
-                    results = [error]
+            if len(holes) == 1 or all(isfuture(hole.awaitable) for hole in holes):
+                # Futures (a DataLoader's) are already under way: awaiting them one by one waits no
+                # longer than together, without gather's bookkeeping. Coroutines must start together.
+                results = [await _outcome(hole.awaitable) for hole in holes]
             else:
                 results = await asyncio.gather(*(hole.awaitable for hole in holes), return_exceptions=True)
             for hole, result in zip(holes, results, strict=True):
@@ -151,6 +151,14 @@ class _Request:
                 return True
             path = path.prev
         return None in self.nulled
+
+
+async def _outcome(awaitable: Awaitable[Any]) -> Any:
+    """The value, or the exception it raised."""
+    try:
+        return await awaitable
+    except Exception as error:  # noqa: BLE001 - becomes a GraphQL error where the hole is filled
+        return error
 
 
 Resolve = Callable[[_Request, "FieldStep", Any, Path], Any]
