@@ -275,23 +275,29 @@ def _leaf(leaf_type: Any) -> Complete:
     def complete(_request: _Request, _step: FieldStep, value: Any, _path: Path, _anchor: _Slot) -> Any:
         if value is None or value is Undefined:
             return None
-        coerced = coerce(value)
-        if coerced is None or coerced is Undefined:
-            raise TypeError(
-                f"Expected `{describe(leaf_type)}.coerce_output_value({describe(value)})`"
-                f" to return non-nullable value, returned: {describe(coerced)}"
-            )
-        return coerced
+        return _coerced(leaf_type, value, coerce(value))
 
     return complete
+
+
+def _coerced(leaf_type: Any, value: Any, coerced: Any) -> Any:
+    if coerced is None or coerced is Undefined:
+        raise TypeError(
+            f"Expected `{describe(leaf_type)}.coerce_output_value({describe(value)})`"
+            f" to return non-nullable value, returned: {describe(coerced)}"
+        )
+    return coerced
+
+
+def _null_refused(parent_type: GraphQLObjectType, name: str) -> TypeError:
+    return TypeError(f"Cannot return null for non-nullable field {parent_type}.{name}.")
 
 
 def _non_null(inner: Complete) -> Complete:
     def complete(request: _Request, step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
         completed = inner(request, step, value, path, anchor)
         if completed is None:
-            where = f"{step.parent_type}.{step.nodes[0].name.value}"
-            raise TypeError(f"Cannot return null for non-nullable field {where}.")
+            raise _null_refused(step.parent_type, step.nodes[0].name.value)
         return completed
 
     return complete
@@ -514,16 +520,10 @@ def _leaf_reader(
         if value is None or value is Undefined:
             if nullable:
                 return None
-            raise TypeError(f"Cannot return null for non-nullable field {parent_type}.{name}.")
+            raise _null_refused(parent_type, name)
         if value.__class__ is plain:
             return value
-        coerced = (names.get(value) if names else None) or coerce(value)
-        if coerced is None or coerced is Undefined:
-            raise TypeError(
-                f"Expected `{describe(leaf_type)}.coerce_output_value({describe(value)})`"
-                f" to return non-nullable value, returned: {describe(coerced)}"
-            )
-        return coerced
+        return _coerced(leaf_type, value, (names.get(value) if names else None) or coerce(value))
 
     return read
 
