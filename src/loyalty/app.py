@@ -56,6 +56,7 @@ def create_app(
         graphiql=settings.graphiql,
         trusted_proxies=settings.trusted_networks,
         rate_limiter=rate_limiter,
+        max_concurrent=settings.max_concurrent_operations,
     )
 
     token_endpoint = TokenEndpoint(

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         default=None, description="Share rate limits across instances (redis://...)."
     )
 
+    max_concurrent_operations: int = Field(
+        default=16, ge=1, le=10_000, description="GraphQL operations a worker executes at once; others queue."
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     graphiql: bool = True
     introspection: bool = True

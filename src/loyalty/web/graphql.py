@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from graphql import ExecutionResult
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -99,12 +101,17 @@ class GraphQLEndpoint:
         graphiql: bool,
         trusted_proxies: Sequence[Network] = (),
         rate_limiter: RateLimiter | None = None,
+        max_concurrent: int = 16,
     ):
         self._schema = schema
         self._services = services
         self._max_body_bytes = max_body_bytes
         self._trusted_proxies = tuple(trusted_proxies)
         self._rate_limiter = rate_limiter
+        # Operations executing at once; the rest wait their turn in order. The work is mostly CPU on
+        # one core: more at once adds no throughput, only turns for each to wait behind the others,
+        # which stretched the 99th percentile of a 50-row page to 4x its median (2.3x with 16).
+        self._admission = asyncio.Semaphore(max_concurrent)
         self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
 
     async def handle(self, request: Request) -> Response:
@@ -166,25 +173,9 @@ class GraphQLEndpoint:
                 )
                 response.headers["Retry-After"] = str(int(retry_after))
                 return response
-        known = self._schema.known_operations.get(query, operation_name)
         try:
-            if known is not None and known.operation_type in allowed:
-                result = await await_maybe(
-                    self._schema.execute_known(
-                        known,
-                        variables=variables,
-                        operation_name=operation_name,
-                        context=context,
-                    )
-                )
-            else:
-                result = await self._schema.execute(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=operation_name,
-                    allowed_operation_types=allowed,
-                )
+            async with self._admission:
+                result = await self._run(query, variables, operation_name, allowed, context)
         except InvalidOperationTypeError:
             return error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
         except (MissingQueryError, CannotGetOperationTypeError):
@@ -200,6 +191,30 @@ class GraphQLEndpoint:
         if executed:  # the spec: "data" is present (maybe null) once execution started
             body["data"] = result.data
         return JSONResponse(body)
+
+    async def _run(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        allowed: frozenset[OperationType],
+        context: Context,
+    ) -> ExecutionResult:
+        """A known operation from its plan; any other through Strawberry's full path."""
+        known = self._schema.known_operations.get(query, operation_name)
+        if known is not None and known.operation_type in allowed:
+            return await await_maybe(
+                self._schema.execute_known(
+                    known, variables=variables, operation_name=operation_name, context=context
+                )
+            )
+        return await self._schema.execute(
+            query,
+            variable_values=variables,
+            context_value=context,
+            operation_name=operation_name,
+            allowed_operation_types=allowed,
+        )
 
 
 def _wants_html(request: Request) -> bool:

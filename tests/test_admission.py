@@ -1,0 +1,42 @@
+"""A worker executes at most LOYALTY_MAX_CONCURRENT_OPERATIONS operations at once; the rest wait."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from loyalty.app import create_app
+from loyalty.config import Settings
+from loyalty.services.container import Services
+from tests.conftest import Staff
+
+
+async def test_operations_beyond_the_limit_wait_their_turn(
+    services: Services, settings: Settings, owner: Staff, monkeypatch: Any
+) -> None:
+    in_flight, most = 0, 0
+    read_user = services.users.get
+
+    async def slow_read(*args: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return await read_user(*args)
+
+    monkeypatch.setattr(services.users, "get", slow_read)
+    app = create_app(settings.model_copy(update={"max_concurrent_operations": 3}), services=services)
+    query = {"query": "query U($id: ID!) { user(id: $id) { email } }", "variables": {"id": owner.id}}
+    headers = {"authorization": f"Bearer {owner.token}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        responses = await asyncio.gather(
+            *(client.post("/graphql", json=query, headers=headers) for _ in range(10))
+        )
+
+    assert [r.json() for r in responses] == [{"data": {"user": {"email": owner.email}}}] * 10
+    assert most == 3
