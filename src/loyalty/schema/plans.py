@@ -16,6 +16,7 @@ import inspect
 from asyncio import isfuture
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import GeneratorType
 from typing import Any
 
 from graphql import (
@@ -228,11 +229,14 @@ _AWAITABLE_TYPES: dict[type, bool] = {}
 
 
 def _awaitable(value: Any) -> bool:
-    """``is_awaitable``, remembered per type (it is asked for every value of every field)."""
+    """``is_awaitable``, remembered per type (it is asked for every value of every field); except for
+    generators, which are awaitable or not one by one (``types.coroutine``)."""
     kind = value.__class__
     known = _AWAITABLE_TYPES.get(kind)
     if known is None:
-        known = _AWAITABLE_TYPES[kind] = is_awaitable(value)
+        known = is_awaitable(value)
+        if kind is not GeneratorType:
+            _AWAITABLE_TYPES[kind] = known
     return known
 
 
