@@ -7,7 +7,6 @@ import os
 import secrets
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+
+from loyalty.lru import Lru
 
 AUDIENCE = "loyalty-api"
 ALGORITHM = "RS256"
@@ -78,8 +79,7 @@ class TokenIssuer:
         )
         # Tokens whose signature and claims were checked, until they expire: checking an RS256
         # signature costs ~60 µs, a request's whole budget is a few hundred.
-        self._verified: OrderedDict[str, tuple[float, AccessClaims]] = OrderedDict()
-        self.verified_cache_size = verified_cache_size
+        self.verified_tokens: Lru[str, tuple[float, AccessClaims]] = Lru(verified_cache_size)
 
     @property
     def access_ttl_seconds(self) -> int:
@@ -105,21 +105,15 @@ class TokenIssuer:
         return jwt.encode({"alg": ALGORITHM, "kid": self._kid, "typ": "JWT"}, claims, self._key)
 
     def verify_access_token(self, token: str) -> AccessClaims:
-        cached = self._verified.get(token)
+        cached = self.verified_tokens.get(token)
         if cached is not None:
             expires, claims = cached
             if time.time() < expires:
-                self._verified.move_to_end(token)
                 return claims
-            del self._verified[token]
+            self.verified_tokens.pop(token)
         claims = self._verify(token)
-        self._verified[token] = (claims.expires + LEEWAY_SECONDS, claims)
-        while len(self._verified) > self.verified_cache_size:
-            self._verified.popitem(last=False)
+        self.verified_tokens.put(token, (claims.expires + LEEWAY_SECONDS, claims))
         return claims
-
-    def verified_tokens_cached(self) -> int:
-        return len(self._verified)
 
     def _verify(self, token: str) -> AccessClaims:
         try:

@@ -9,13 +9,13 @@ other request takes Strawberry's full path, which remembers the document once it
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from graphql import DocumentNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from loyalty.lru import Lru
 from loyalty.schema.plans import Plan, Unsupported, compile_plan
 
 _Key = tuple[str, str | None]
@@ -28,28 +28,8 @@ class KnownOperation:
     plan: Plan | None  # None: the operation runs on graphql-core's executor
 
 
-class KnownOperations:
-    """A bounded LRU of (query text, requested operation name) to the document that passed."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._operations: OrderedDict[_Key, KnownOperation] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._operations)
-
-    def get(self, query: str, operation_name: str | None) -> KnownOperation | None:
-        key = (query, operation_name)
-        known = self._operations.get(key)
-        if known is not None:
-            self._operations.move_to_end(key)
-        return known
-
-    def remember(self, query: str, operation_name: str | None, known: KnownOperation) -> None:
-        self._operations[(query, operation_name)] = known
-        self._operations.move_to_end((query, operation_name))
-        while len(self._operations) > self.maxsize:
-            self._operations.popitem(last=False)
+class KnownOperations(Lru[_Key, KnownOperation]):
+    """(query text, requested operation name) to the document that passed, the most recent kept."""
 
 
 class RememberKnownOperations(SchemaExtension):
@@ -69,5 +49,5 @@ class RememberKnownOperations(SchemaExtension):
             except Unsupported:
                 plan = None
             known = KnownOperation(document, context.operation_type, plan)
-            self._known.remember(context.query, requested, known)
+            self._known.put((context.query, requested), known)
         yield

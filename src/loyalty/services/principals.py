@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +22,7 @@ from loyalty.auth.principal import PartnerPrincipal, Principal, StaffPrincipal
 from loyalty.auth.tokens import InvalidToken, TokenIssuer
 from loyalty.datasources import partner_clients, users
 from loyalty.datasources.database import Database
+from loyalty.lru import Lru
 from loyalty.services.errors import Unauthenticated
 from loyalty.services.validation import parse_id
 
@@ -57,13 +57,12 @@ def unverified_issuer(token: str) -> str | None:
 V = TypeVar("V")
 
 
-class _TtlCache(OrderedDict[K, tuple[float, V]]):
+class _TtlCache(Lru[K, tuple[float, V]]):
     """A bounded map whose entries are trusted for ``ttl`` seconds."""
 
     def __init__(self, ttl: float, max_entries: int) -> None:
-        super().__init__()
+        super().__init__(max_entries)
         self.ttl = ttl
-        self.max_entries = max_entries
 
     async def get_or_load(self, key: K, load: Callable[[K], Awaitable[V]]) -> V:
         now = time.monotonic()
@@ -71,10 +70,7 @@ class _TtlCache(OrderedDict[K, tuple[float, V]]):
         if cached is not None and cached[0] > now:
             return cached[1]
         value = await load(key)
-        self[key] = (now + self.ttl, value)
-        self.move_to_end(key)
-        while len(self) > self.max_entries:
-            self.popitem(last=False)
+        self.put(key, (now + self.ttl, value))
         return value
 
 
@@ -147,10 +143,10 @@ class PrincipalDirectory:
 
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop a cached role after this instance changed or deleted the user."""
-        self._staff.pop(user_id, None)
+        self._staff.pop(user_id)
 
     def forget_client(self, client_id: str) -> None:
-        self._clients.pop(client_id, None)
+        self._clients.pop(client_id)
 
     async def _load_staff(self, user_id: uuid.UUID) -> StaffPrincipal | None:
         async with self._db.read() as conn:

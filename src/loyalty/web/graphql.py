@@ -201,7 +201,7 @@ class GraphQLEndpoint:
         context: Context,
     ) -> ExecutionResult:
         """A known operation from its plan; any other through Strawberry's full path."""
-        known = self._schema.known_operations.get(query, operation_name)
+        known = self._schema.known_operations.get((query, operation_name))
         if known is not None and known.operation_type in allowed:
             return await await_maybe(
                 self._schema.execute_known(
