@@ -27,7 +27,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from loyalty.datasources.database import DRIVER_LINK, Database, DriverLink, discard_if_broken
+from loyalty.datasources.database import DRIVER_LINK, Database, discard_if_broken
 from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
 # Where a statement runs: a connection (in its transaction), or the database (alone, on any connection).
@@ -131,49 +131,36 @@ class Prepared:
 
     async def fetch(self, on: Connectable, /, **params: Any) -> list[Row]:
         """Every row the statement returns."""
-        if isinstance(on, Database):
-            if on.is_sqlite:
-                async with on.read() as conn:
-                    return list((await conn.execute(self.statement, params)).all())
-            pool = await on.pool()
-            compiled, records = await self._run(on, pool.fetch, params)
-        else:
-            link = on.info.get(DRIVER_LINK)
-            if link is None:
-                return list((await on.execute(self.statement, params)).all())
-            compiled, records = await self._run_in(on, link, "fetch", params)
-        return [compiled.row(record) for record in records]
+        compiled, records = await self._query(on, "fetch", sa.Result.all, params)
+        return list(records) if compiled is None else [compiled.row(record) for record in records]
 
     async def fetchrow(self, on: Connectable, /, **params: Any) -> Row | None:
         """The first row, or ``None``."""
-        if isinstance(on, Database):
-            if on.is_sqlite:
-                async with on.read() as conn:
-                    return (await conn.execute(self.statement, params)).first()
-            pool = await on.pool()
-            compiled, record = await self._run(on, pool.fetchrow, params)
-        else:
-            link = on.info.get(DRIVER_LINK)
-            if link is None:
-                return (await on.execute(self.statement, params)).first()
-            compiled, record = await self._run_in(on, link, "fetchrow", params)
-        return compiled.row(record) if record is not None else None
+        compiled, record = await self._query(on, "fetchrow", sa.Result.first, params)
+        return record if compiled is None or record is None else compiled.row(record)
 
     async def execute(self, conn: AsyncConnection, /, **params: Any) -> None:
         """Run a statement that returns nothing, in ``conn``'s transaction."""
-        link = conn.info.get(DRIVER_LINK)
-        if link is None:
-            await conn.execute(self.statement, params)
-        else:
-            await self._run_in(conn, link, "execute", params)
+        await self._query(conn, "execute", lambda _result: None, params)
 
-    async def _run_in(
-        self, conn: AsyncConnection, link: DriverLink, method: str, params: Mapping[str, Any]
-    ) -> tuple[_Compiled, Any]:
+    async def _query(
+        self, on: Connectable, method: str, take: Callable[[sa.Result[Any]], Any], params: Mapping[str, Any]
+    ) -> tuple[_Compiled | None, Any]:
+        """What asyncpg's ``method`` returns, with the compiled statement to process its rows; where the
+        statement runs through SQLAlchemy instead, ``None`` and what ``take`` keeps of its result."""
+        if isinstance(on, Database):
+            if on.is_sqlite:
+                async with on.read() as conn:
+                    return None, take(await conn.execute(self.statement, params))
+            pool = await on.pool()
+            return await self._run(on, getattr(pool, method), params)
+        link = on.info.get(DRIVER_LINK)
+        if link is None:
+            return None, take(await on.execute(self.statement, params))
         try:
             return await self._run(link.database, getattr(link.driver, method), params)
         except BaseException as error:
-            await discard_if_broken(conn, link.driver, error)
+            await discard_if_broken(on, link.driver, error)
             raise
 
     async def _run(
