@@ -105,6 +105,22 @@ class _Request:
     def info(self, step: FieldStep, path: Path) -> Any:
         return self.executor.build_resolve_info(step.definition, step.nodes, step.parent_type, path)
 
+    def leave_hole(
+        self,
+        container: Any,
+        key: Any,
+        path: Path,
+        step: FieldStep,
+        complete: Complete,
+        awaitable: Awaitable[Any],
+        *,
+        nullable: bool,
+        anchor: _Slot,
+    ) -> None:
+        """``container[key]`` waits for ``awaitable``; ``anchor`` is nulled if it fails and may not be."""
+        container[key] = None
+        self.holes.append(_Hole(_Slot(container, key, path), step, nullable, anchor, complete, awaitable))
+
     def fail(self, raw: Exception, step: FieldStep, path: Path, *, nullable: bool) -> None:
         """Record an error where a null may stand; raise it on to the parent where none may."""
         error = located_error(raw, step.nodes, path.as_list())
@@ -263,11 +279,11 @@ def _walk_steps(
         try:
             value = step.resolve(request, step, source, step_path)
             if _awaitable(value):
-                data[key] = None
-                slot = here if step.nullable else _Slot(data, key, step_path)
-                request.holes.append(_Hole(slot, step, step.nullable, anchor, step.complete, value))
-                continue
-            data[key] = step.complete(request, step, value, step_path, here)
+                request.leave_hole(
+                    data, key, step_path, step, step.complete, value, nullable=step.nullable, anchor=anchor
+                )
+            else:
+                data[key] = step.complete(request, step, value, step_path, here)
         except Exception as raw:  # noqa: BLE001 - resolver errors become GraphQL errors, as in graphql-core
             data[key] = request.fail(raw, step, step_path, nullable=step.nullable)
     return data
@@ -317,16 +333,17 @@ def _list(item: Complete, items_nullable: bool) -> Complete:
         results: list[Any] = []
         for index, entry in enumerate(value):
             entry_path = Path(path, index, None)
-            here = _Slot(results, index, entry_path) if items_nullable else anchor
+            results.append(None)
             try:
                 if _awaitable(entry):
-                    results.append(None)
-                    slot = here if items_nullable else _Slot(results, index, entry_path)
-                    request.holes.append(_Hole(slot, step, items_nullable, anchor, item, entry))
-                    continue
-                results.append(item(request, step, entry, entry_path, here))
+                    request.leave_hole(
+                        results, index, entry_path, step, item, entry, nullable=items_nullable, anchor=anchor
+                    )
+                else:
+                    here = _Slot(results, index, entry_path) if items_nullable else anchor
+                    results[index] = item(request, step, entry, entry_path, here)
             except Exception as raw:  # noqa: BLE001
-                results.append(request.fail(raw, step, entry_path, nullable=items_nullable))
+                results[index] = request.fail(raw, step, entry_path, nullable=items_nullable)
         return results
 
     return complete
@@ -463,8 +480,8 @@ class _Compiler:
         strawberry_field = (definition.extensions or {}).get(_DEFINITION)
         if strawberry_field is None or definition.resolve is None:
             raise Unsupported("a field Strawberry did not build")
-        if strawberry_field.is_basic_field and getattr(definition.resolve, "_is_default", False):
-            attribute = strawberry_field.python_name
+        attribute = _attribute_read_by(definition)
+        if attribute is not None:
 
             def read_attribute(_request: _Request, _step: FieldStep, source: Any, _path: Path) -> Any:
                 return getattr(source, attribute)
@@ -505,14 +522,13 @@ def _leaf_reader(
 ) -> Callable[[Any], Any] | None:
     """A scalar or enum field Strawberry resolves by reading an attribute, as one function: read,
     coerce, check for null. (Such an attribute holds a plain value, never an awaitable.)"""
-    strawberry_field = (definition.extensions or {}).get(_DEFINITION)
     output_type = definition.type
     nullable = not isinstance(output_type, GraphQLNonNull)
     leaf_type = output_type if nullable else output_type.of_type
-    basic = strawberry_field is not None and strawberry_field.is_basic_field
-    if not basic or not getattr(definition.resolve, "_is_default", False) or not is_leaf_type(leaf_type):
+    attribute = _attribute_read_by(definition)
+    if attribute is None or not is_leaf_type(leaf_type):
         return None
-    attribute, coerce = strawberry_field.python_name, leaf_type.coerce_output_value
+    coerce = leaf_type.coerce_output_value
     plain = _PLAIN_LEAVES.get(leaf_type.name) if isinstance(leaf_type, GraphQLScalarType) else None
     # An enum's values by the Python value a record holds (what its coercion looks up, without the call).
     names = (
@@ -530,6 +546,14 @@ def _leaf_reader(
         return _coerced(leaf_type, value, (names.get(value) if names else None) or coerce(value))
 
     return read
+
+
+def _attribute_read_by(definition: GraphQLField) -> str | None:
+    """The attribute Strawberry's default resolver reads for this field, if it has no resolver of its own."""
+    strawberry_field = (definition.extensions or {}).get(_DEFINITION)
+    if strawberry_field is None or not strawberry_field.is_basic_field:
+        return None
+    return strawberry_field.python_name if getattr(definition.resolve, "_is_default", False) else None
 
 
 def _holds_variable(value: ValueNode) -> bool:
