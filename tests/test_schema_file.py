@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from loyalty.schema import build_schema
 
@@ -19,6 +22,11 @@ def test_the_committed_schema_matches_the_code() -> None:
 
 
 def test_the_schema_holds_all_of_the_contract() -> None:
+    # ../shared sits beside the repository on development machines and in CI, never in a user's clone.
+    if not CONTRACT_CHECK.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CONTRACT_CHECK} is missing; CI must check the contract")
+        pytest.skip(f"{CONTRACT_CHECK} is not here (a user's clone); CI checks the contract")
     result = subprocess.run(
         [sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")],
         capture_output=True,
