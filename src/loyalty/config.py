@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Share rate limits across instances (redis://...)."
     )
+    # Budgets of sign-ins and partner tokens, and how refusals are summarized in the activity log.
+    sign_in_address_attempts: int = Field(
+        default=50, ge=1, le=100_000, description="Sign-in attempts one address may make in 15 minutes."
+    )
+    oauth_client_rate_limit: str = Field(
+        default="60/minute", description="Each partner client's budget of /oauth/token requests."
+    )
+    oauth_address_rate_limit: str = Field(
+        default="60/minute", description="Each address's budget of /oauth/token requests."
+    )
+    refusal_log_window_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="A caller's repeated refusals make one log entry per window."
+    )
 
     max_concurrent_operations: int = Field(
         default=16, ge=1, le=10_000, description="GraphQL operations a worker executes at once; others queue."
@@ -162,7 +175,7 @@ class Settings(BaseSettings):
             raise ValueError("LOYALTY_ARGON2_MEMORY_KIB must be at least 8 x LOYALTY_ARGON2_PARALLELISM")
         return self
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "oauth_client_rate_limit", "oauth_address_rate_limit")
     @classmethod
     def _budget(cls, value: str) -> str:
         parse_budget(value)

@@ -131,14 +131,27 @@ refresh_tokens = sa.Table(
     sa.Column("revoked_at", UTCDateTime),
 )
 
-sign_in_failures = sa.Table(
-    "sign_in_failures",
+# Sign-in attempts, reserved before the password is checked: a row counts as a failure unless it
+# succeeded. Addresses an email signed in from are spared the lock other addresses caused.
+sign_in_attempts = sa.Table(
+    "sign_in_attempts",
     metadata,
     sa.Column("seq", SequenceKey, primary_key=True, autoincrement=True),
     sa.Column("email_key", sa.String(254), nullable=False),
-    sa.Column("failed_at", UTCDateTime, nullable=False),
+    sa.Column("source_key", sa.String(64), nullable=False),
+    sa.Column("attempted_at", UTCDateTime, nullable=False),
+    sa.Column("succeeded", sa.Boolean, nullable=False),
 )
-sa.Index("ix_sign_in_failures_email", sign_in_failures.c.email_key, sign_in_failures.c.failed_at)
+sa.Index("ix_sign_in_attempts_email_key", sign_in_attempts.c.email_key, sign_in_attempts.c.attempted_at)
+sa.Index("ix_sign_in_attempts_source_key", sign_in_attempts.c.source_key, sign_in_attempts.c.attempted_at)
+sa.Index("ix_sign_in_attempts_attempted_at", sign_in_attempts.c.attempted_at)
+sign_in_addresses = sa.Table(
+    "sign_in_addresses",
+    metadata,
+    sa.Column("email_key", sa.String(254), primary_key=True),
+    sa.Column("source_key", sa.String(64), primary_key=True),
+    sa.Column("last_success_at", UTCDateTime, nullable=False, index=True),
+)
 
 # The activity log: entries wait in the outbox (written in the transaction of the change they
 # record) until the shipper moves them to the log store.

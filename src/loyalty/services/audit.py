@@ -4,13 +4,22 @@ A change records its entry inside its own transaction, so a rolled-back change l
 claiming success. A denial or a failure is recorded in a short transaction of its own, after the
 change (if any) rolled back. With the SQL log store (the same database) the entry goes straight into
 ``log_entries``; with another store it waits in the outbox for the shipper.
+
+Refusals are what an anonymous caller can produce at will, so they are summarized rather than
+written one by one (:class:`RefusalDigest`): a caller's first refusal of a kind is written at once,
+its repeats within the window are only counted, and the count is written as one summary entry when
+the window closes, or at shutdown. A process that dies loses the counts of its open windows (at most
+one window's worth per caller), never a first refusal.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -86,10 +95,90 @@ class Attempt:
         )
 
 
+@dataclasses.dataclass(slots=True)
+class _Window:
+    opened: float  # time.monotonic() of the first refusal, which was written
+    first: LogEntry
+    latest: LogEntry | None = None
+    repeats: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+
+class RefusalDigest:
+    """One entry per caller and kind of refusal per window: the first at once, then a count.
+
+    The summary repeats the latest refusal's entry (its action, actor, origin, details) with
+    ``repeats`` (refusals after the first) and ``first_at`` (the first one's time) in its details.
+    """
+
+    def __init__(self, write: Callable[[LogEntry], Awaitable[None]], *, window_seconds: float) -> None:
+        self._write = write
+        self._window = window_seconds
+        self._open: dict[Hashable, _Window] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    async def record(self, key: Hashable, entry: LogEntry) -> None:
+        now = time.monotonic()
+        window = self._open.get(key)
+        if window is not None and now - window.opened < self._window:
+            window.repeats += 1
+            window.latest = entry
+            if window.timer is None:
+                delay = window.opened + self._window - now
+                window.timer = asyncio.get_running_loop().call_later(delay, self._close_later, key)
+            return
+        if window is not None:
+            await self._close(key)
+        self._open[key] = _Window(opened=now, first=entry)
+        await self._write(entry)
+
+    async def flush(self) -> None:
+        """Write the summaries of every open window (at shutdown)."""
+        for window in self._open.values():
+            if window.timer is not None:
+                window.timer.cancel()
+        await asyncio.gather(*self._closing)
+        for key in list(self._open):
+            await self._close(key)
+
+    def _close_later(self, key: Hashable) -> None:
+        task = asyncio.get_running_loop().create_task(self._close(key))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close(self, key: Hashable) -> None:
+        window = self._open.pop(key, None)
+        if window is None or window.latest is None:
+            return
+        if window.timer is not None:
+            window.timer.cancel()
+        details = {
+            **(window.latest.details or {}),
+            "repeats": window.repeats,
+            "first_at": window.first.timestamp.isoformat(),
+        }
+        await self._write(
+            dataclasses.replace(window.latest, id=uuid.uuid4(), timestamp=datetime.now(UTC), details=details)
+        )
+
+
+def _caller_key(caller: Caller) -> str:
+    return caller.principal.actor_id if caller.principal else f"ip:{caller.origin.source_ip}"
+
+
 class AuditTrail:
-    def __init__(self, db: Database, *, into_log_entries: bool = False) -> None:
-        """``into_log_entries``: the log store is the ``log_entries`` table of ``db``; else the outbox."""
+    def __init__(
+        self, db: Database, *, into_log_entries: bool = False, refusal_window_seconds: float = 60.0
+    ) -> None:
+        """``into_log_entries``: the log store is the ``log_entries`` table of ``db``; else the outbox.
+
+        ``refusal_window_seconds``: the window within which a caller's repeated refusals are counted.
+        """
         self._db = db
+        self._refusals = RefusalDigest(self.record_alone, window_seconds=refusal_window_seconds)
         self._add: Callable[[AsyncConnection, LogEntry], Awaitable[None]] = (
             log_sql.add_entry if into_log_entries else log_outbox.add
         )
@@ -139,27 +228,42 @@ class AuditTrail:
         """Wake the shipper, if entries wait for it."""
         self.on_recorded()
 
-    async def record_refused_read(self, caller: Caller, field: str, refusal: RequestRefused) -> None:
-        """Record a read that was refused (reads that succeed are not logged; denials always are)."""
-        if refusal.recorded:
-            return
+    async def record_repeated(self, entry: LogEntry, *, key: Hashable) -> None:
+        """Record a refusal that its caller may repeat at will: repeats of ``key`` are summarized."""
+        await self._refusals.record((entry.action, key), entry)
+
+    async def flush(self) -> None:
+        """Write the summaries of refusals still being counted (at shutdown)."""
+        await self._refusals.flush()
+
+    async def record_refused_read(
+        self, caller: Caller, fields: Sequence[str], refusals: Sequence[RequestRefused]
+    ) -> None:
+        """Record a request whose reads were refused: one entry, named by the first refused field.
+
+        Reads that succeed are not logged; denials always are, however many aliases one request
+        repeats them under (``fields`` are schema field names, not aliases).
+        """
+        first = refusals[0]
+        distinct = sorted(set(fields))
         entry = self.entry(
             caller.principal,
             caller.origin,
-            action=f"query.{field}",
+            action=f"query.{fields[0]}",
             outcome="DENIED",
-            details={"reason": str(refusal), "code": refusal.code},
+            details={"reason": str(first), "code": first.code, "fields": distinct[:20]},
         )
-        await self.record_alone(entry)
-        refusal.recorded = True
+        await self.record_repeated(entry, key=(_caller_key(caller), first.code))
+        for refusal in refusals:
+            refusal.recorded = True
 
     async def record_rate_limited(self, caller: Caller) -> None:
-        """Record a request refused for going over its caller's budget."""
+        """Record a request refused for going over its caller's budget (repeats summarized)."""
         entry = self.entry(
             caller.principal, caller.origin, action="request.rate_limited", outcome="DENIED",
             details={"code": "RATE_LIMITED"},
         )  # fmt: skip
-        await self.record_alone(entry)
+        await self.record_repeated(entry, key=_caller_key(caller))
 
     @asynccontextmanager
     async def attempt(

@@ -72,7 +72,9 @@ class Services:
         )
         store = log_store(settings, db)
         in_database = isinstance(store, SqlLogStore)
-        audit = AuditTrail(db, into_log_entries=in_database)
+        audit = AuditTrail(
+            db, into_log_entries=in_database, refusal_window_seconds=settings.refusal_log_window_seconds
+        )
         activity_log = ActivityLog(db, store, audit)
         # With the SQL store the shipper only ships what an earlier version left in the outbox, and purges.
         shipper = OutboxShipper(db, store, activity_log, create_store=settings.dynamodb_endpoint is not None)
@@ -87,7 +89,12 @@ class Services:
             tokens=tokens,
             principals=principals,
             sessions=SessionService(
-                db, hashing, tokens, audit, refresh_token_days=settings.refresh_token_days
+                db,
+                hashing,
+                tokens,
+                audit,
+                refresh_token_days=settings.refresh_token_days,
+                address_attempts=settings.sign_in_address_attempts,
             ),
             users=users,
             points=points,
@@ -112,6 +119,7 @@ class Services:
 
     async def close(self) -> None:
         await self.email_worker.close()
+        await self.audit.flush()  # the counts of repeated refusals, before the shipper's last round
         await self.shipper.stop()
         await self.activity_log.close()
         await self.principals.close()

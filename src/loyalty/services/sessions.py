@@ -1,9 +1,27 @@
-"""Signing in and out, and rotating refresh tokens."""
+"""Signing in and out, and rotating refresh tokens.
+
+Guessing passwords is bounded, and the bound cannot be turned against the email's owner:
+
+- Every attempt is reserved (a row naming the email and the address it came from) before its
+  password is checked, in a transaction that takes turns per email and per address, so the counts
+  below are exact under any concurrency. Success forgives its address's failures on that email.
+- An address may make ``address_attempts`` attempts in ``FAILURE_WINDOW``, on any emails.
+- ``MAX_FAILURES`` failures on an email from one address within ``FAILURE_WINDOW`` lock that email
+  for that address for ``LOCK_DURATION``: the guesser locks itself out, nobody else.
+- Addresses the email has not signed in from share a larger budget: ``UNKNOWN_ADDRESS_FAILURES``
+  failures among them lock the email for every address it has not signed in from (so many guessing
+  addresses still get few guesses), while an address it signed in from within ``KNOWN_ADDRESS_FOR``
+  (the owner's office, their laptop) still signs in.
+
+Every refusal before the password is checked answers ACCOUNT_LOCKED, known email or not (all counts
+are kept per string the caller sent), so no answer tells whether an email exists; a refused attempt
+is not counted, so hammering does not push the end of a lock further away.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,16 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.principal import Caller, Origin, StaffPrincipal
 from loyalty.auth.tokens import TokenIssuer, new_refresh_token, secret_digest
-from loyalty.datasources import refresh_tokens, sign_in_failures, users
+from loyalty.datasources import refresh_tokens, sign_in_attempts, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry
 from loyalty.datasources.records import UserRecord
+from loyalty.datasources.sign_in_attempts import PastAttempt
 from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, ServiceError
 
 MAX_FAILURES = 5
+UNKNOWN_ADDRESS_FAILURES = 20
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_DURATION = timedelta(minutes=15)
+KNOWN_ADDRESS_FOR = timedelta(days=90)
+_UNKNOWN_SOURCE = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +54,30 @@ class Session:
     user: UserRecord
 
 
-def locked_until(failures: Sequence[datetime]) -> datetime | None:
+def locked_until(failures: Iterable[datetime], max_failures: int = MAX_FAILURES) -> datetime | None:
     """When a lock from these failures (any order) ends, or ``None`` if they never formed one.
 
-    A lock starts at the failure that makes ``MAX_FAILURES`` within ``FAILURE_WINDOW``.
+    A lock starts at the failure that makes ``max_failures`` within ``FAILURE_WINDOW``.
     """
     ordered = sorted(failures)
     ends = [
         ordered[i] + LOCK_DURATION
-        for i in range(MAX_FAILURES - 1, len(ordered))
-        if ordered[i] - ordered[i - MAX_FAILURES + 1] <= FAILURE_WINDOW
+        for i in range(max_failures - 1, len(ordered))
+        if ordered[i] - ordered[i - max_failures + 1] <= FAILURE_WINDOW
     ]
     return max(ends, default=None)
+
+
+def email_locked_until(
+    attempts: Sequence[PastAttempt], *, source: str, known_sources: set[str]
+) -> datetime | None:
+    """When the email these ``attempts`` were made on opens again for ``source`` (see the module)."""
+    failures = [attempt for attempt in attempts if not attempt.succeeded]
+    ends = [locked_until(a.attempted_at for a in failures if a.source_key == source)]
+    if source not in known_sources:
+        strangers = (a.attempted_at for a in failures if a.source_key not in known_sources)
+        ends.append(locked_until(strangers, UNKNOWN_ADDRESS_FAILURES))
+    return max((end for end in ends if end is not None), default=None)
 
 
 def _email_key(email: str) -> str:
@@ -71,23 +105,21 @@ class SessionService:
         audit: AuditTrail,
         *,
         refresh_token_days: int,
+        address_attempts: int = 50,
     ) -> None:
+        """``address_attempts``: the sign-in attempts one address may make in ``FAILURE_WINDOW``."""
         self._db = db
         self._hashing = hashing
         self._tokens = tokens
         self._audit = audit
         self._refresh_ttl = timedelta(days=refresh_token_days)
+        self._address_attempts = address_attempts
 
     async def sign_in(self, email: str, password: str, origin: Origin) -> Session:
         """A new session, or INVALID_CREDENTIALS / ACCOUNT_LOCKED alike for known and unknown emails."""
         key = _email_key(email)
+        source = (origin.source_ip or _UNKNOWN_SOURCE)[:64]
         now = datetime.now(UTC)
-        async with self._db.read() as conn:
-            recent = await sign_in_failures.failures_since(
-                conn, email_key=key, since=now - FAILURE_WINDOW - LOCK_DURATION
-            )
-            user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
-            password_hash = await users.fetch_password_hash(conn, user.id) if user else None
 
         def failure(reason: ErrorCode) -> LogEntry:
             return self._audit.entry(
@@ -95,24 +127,27 @@ class SessionService:
                 details={"reason": reason.value},
             )  # fmt: skip
 
-        until = locked_until(recent)
-        if until is not None and until > now:
-            await self._audit.record_alone(failure(ErrorCode.ACCOUNT_LOCKED))
-            raise ServiceError.of(ErrorCode.ACCOUNT_LOCKED, "too many failed sign-ins; try again later")
+        async with self._db.transaction() as conn:
+            await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
+            refused = await self._refused(conn, key, source, now)
+            if refused is None:
+                seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
+                user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
+                password_hash = await users.fetch_password_hash(conn, user.id) if user else None
+        if refused is not None:
+            # Repeats are summarized, so a flood of refused attempts cannot flood the log.
+            await self._audit.record_repeated(failure(ErrorCode.ACCOUNT_LOCKED), key=(source, key, refused))
+            raise ServiceError.of(ErrorCode.ACCOUNT_LOCKED, "too many sign-in attempts; try again later")
         if (
             not await self._hashing.verify(password_hash, password[:1024])
             or user is None
             or not user.role.is_staff
         ):
-            async with self._db.transaction() as conn:
-                await sign_in_failures.purge_before(conn, cutoff=now - FAILURE_WINDOW - LOCK_DURATION)
-                await sign_in_failures.record_failure(conn, email_key=key, now=now)
-                await self._audit.record(conn, failure(ErrorCode.INVALID_CREDENTIALS))
-            self._audit.committed()
+            await self._audit.record_alone(failure(ErrorCode.INVALID_CREDENTIALS))
             raise _invalid_credentials()
         async with self._db.transaction() as conn:
-            if recent:
-                await sign_in_failures.clear_failures(conn, email_key=key)
+            await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
+            await sign_in_attempts.mark_succeeded(conn, seq=seq, email_key=key, source_key=source, now=now)
             refresh_token = await self._store_refresh_token(conn, user.id, family_id=uuid.uuid4(), now=now)
             entry = self._audit.entry(
                 _staff(user), origin, action="auth.sign_in", outcome="SUCCESS", target_type="user",
@@ -121,6 +156,24 @@ class SessionService:
             await self._audit.record(conn, entry)
         self._audit.committed()
         return self._session(user, refresh_token)
+
+    async def _refused(self, conn: AsyncConnection, key: str, source: str, now: datetime) -> str | None:
+        """Why an attempt on ``key`` from ``source`` may not be made now, or ``None`` (see the module)."""
+        await sign_in_attempts.purge(
+            conn,
+            attempts_before=now - FAILURE_WINDOW - LOCK_DURATION,
+            addresses_before=now - KNOWN_ADDRESS_FOR,
+        )
+        if await sign_in_attempts.count_from(conn, source_key=source, since=now - FAILURE_WINDOW) >= (
+            self._address_attempts
+        ):
+            return "address_budget"
+        attempts = await sign_in_attempts.attempts_on(
+            conn, email_key=key, since=now - FAILURE_WINDOW - LOCK_DURATION
+        )
+        known = await sign_in_attempts.known_sources(conn, email_key=key, since=now - KNOWN_ADDRESS_FOR)
+        until = email_locked_until(attempts, source=source, known_sources=known)
+        return "locked" if until is not None and until > now else None
 
     async def refresh(self, refresh_token: str, origin: Origin) -> Session:
         """Rotate a refresh token. Presenting a used one again revokes its whole family."""

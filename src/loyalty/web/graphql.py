@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult
+from graphql import ExecutionResult, FieldNode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -180,10 +180,18 @@ class GraphQLEndpoint:
             return error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
         except (MissingQueryError, CannotGetOperationTypeError):
             return error_response(400, "BAD_REQUEST", "Name an operation of the document in 'operationName'.")
-        for error in result.errors or ():
-            refusal = error.original_error
-            if isinstance(refusal, Unauthenticated | Forbidden) and error.path:
-                await self._services.audit.record_refused_read(context.caller(), str(error.path[0]), refusal)
+        # One entry per refused request, named by schema field (error.path[0] is the client's alias).
+        refused = [
+            (error.nodes[0].name.value, error.original_error)
+            for error in result.errors or ()
+            if isinstance(error.original_error, Unauthenticated | Forbidden)
+            and not error.original_error.recorded
+            and error.nodes
+            and isinstance(error.nodes[0], FieldNode)
+        ]
+        if refused:
+            fields, refusals = zip(*refused, strict=True)
+            await self._services.audit.record_refused_read(context.caller(), fields, refusals)
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [format_error(error, request_id) for error in result.errors]
