@@ -40,7 +40,6 @@ ACCOUNT = "query($id: ID!) { pointsAccount(id: $id) { id balance } }"
 ADJUST = """
 mutation($input: AdjustPointsInput!) {
   adjustPoints(input: $input) {
-    account { id balance }
     transaction { id action amount actorId idempotencyKey }
     errors { code field message }
   }
@@ -491,10 +490,97 @@ async def test_a_partner_with_the_scope_adjusts_a_customers_points(
     result = await adjust(api, shop.token, customer.account_id, action, 10, idempotencyKey="order-1")
 
     assert result["errors"] == []
-    assert result["account"] == {"id": customer.account_id, "balance": after}
     assert result["transaction"]["actorId"] == shop.actor_id
     assert result["transaction"]["idempotencyKey"] == "order-1"
     assert await balance_of(api, customer.account_id) == after
+
+
+# What an adjustment's payload shows: the rules of the queries (points:read for balances and ledgers,
+# users:read for users); the partner's own transaction is shown, but not its balanceAfter without
+# points:read, since that is the balance.
+ADJUST_SHOWING = """
+mutation($input: AdjustPointsInput!) {
+  adjustPoints(input: $input) {
+    account { id balance transactions { edges { node { actorId idempotencyKey } } } %s }
+    transaction { id actorId idempotencyKey %s }
+    errors { code }
+  }
+}"""
+
+
+async def adjust_showing(
+    api: Api,
+    shop: Partner,
+    customer: Staff,
+    *,
+    user: bool = False,
+    balance_after: bool = False,
+    key: str = "order-1",
+) -> dict[str, Any]:
+    query = ADJUST_SHOWING % ("user { email }" if user else "", "balanceAfter" if balance_after else "")
+    change = {"accountId": customer.account_id, "action": "ADD", "amount": 10, "idempotencyKey": key}
+    return await api.post(query, {"input": change}, token=shop.token)
+
+
+def refusals(body: dict[str, Any]) -> list[tuple[str, list[str | int]]]:
+    return [(error["extensions"]["code"], error["path"]) for error in body.get("errors", [])]
+
+
+async def test_a_partner_without_points_read_is_forbidden_the_account_in_its_adjustments_payload(
+    api: Api, owner: Staff, customer: Staff
+) -> None:
+    await adjust(api, owner.token, customer.account_id, "ADD", 5, idempotencyKey="staff-secret-key")
+    shop = await partner(api, "points:credit")
+
+    body = await adjust_showing(api, shop, customer)
+
+    assert refusals(body) == [("FORBIDDEN", ["adjustPoints", "account"])]
+    assert body["data"]["adjustPoints"]["account"] is None
+    transaction = body["data"]["adjustPoints"]["transaction"]
+    assert (transaction["actorId"], transaction["idempotencyKey"]) == (shop.actor_id, "order-1")
+    assert "staff-secret-key" not in str(body)
+    assert owner.id not in str(body)
+    assert await balance_of(api, customer.account_id) == 115
+
+
+async def test_a_partner_without_points_read_is_forbidden_the_balance_after_its_own_transaction(
+    api: Api, customer: Staff
+) -> None:
+    shop = await partner(api, "points:credit")
+
+    for key in ("order-1", "order-2"):  # the second time, the document runs as a known operation
+        body = await adjust_showing(api, shop, customer, balance_after=True, key=key)
+
+        assert refusals(body) == [
+            ("FORBIDDEN", ["adjustPoints", "account"]),
+            ("FORBIDDEN", ["adjustPoints", "transaction", "balanceAfter"]),
+        ]
+        assert body["data"]["adjustPoints"] == {"account": None, "transaction": None, "errors": []}
+    assert await balance_of(api, customer.account_id) == 120
+
+
+async def test_a_partner_with_points_read_but_not_users_read_is_forbidden_the_owner_in_the_payload(
+    api: Api, customer: Staff
+) -> None:
+    shop = await partner(api, "points:credit", "points:read")
+
+    body = await adjust_showing(api, shop, customer, user=True, balance_after=True)
+
+    assert refusals(body) == [("FORBIDDEN", ["adjustPoints", "account", "user"])]
+    assert body["data"]["adjustPoints"]["transaction"]["balanceAfter"] == 110
+
+
+async def test_a_partner_with_points_read_and_users_read_sees_the_whole_payload(
+    api: Api, customer: Staff
+) -> None:
+    shop = await partner(api, "points:credit", "points:read", "users:read")
+
+    body = await adjust_showing(api, shop, customer, user=True, balance_after=True)
+
+    assert refusals(body) == []
+    account = body["data"]["adjustPoints"]["account"]
+    assert (account["balance"], account["user"]) == (110, {"email": customer.email})
+    assert len(account["transactions"]["edges"]) == 2
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ from loyalty.resolvers.results import AdjustPointsPayload, Connection, user_erro
 from loyalty.services.errors import Forbidden, ServiceError
 from loyalty.services.points import Adjustment, LedgerPageKey
 
+_BALANCES_NEED_POINTS_READ = "Reading balances needs the points:read scope."
+
 
 async def points_account(ctx: Context, account_id: str) -> PointsAccountRecord | None:
     return await ctx.services.points.get_account(ctx.signed_in(), account_id)
@@ -23,6 +25,21 @@ async def account_owner(ctx: Context, account: PointsAccountRecord) -> UserRecor
     if not ctx.signed_in().may_see(owner.role) and not ctx.signed_in().is_user(owner.id):
         raise Forbidden("Reading users needs the users:read scope.")
     return owner
+
+
+def payload_account(ctx: Context, payload: AdjustPointsPayload) -> PointsAccountRecord | None:
+    """The changed account, by the rule of ``pointsAccount``: its balance and ledger (other callers'
+    idempotency keys, staff ids) need points:read, whatever the token may change."""
+    if payload.account is not None and not ctx.signed_in().may_look_up_balances():
+        raise Forbidden(_BALANCES_NEED_POINTS_READ)
+    return payload.account
+
+
+def balance_after(ctx: Context, row: LedgerRecord) -> int:
+    """A ledger row's balance is the balance: a partner's own row shows it only with points:read."""
+    if not ctx.signed_in().may_look_up_balances():
+        raise Forbidden(_BALANCES_NEED_POINTS_READ)
+    return row.balance_after
 
 
 async def transactions(

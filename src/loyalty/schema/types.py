@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -53,13 +55,26 @@ class UserConnection:
         return await users_resolvers.total_count(info.context, self)  # type: ignore[arg-type]
 
 
+# Resolvers of fields that keep their place among plain ones (Strawberry lists methods last); the
+# first parameter is ``self`` for the known-operation plans to call them directly.
+def _balance_after(self: Any, info: Info) -> int:
+    return points_resolvers.balance_after(info.context, self)
+
+
+def _payload_account(self: Any, info: Info) -> PointsAccount | None:
+    return points_resolvers.payload_account(info.context, self)  # type: ignore[return-value]
+
+
 @strawberry.type(description="One row of the points ledger. Rows are immutable.")
 class PointsTransaction:
     id: strawberry.ID
     amount: Long = strawberry.field(
         description="A positive magnitude for ADD and DEDUCT; the new balance for OVERRIDE."
     )
-    balance_after: Long
+    balance_after: Long = strawberry.field(
+        resolver=_balance_after,
+        description="The balance after this row (needs points:read for a partner).",
+    )
     reason: str | None
     actor_id: str
     idempotency_key: str | None
@@ -179,7 +194,10 @@ class DeleteUserPayload:
 
 @strawberry.type
 class AdjustPointsPayload:
-    account: PointsAccount | None
+    account: PointsAccount | None = strawberry.field(
+        resolver=_payload_account,
+        description="The account after the change (needs points:read for a partner).",
+    )
     transaction: PointsTransaction | None
     approval_request: ApprovalRequest | None
     errors: list[UserError]
