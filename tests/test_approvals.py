@@ -231,3 +231,74 @@ async def test_every_step_is_in_the_activity_log(api: Api, owner: Staff) -> None
         {"action": "approval.approve", "outcome": "SUCCESS", "actorId": owner.id},
         {"action": "approval.request", "outcome": "SUCCESS", "actorId": engineer.id},
     ]
+
+
+async def test_a_proposal_never_carries_a_password(api: Api, owner: Staff) -> None:
+    product_manager = await api.user(Role.PRODUCT_MANAGER)
+    staff = {"email": "mel@example.com", "firstName": "Mel", "lastName": "M", "role": "MANAGER"}
+
+    refused = (
+        await api.data(
+            ENROLL, {"input": staff | {"password": "chosen by the maker 1"}}, token=product_manager.token
+        )
+    )["enrollUser"]
+    listed = await api.data(LIST, {"status": "PENDING"}, token=owner.token)
+
+    assert refused["errors"] == [{"code": "VALIDATION", "field": "input.password"}]
+    assert refused["approvalRequest"] is None
+    assert listed["approvalRequests"]["edges"] == []
+
+
+async def test_a_proposed_enrolment_without_a_password_shows_every_field_and_applies(
+    api: Api, owner: Staff
+) -> None:
+    product_manager = await api.user(Role.PRODUCT_MANAGER)
+    staff = {"email": "mel@example.com", "firstName": "Mel", "lastName": "M", "role": "MANAGER"}
+
+    request = (await api.data(ENROLL, {"input": staff | {"initialPoints": 7}}, token=product_manager.token))[
+        "enrollUser"
+    ]["approvalRequest"]
+    approved = (await api.data(APPROVE, {"id": request["id"]}, token=owner.token))["approveRequest"]
+
+    assert request["change"] == staff | {"initialPoints": 7}
+    assert approved["errors"] == []
+    assert (await api.data(USER, {"id": request["targetId"]}, token=owner.token))["user"]["role"] == "MANAGER"
+
+
+async def test_a_retried_proposal_returns_the_first_request(api: Api, owner: Staff) -> None:
+    engineer, ada = await api.user(Role.ENGINEER), await api.user(Role.USER)
+    add = {"input": {"accountId": ada.account_id, "action": "ADD", "amount": 10, "idempotencyKey": "t-1"}}
+
+    first, *retries = await asyncio.gather(
+        *(api.data(ADJUST_OR_PROPOSE, add, token=engineer.token) for _ in range(5))
+    )
+    listed = await api.data(LIST, {"status": "PENDING"}, token=owner.token)
+
+    requests = [result["adjustPoints"]["approvalRequest"] for result in (first, *retries)]
+    assert all(result["adjustPoints"]["errors"] == [] for result in (first, *retries))
+    assert {request["id"] for request in requests} == {
+        edge["node"]["id"] for edge in listed["approvalRequests"]["edges"]
+    }
+    assert len(listed["approvalRequests"]["edges"]) == 1
+    assert requests[0]["change"] == {"action": "ADD", "amount": 10, "reason": None, "idempotencyKey": "t-1"}
+
+
+async def test_a_proposal_key_reused_for_another_change_is_an_idempotency_mismatch(
+    api: Api, owner: Staff
+) -> None:
+    engineer, ada = await api.user(Role.ENGINEER), await api.user(Role.USER)
+    add = {"accountId": ada.account_id, "action": "ADD", "amount": 10, "idempotencyKey": "t-1"}
+    await api.data(ADJUST_OR_PROPOSE, {"input": add}, token=engineer.token)
+
+    reused = (await api.data(ADJUST_OR_PROPOSE, {"input": add | {"amount": 11}}, token=engineer.token))[
+        "adjustPoints"
+    ]
+    other_maker = (
+        await api.data(ADJUST_OR_PROPOSE, {"input": add}, token=(await api.user(Role.ENGINEER)).token)
+    )["adjustPoints"]
+    listed = await api.data(LIST, {"status": "PENDING"}, token=owner.token)
+
+    assert reused["errors"] == [{"code": "IDEMPOTENCY_MISMATCH", "field": "input.idempotencyKey"}]
+    assert reused["approvalRequest"] is None
+    assert other_maker["errors"] == []  # keys belong to their maker
+    assert len(listed["approvalRequests"]["edges"]) == 2

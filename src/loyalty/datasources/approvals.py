@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loyalty.datasources.errors import unique_violations_as_duplicates
 from loyalty.datasources.tables import approval_requests
 
 _COLUMNS = tuple(approval_requests.c)
@@ -23,13 +24,14 @@ class ApprovalRecord:
     status: str
     target_id: str
     change: dict[str, Any]
-    password_hash: str | None
     maker_id: str
     maker_email: str | None
     checker_id: str | None
     comment: str | None
     created_at: datetime
     decided_at: datetime | None
+    idempotency_key: str | None = None
+    request_digest: str | None = None
 
 
 def _record(row: sa.Row[Any]) -> ApprovalRecord:
@@ -37,12 +39,22 @@ def _record(row: sa.Row[Any]) -> ApprovalRecord:
 
 
 async def insert_request(conn: AsyncConnection, record: ApprovalRecord) -> None:
+    """Store a request; ``DuplicateKey`` when its maker used its idempotency key already."""
     values = {column.name: getattr(record, column.name) for column in _COLUMNS}
-    await conn.execute(approval_requests.insert().values(**values))
+    with unique_violations_as_duplicates():
+        await conn.execute(approval_requests.insert().values(**values))
 
 
 async def fetch_request(conn: AsyncConnection, request_id: uuid.UUID) -> ApprovalRecord | None:
     row = (await conn.execute(sa.select(*_COLUMNS).where(approval_requests.c.id == request_id))).first()
+    return _record(row) if row else None
+
+
+async def fetch_request_by_key(conn: AsyncConnection, maker_id: str, key: str) -> ApprovalRecord | None:
+    c = approval_requests.c
+    row = (
+        await conn.execute(sa.select(*_COLUMNS).where(c.maker_id == maker_id, c.idempotency_key == key))
+    ).first()
     return _record(row) if row else None
 
 

@@ -57,6 +57,9 @@ users = sa.Table(
     sa.Column("enrolled_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("deleted_at", UTCDateTime),
+    # The external (OpenID Connect) identity this staff member signs in with, once linked.
+    sa.Column("external_issuer", sa.String(255)),
+    sa.Column("external_subject", sa.String(255)),
     sa.CheckConstraint(f"role IN {ROLES!r}", name="role"),
 )
 # Case-insensitive unique email among users not deleted: a deleted user's email may be reused.
@@ -68,6 +71,15 @@ sa.Index(
     postgresql_where=users.c.deleted_at.is_(None),
 )
 sa.Index("ix_users_enrolled", users.c.enrolled_at.desc(), users.c.id.desc())
+# One active user per external identity.
+sa.Index(
+    "uq_users_external_identity",
+    users.c.external_issuer,
+    users.c.external_subject,
+    unique=True,
+    sqlite_where=users.c.deleted_at.is_(None),
+    postgresql_where=users.c.deleted_at.is_(None),
+)
 
 # The database holds every balance to its ledger: an account points at its newest ledger row
 # (``ledger_seq``), a deferred foreign key makes that row's ``balance_after`` equal the balance, and a
@@ -212,16 +224,25 @@ approval_requests = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("target_id", sa.String(64), nullable=False),
     sa.Column("change", sa.JSON, nullable=False),
-    sa.Column("password_hash", sa.String(255)),  # for a staff enrolment; never shown
     sa.Column("maker_id", sa.String(255), nullable=False),
     sa.Column("maker_email", sa.String(320)),
     sa.Column("checker_id", sa.String(255)),
     sa.Column("comment", sa.String(1000)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("decided_at", UTCDateTime),
+    # The maker's idempotency key (a retried proposal finds the first request) and a digest of what
+    # was proposed with it, to tell a retry from a reused key.
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("request_digest", sa.String(64)),
     sa.CheckConstraint("status IN ('PENDING', 'APPROVED', 'REJECTED', 'CANCELLED')", name="status"),
 )
 sa.Index("ix_approval_requests_created", approval_requests.c.created_at.desc(), approval_requests.c.id.desc())
+sa.Index(
+    "uq_approval_requests_maker_key",
+    approval_requests.c.maker_id,
+    approval_requests.c.idempotency_key,
+    unique=True,
+)
 
 # Email notifications: one row per recipient per event, written in the transaction of the change that
 # raised the event, sent by the email worker. For a SENDING row ``next_attempt_at`` is the end of the

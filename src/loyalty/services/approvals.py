@@ -184,9 +184,7 @@ class ApprovalService:
         kind = ApprovalKind(record.kind)
         if kind is ApprovalKind.ENROLL_USER:
             user_id = uuid.UUID(record.target_id)
-            _, details = await self._users.apply_enrolment(
-                conn, checker, change, record.password_hash, user_id
-            )
+            _, details = await self._users.apply_enrolment(conn, checker, change, None, user_id)
         elif kind is ApprovalKind.UPDATE_USER:
             _, details = await self._users.apply_update(conn, checker, record.target_id, change)
         elif kind is ApprovalKind.DELETE_USER:

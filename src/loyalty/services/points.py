@@ -200,8 +200,14 @@ class PointsService:
                 if found is None or not principal.may_see(found[1].role):
                     raise ServiceError.of(ErrorCode.NOT_FOUND, "no such points account", "input.accountId")
                 change = {"action": adjustment.action.value, "amount": adjustment.amount, "reason": reason}
+                if key is not None:  # shown with the rest: a proposal drops nothing it was given
+                    change["idempotencyKey"] = key
                 return await self._proposals.propose(
-                    attempt, kind=ApprovalKind.ADJUST_POINTS, target_id=str(account_id), change=change
+                    attempt,
+                    kind=ApprovalKind.ADJUST_POINTS,
+                    target_id=str(account_id),
+                    change=change,
+                    idempotency_key=key,
                 )
 
             if key is not None and (earlier := await self._replay(principal, key, adjustment)) is not None:

@@ -195,18 +195,20 @@ class UserService:
             if enrolment.password is not None:
                 if enrolment.role is Role.USER:
                     check.add("input.password", "customers have no password")
+                elif cell is Access.REQUEST:
+                    # Else the maker would sign in as the staff member a checker approves.
+                    check.add("input.password", "staff set their own password")
                 else:
                     check.password("input.password", enrolment.password)
             check.raise_any()
-            password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
             if cell is Access.REQUEST:
                 return await self._proposals.propose(
                     attempt,
                     kind=ApprovalKind.ENROLL_USER,
                     target_id=str(uuid.uuid4()),  # the new user's id, once approved
                     change=fields,
-                    password_hash=password_hash,
                 )
+            password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
             async with self._db.transaction() as conn:
                 user, details = await self.apply_enrolment(
                     conn, principal, fields, password_hash, uuid.uuid4()
