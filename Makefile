@@ -38,3 +38,9 @@ bench: install
 	LOYALTY_TEST_DATABASE_URL="$${LOYALTY_BENCH_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/loyalty_bench}" \
 		scripts/ensure-postgres
 	$(UV) run --frozen python bench/http_bench.py
+
+# The attacks of issue 10 against `loyalty serve` (SQLite; LOYALTY_BENCH_DATABASE_URL for PostgreSQL):
+# time to refuse each, an innocent `me`'s p50/p99 beside it, and what each cost the server.
+.PHONY: bench-attacks
+bench-attacks: install
+	$(UV) run --frozen python bench/attacks.py $${LOYALTY_BENCH_DATABASE_URL:+--database-url "$$LOYALTY_BENCH_DATABASE_URL"}
