@@ -7,16 +7,20 @@ import strawberry
 from loyalty.auth import permissions
 from loyalty.services import approvals, audit, points
 
-Role = strawberry.enum(
-    permissions.Role, name="Role", description="What a user is: a kind of staff, or a customer."
-)
-PointsAction = strawberry.enum(
-    points.PointsAction,
+# Strawberry annotates a Python enum in place (``strawberry.enum`` returns the class it is given), so
+# each name is the services' enum itself: a type to the checker, a GraphQL enum to Strawberry.
+Role = permissions.Role
+PointsAction = points.PointsAction
+LogOutcome = audit.Outcome
+ApprovalKind = permissions.ApprovalKind
+ApprovalStatus = approvals.ApprovalStatus
+
+strawberry.enum(Role, name="Role", description="What a user is: a kind of staff, or a customer.")
+strawberry.enum(
+    PointsAction,
     name="PointsAction",
     description="ADD and DEDUCT move the balance by an amount; OVERRIDE sets it.",
 )
-LogOutcome = strawberry.enum(audit.Outcome, name="LogOutcome", description="How an attempted action ended.")
-ApprovalKind = strawberry.enum(
-    permissions.ApprovalKind, name="ApprovalKind", description="What an approval request would change."
-)
-ApprovalStatus = strawberry.enum(approvals.ApprovalStatus, name="ApprovalStatus")
+strawberry.enum(LogOutcome, name="LogOutcome", description="How an attempted action ended.")
+strawberry.enum(ApprovalKind, name="ApprovalKind", description="What an approval request would change.")
+strawberry.enum(ApprovalStatus, name="ApprovalStatus")
