@@ -77,8 +77,9 @@ class _Hole:
 
     slot: _Slot
     step: FieldStep
-    nullable: bool
-    anchor: _Slot  # the nearest position above (or at) the hole that may be null
+    # The nearest position at or above the hole that may be null: the hole itself when nullable.
+    # Its value is completed under it, and an error nulls it (null bubbling).
+    anchor: _Slot
     complete: Complete
     awaitable: Awaitable[Any]
 
@@ -91,6 +92,11 @@ class _Request:
     whole level), each value is completed by walking on, which may leave new holes, and so on until
     none are left. A null where none may stand nulls the nearest nullable position above it, as in
     graphql-core: in the walk by raising to it, for a hole through its anchor.
+
+    Where graphql-core cancels the pending siblings of a field whose error bubbles up, a hole under a
+    nulled position is dropped: not completed, its errors not reported. Of a round's holes, those
+    that failed are filled before those with a value (see ``_filling_order``), as graphql-core meets
+    them: a refusal or a bad argument fails before the I/O its siblings wait for.
     """
 
     __slots__ = ("data", "errors", "executor", "holes", "nulled")
@@ -117,9 +123,11 @@ class _Request:
         nullable: bool,
         anchor: _Slot,
     ) -> None:
-        """``container[key]`` waits for ``awaitable``; ``anchor`` is nulled if it fails and may not be."""
+        """``container[key]`` waits for ``awaitable``; if that fails, the hole is nulled when
+        ``nullable``, else ``anchor`` (the nearest nullable position above)."""
+        slot = _Slot(container, key, path)
         container[key] = None
-        self.holes.append(_Hole(_Slot(container, key, path), step, nullable, anchor, complete, awaitable))
+        self.holes.append(_Hole(slot, step, slot if nullable else anchor, complete, awaitable))
 
     def fail(self, raw: Exception, step: FieldStep, path: Path, *, nullable: bool) -> None:
         """Record an error where a null may stand; raise it on to the parent where none may."""
@@ -138,11 +146,16 @@ class _Request:
                 results = [await _outcome(hole.awaitable) for hole in holes]
             else:
                 results = await asyncio.gather(*(hole.awaitable for hole in holes), return_exceptions=True)
-            for hole, result in zip(holes, results, strict=True):
+            outcomes: Iterable[tuple[_Hole, Any]] = zip(holes, results, strict=True)
+            if any(isinstance(result, Exception) for result in results):
+                outcomes = sorted(outcomes, key=_filling_order)
+            for hole, result in outcomes:
                 self._fill(hole, result)
 
     def _fill(self, hole: _Hole, result: Any) -> None:
         slot = hole.slot
+        if self.nulled and self._inside_nulled(slot.path):
+            return  # graphql-core would have cancelled it
         if isinstance(result, Exception):
             error: Exception = result
         else:
@@ -151,10 +164,8 @@ class _Request:
                 return
             except Exception as raised:  # noqa: BLE001
                 error = raised
-        if self._inside_nulled(slot.path):
-            return
         located = located_error(error, hole.step.nodes, slot.path.as_list() if slot.path else None)
-        target = slot if hole.nullable else hole.anchor
+        target = hole.anchor
         if target.container is None:
             self.data = None
         else:
@@ -168,6 +179,16 @@ class _Request:
                 return True
             path = path.prev
         return None in self.nulled
+
+
+def _filling_order(outcome: tuple[_Hole, Any]) -> int:
+    """The order in which graphql-core meets a round's outcomes: the failures of nullable fields (each
+    recorded where it is, in the same turn of the event loop), then failures that bubble up to a
+    nullable parent (the first one nulls it, cancelling what is still under way beneath), then values."""
+    hole, result = outcome
+    if isinstance(result, Exception):
+        return 0 if hole.anchor is hole.slot else 1
+    return 2
 
 
 async def _outcome(awaitable: Awaitable[Any]) -> Any:
