@@ -1,0 +1,168 @@
+"""Sign-in budgets: exact under concurrency, per email and address, and not a weapon against the owner.
+
+The server believes X-Forwarded-For from 127.0.0.1 here, so each test chooses the address a
+sign-in comes from (see the scheme in ``loyalty.services.sessions``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from loyalty.config import Settings
+from tests.conftest import TEST_PASSWORD, Api, Staff
+from tests.test_sessions import MAX_FAILURES, SIGN_IN, WRONG_PASSWORD
+
+ADDRESS_ATTEMPTS = 12
+UNKNOWN_ADDRESS_FAILURES = 20
+ATTACKER = "203.0.113.66"
+OWNERS_ADDRESS = "198.51.100.7"
+FAILED_SIGN_INS = """
+{ logs(filter: {action: "auth.sign_in_failed"}, first: 100) { edges { node { details sourceIp } } } }
+"""
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"trusted_proxies": "127.0.0.1", "sign_in_address_attempts": ADDRESS_ATTEMPTS}
+    )
+
+
+async def sign_in_from(api: Api, address: str, email: str, password: str = TEST_PASSWORD) -> str | None:
+    """The error code of a sign-in from ``address`` (None when it succeeded)."""
+    response = await api.client.post(
+        "/graphql",
+        json={"query": SIGN_IN, "variables": {"email": email, "password": password}},
+        headers={"x-forwarded-for": address},
+    )
+    assert response.status_code == 200, response.text
+    payload = response.json()["data"]["signIn"]
+    if not payload["errors"]:
+        assert payload["accessToken"]
+        return None
+    assert payload["accessToken"] is None
+    [error] = payload["errors"]
+    return str(error["code"])
+
+
+async def fail_from(api: Api, address: str, email: str, times: int = MAX_FAILURES) -> None:
+    for _ in range(times):
+        assert await sign_in_from(api, address, email, WRONG_PASSWORD) == "INVALID_CREDENTIALS"
+
+
+async def checked_passwords(api: Api, owner: Staff) -> int:
+    """How many wrong passwords were checked: each leaves one INVALID_CREDENTIALS entry."""
+    data = await api.data(FAILED_SIGN_INS, token=owner.token)
+    reasons = [edge["node"]["details"]["reason"] for edge in data["logs"]["edges"]]
+    return reasons.count("INVALID_CREDENTIALS")
+
+
+# --- exact under concurrency ---------------------------------------------------------------------
+
+
+async def test_forty_parallel_wrong_guesses_check_exactly_five_passwords(api: Api, owner: Staff) -> None:
+    codes = await asyncio.gather(
+        *(sign_in_from(api, ATTACKER, owner.email, f"{WRONG_PASSWORD} {n}") for n in range(40))
+    )
+
+    assert Counter(codes) == {"INVALID_CREDENTIALS": MAX_FAILURES, "ACCOUNT_LOCKED": 40 - MAX_FAILURES}
+    assert await checked_passwords(api, owner) == MAX_FAILURES
+
+
+async def test_aliased_wrong_guesses_in_one_request_check_five_passwords_and_lock_only_their_address(
+    api: Api, owner: Staff
+) -> None:
+    aliases = " ".join(
+        f'a{n}: signIn(email: "{owner.email}", password: "{WRONG_PASSWORD} {n}") {{ errors {{ code }} }}'
+        for n in range(10)
+    )
+    response = await api.client.post(
+        "/graphql", json={"query": f"mutation {{ {aliases} }}"}, headers={"x-forwarded-for": ATTACKER}
+    )
+
+    payloads: dict[str, Any] = response.json()["data"]
+    codes = [payload["errors"][0]["code"] for payload in payloads.values()]
+    assert Counter(codes) == {"INVALID_CREDENTIALS": MAX_FAILURES, "ACCOUNT_LOCKED": 10 - MAX_FAILURES}
+    assert await checked_passwords(api, owner) == MAX_FAILURES
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+
+
+# --- not a weapon against the owner --------------------------------------------------------------
+
+
+async def test_a_guessing_address_locks_itself_out_even_with_the_right_password(
+    api: Api, owner: Staff
+) -> None:
+    await fail_from(api, ATTACKER, owner.email)
+
+    assert await sign_in_from(api, ATTACKER, owner.email) == "ACCOUNT_LOCKED"
+
+
+async def test_the_owner_signs_in_from_another_address_while_a_guesser_is_locked_out(
+    api: Api, owner: Staff
+) -> None:
+    await fail_from(api, ATTACKER, owner.email)
+    assert await sign_in_from(api, ATTACKER, owner.email, WRONG_PASSWORD) == "ACCOUNT_LOCKED"
+
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+
+
+async def test_many_guessing_addresses_lock_out_new_addresses_but_not_one_the_owner_used(
+    api: Api, owner: Staff
+) -> None:
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+    for n in range(UNKNOWN_ADDRESS_FAILURES // MAX_FAILURES):
+        await fail_from(api, f"203.0.113.{n}", owner.email)
+
+    assert await sign_in_from(api, "192.0.2.1", owner.email) == "ACCOUNT_LOCKED"
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+
+
+async def test_the_owners_own_failures_still_lock_their_address(api: Api, owner: Staff) -> None:
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+    await fail_from(api, OWNERS_ADDRESS, owner.email)
+
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) == "ACCOUNT_LOCKED"
+
+
+async def test_a_success_forgives_only_its_own_addresss_failures(api: Api, owner: Staff) -> None:
+    await fail_from(api, ATTACKER, owner.email, MAX_FAILURES - 1)
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+
+    await fail_from(api, ATTACKER, owner.email, 1)
+
+    assert await sign_in_from(api, ATTACKER, owner.email) == "ACCOUNT_LOCKED"
+
+
+# --- the address's budget ------------------------------------------------------------------------
+
+
+async def test_an_address_has_a_budget_of_attempts_across_emails(api: Api, owner: Staff) -> None:
+    for n in range(ADDRESS_ATTEMPTS):
+        assert await sign_in_from(api, ATTACKER, f"guess-{n}@example.com", WRONG_PASSWORD) == (
+            "INVALID_CREDENTIALS"
+        )
+
+    assert await sign_in_from(api, ATTACKER, owner.email) == "ACCOUNT_LOCKED"
+    assert await sign_in_from(api, ATTACKER, "nobody@example.com") == "ACCOUNT_LOCKED"
+    assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
+
+
+async def test_successful_sign_ins_spend_the_address_budget_too(api: Api, owner: Staff) -> None:
+    for _ in range(ADDRESS_ATTEMPTS):
+        assert await sign_in_from(api, ATTACKER, owner.email) is None
+
+    assert await sign_in_from(api, ATTACKER, owner.email) == "ACCOUNT_LOCKED"
+
+
+async def test_refusals_over_budget_check_no_password(api: Api, owner: Staff) -> None:
+    for n in range(ADDRESS_ATTEMPTS):
+        await sign_in_from(api, ATTACKER, f"guess-{n}@example.com", WRONG_PASSWORD)
+
+    await asyncio.gather(*(sign_in_from(api, ATTACKER, owner.email, WRONG_PASSWORD) for _ in range(20)))
+
+    assert await checked_passwords(api, owner) == ADDRESS_ATTEMPTS
