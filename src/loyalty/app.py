@@ -15,12 +15,14 @@ from starlette.routing import Route
 from loyalty.config import Settings
 from loyalty.schema import build_schema
 from loyalty.services.container import Services
+from loyalty.web.cors import CORSMiddleware
 from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
 from loyalty.web.graphql import GraphQLEndpoint
 from loyalty.web.oauth import TokenEndpoint
 from loyalty.web.origin import request_origin
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
+from loyalty.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_served_app() -> Starlette:
@@ -57,6 +59,7 @@ def create_app(
         trusted_proxies=settings.trusted_networks,
         rate_limiter=rate_limiter,
         max_concurrent=settings.max_concurrent_operations,
+        suggestions=settings.introspection,
     )
 
     token_endpoint = TokenEndpoint(
@@ -97,7 +100,11 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
+            Middleware(CORSMiddleware, origins=settings.allowed_origins),
+        ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
         lifespan=lifespan,
     )

@@ -6,6 +6,7 @@ import ipaddress
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -24,6 +25,26 @@ def parse_budget(text: str) -> RateLimitItem:
     if items[0].amount < 1:
         raise ValueError(f"The rate limit budget {text!r} allows nothing; give at least 1 request.")
     return items[0]
+
+
+def _browser_origin(text: str) -> str:
+    """``scheme://host[:port]`` as a browser's ``Origin`` header has it; no wildcard, path or user.
+
+    Exact origins only: a pattern is how allow-lists come to admit ``console.example.com.evil.example``."""
+    parts = urlsplit(text.rstrip("/"))
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "*" in text
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        example = "'https://console.example.com' (exact, no wildcard)"
+        raise ValueError(f"{text!r} is not an origin such as {example}")
+    parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 class Settings(BaseSettings):
@@ -103,6 +124,10 @@ class Settings(BaseSettings):
         default=16, ge=1, le=10_000, description="GraphQL operations a worker executes at once; others queue."
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated exact origins (https://console.example.com) whose pages call the API.",
+    )
     graphiql: bool = True
     introspection: bool = True
     sql_echo: bool = False
@@ -192,6 +217,18 @@ class Settings(BaseSettings):
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         parts = filter(None, (item.strip() for item in self.trusted_proxies.split(",")))
         return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        for origin in filter(None, (item.strip() for item in value.split(","))):
+            _browser_origin(origin)
+        return value
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The CORS allow-list, written as browsers send ``Origin`` (lower case, no trailing slash)."""
+        return tuple(_browser_origin(item.strip()) for item in self.cors_origins.split(",") if item.strip())
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
-from loyalty.resolvers.context import Context
+from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import AdjustPointsPayload, Connection, user_errors
 from loyalty.services.errors import Forbidden, ServiceError
 from loyalty.services.points import Adjustment, LedgerPageKey
@@ -45,10 +45,11 @@ def balance_after(ctx: Context, row: LedgerRecord) -> int:
 async def transactions(
     ctx: Context, account: PointsAccountRecord, *, first: int, after: str | None
 ) -> Connection[LedgerRecord]:
-    page = await ctx.loaders.ledger_page.load(LedgerPageKey(account.id, first, after))
+    page = await ctx.loaders.ledger_page.load(LedgerPageKey.of(account.id, first, after))
     return Connection.of(page)
 
 
+@changes_data
 async def open_points_account(ctx: Context, user_id: str, program: str) -> AdjustPointsPayload:
     try:
         result = await ctx.services.points.open_account(ctx.caller(), user_id, program)
@@ -59,6 +60,7 @@ async def open_points_account(ctx: Context, user_id: str, program: str) -> Adjus
     return AdjustPointsPayload(account=result)
 
 
+@changes_data
 async def adjust_points(ctx: Context, adjustment: Adjustment) -> AdjustPointsPayload:
     try:
         result = await ctx.services.points.adjust(ctx.caller(), adjustment)

@@ -60,9 +60,16 @@ class AdjustmentResult:
 
 @dataclass(frozen=True, slots=True)
 class LedgerPageKey:
+    """A page of one account's ledger, checked before it joins a DataLoader's batch: a bad page
+    size or cursor fails the field that asked for it, not every ledger loaded with it."""
+
     account_id: uuid.UUID
     first: int
-    after: str | None
+    before_seq: int | None
+
+    @classmethod
+    def of(cls, account_id: uuid.UUID, first: int, after: str | None) -> LedgerPageKey:
+        return cls(account_id, check_page_size(first), _ledger_seq(after))
 
 
 class PointsService:
@@ -103,8 +110,7 @@ class PointsService:
         """Batch load for DataLoaders: one query per distinct (first, after) among the keys."""
         groups: dict[tuple[int, int | None], list[uuid.UUID]] = {}
         for key in keys:
-            check_page_size(key.first)
-            groups.setdefault((key.first, _ledger_seq(key.after)), []).append(key.account_id)
+            groups.setdefault((key.first, key.before_seq), []).append(key.account_id)
         found: dict[tuple[uuid.UUID, int, int | None], list[LedgerRecord]] = {}
         async with self._db.read() as conn:
             for (first, before_seq), account_ids in groups.items():
@@ -113,7 +119,7 @@ class PointsService:
                     found[(account_id, first, before_seq)] = pages.get(account_id, [])
         result = []
         for key in keys:
-            rows = found[(key.account_id, key.first, _ledger_seq(key.after))]
+            rows = found[(key.account_id, key.first, key.before_seq)]
             items = rows[: key.first]
             result.append(
                 Page(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -15,6 +16,9 @@ from loyalty.services.errors import RequestRefused
 logger = logging.getLogger("loyalty.graphql")
 
 INTERNAL_MESSAGE = "Internal server error."
+
+# graphql-core's " Did you mean 'x', 'y', or 'z'?" (names never hold a "?"), at the end or mid-message.
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 
 
 class JSONResponse(Response):
@@ -30,11 +34,16 @@ def error_response(status_code: int, code: str, message: str) -> JSONResponse:
     )
 
 
-def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
-    """The client's view of an error: its message and code; internal failures are masked and logged."""
+def format_error(error: GraphQLError, request_id: str, *, suggestions: bool = True) -> dict[str, Any]:
+    """The client's view of an error: its message and code; internal failures are masked and logged.
+
+    Without ``suggestions``, graphql-core's "Did you mean" is cut: it names fields, arguments, types
+    and enum values, which would rebuild the schema that turning introspection off hides. It is cut
+    here, the one place every error passes on its way out, since graphql-core's ``hide_suggestions``
+    cannot be reached through Strawberry's validation and execution or the plans' variable coercion."""
     original = error.original_error
     extensions = error.extensions or {}
-    message = error.message
+    message = error.message if suggestions else _SUGGESTION.sub("", error.message)
     if isinstance(error, GraphQLSyntaxError):
         code = "GRAPHQL_PARSE_FAILED"
     elif "code" in extensions:

@@ -1,4 +1,7 @@
-"""The GraphQL endpoint: POST JSON (or GET for queries), GraphiQL for browsers."""
+"""The GraphQL endpoint: POST JSON (or GET for queries), GraphiQL for browsers.
+
+GraphQL over HTTP as https://graphql.github.io/graphql-over-http/draft/ has it: JSON bodies only,
+the response in the media type ``Accept`` asks for, and that type's status codes."""
 
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ from loyalty.schema import LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.web.errors import JSONResponse, error_response, format_error
+from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network, request_origin
 from loyalty.web.rate_limit import RateLimiter
+from loyalty.web.security_headers import explorer_policy
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -35,6 +40,10 @@ class BodyTooLarge(Exception):
 
 class BadRequest(Exception):
     pass
+
+
+class VariablesNotJSON(Exception):
+    """The ``variables`` parameter of a GET is not JSON."""
 
 
 class HoldsNul(Exception):
@@ -102,8 +111,10 @@ class GraphQLEndpoint:
         trusted_proxies: Sequence[Network] = (),
         rate_limiter: RateLimiter | None = None,
         max_concurrent: int = 16,
+        suggestions: bool = True,
     ):
         self._schema = schema
+        self._suggestions = suggestions
         self._services = services
         self._max_body_bytes = max_body_bytes
         self._trusted_proxies = tuple(trusted_proxies)
@@ -113,34 +124,52 @@ class GraphQLEndpoint:
         # which stretched the 99th percentile of a 50-row page to 4x its median (2.3x with 16).
         self._admission = asyncio.Semaphore(max_concurrent)
         self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
+        self._graphiql_policy = explorer_policy(self._graphiql_html) if self._graphiql_html else ""
 
     async def handle(self, request: Request) -> Response:
+        """GraphiQL for a browser; else the request answered in the media type it accepts."""
+        if (
+            self._graphiql_html
+            and request.method == "GET"
+            and "query" not in request.query_params
+            and _wants_html(request)
+        ):
+            return HTMLResponse(
+                self._graphiql_html, headers={"content-security-policy": self._graphiql_policy}
+            )
+        media_type = response_media_type(request.headers.get("accept"))
+        if media_type is None:
+            return error_response(
+                406, "NOT_ACCEPTABLE", f"Accept '{MediaType.JSON}' or '{MediaType.GRAPHQL_RESPONSE}'."
+            )
+        request.state.media_type = media_type  # for the status of a response without data
+        response = await self._answer(request)
+        response.headers["content-type"] = media_type.content_type
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         try:
             if request.method == "GET":
-                if self._graphiql_html and "query" not in request.query_params and _wants_html(request):
-                    return HTMLResponse(self._graphiql_html)
-                params = request.query_params
-                variables = orjson.loads(params["variables"]) if params.get("variables") else None
-                query, variables, operation_name = _graphql_params(
-                    {
-                        "query": params.get("query"),
-                        "variables": variables,
-                        "operationName": params.get("operationName"),
-                    }
-                )
+                query, variables, operation_name = _query_string_params(request)
                 allowed = _QUERIES_ONLY
             else:
+                refusal = unsupported_body(request.headers.get("content-type"))
+                if refusal is not None:
+                    return error_response(415, "UNSUPPORTED_MEDIA_TYPE", refusal)
                 body = await read_body(request, self._max_body_bytes)
                 query, variables, operation_name = _graphql_params(orjson.loads(body))
                 allowed = _ALL_OPERATIONS
         except BodyTooLarge:
             return error_response(413, "PAYLOAD_TOO_LARGE", f"The body is over {self._max_body_bytes} bytes.")
+        except VariablesNotJSON:
+            return error_response(400, "BAD_REQUEST", "The 'variables' parameter is not valid JSON.")
         except orjson.JSONDecodeError:
             return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
         except BadRequest as error:
             return error_response(400, "BAD_REQUEST", str(error))
         except HoldsNul:
-            return error_response(200, "BAD_USER_INPUT", "Text may not hold NUL characters.")
+            status = request.state.media_type.status_before_execution
+            return error_response(status, "BAD_USER_INPUT", "Text may not hold NUL characters.")
         return await self._execute(request, query, variables, operation_name, allowed)
 
     async def _execute(
@@ -176,8 +205,16 @@ class GraphQLEndpoint:
         try:
             async with self._admission:
                 result = await self._run(query, variables, operation_name, allowed, context)
-        except InvalidOperationTypeError:
-            return error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
+        except InvalidOperationTypeError as refusal:
+            if refusal.operation_type is OperationType.SUBSCRIPTION:
+                return error_response(
+                    400,
+                    "SUBSCRIPTIONS_NOT_SUPPORTED",
+                    "Subscriptions are not served: this API answers queries and mutations.",
+                )
+            response = error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
+            response.headers["allow"] = "POST"
+            return response
         except (MissingQueryError, CannotGetOperationTypeError):
             return error_response(400, "BAD_REQUEST", "Name an operation of the document in 'operationName'.")
         # One entry per refused request, named by schema field (error.path[0] is the client's alias).
@@ -194,10 +231,13 @@ class GraphQLEndpoint:
             await self._services.audit.record_refused_read(context.caller(), fields, refusals)
         body: dict[str, Any] = {}
         if result.errors:
-            body["errors"] = [format_error(error, request_id) for error in result.errors]
+            body["errors"] = [
+                format_error(error, request_id, suggestions=self._suggestions) for error in result.errors
+            ]
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
-        if executed:  # the spec: "data" is present (maybe null) once execution started
-            body["data"] = result.data
+        if not executed:
+            return JSONResponse(body, status_code=request.state.media_type.status_before_execution)
+        body["data"] = result.data  # the spec: "data" is present (maybe null) once execution started
         return JSONResponse(body)
 
     async def _run(
@@ -223,6 +263,17 @@ class GraphQLEndpoint:
             operation_name=operation_name,
             allowed_operation_types=allowed,
         )
+
+
+def _query_string_params(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+    params = request.query_params
+    try:
+        variables = orjson.loads(params["variables"]) if params.get("variables") else None
+    except orjson.JSONDecodeError:
+        raise VariablesNotJSON from None
+    return _graphql_params(
+        {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
+    )
 
 
 def _wants_html(request: Request) -> bool:
