@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loyalty.datasources.log_store import LogEntry, LogQuery
-from loyalty.resolvers.context import Context
+from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import Connection, RetentionPayload, user_errors
 from loyalty.services.errors import ServiceError
 
@@ -17,6 +17,7 @@ async def log_retention_days(ctx: Context) -> int:
     return await ctx.services.activity_log.read_retention(ctx.signed_in())
 
 
+@changes_data
 async def set_log_retention(ctx: Context, days: int) -> RetentionPayload:
     try:
         return RetentionPayload(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loyalty.datasources.approvals import ApprovalRecord
-from loyalty.resolvers.context import Context
+from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import ApprovalPayload, Connection, user_errors
 from loyalty.services.errors import ServiceError
 
@@ -15,6 +15,7 @@ async def approval_requests(
     return Connection.of(page)
 
 
+@changes_data
 async def approve_request(ctx: Context, request_id: str, comment: str | None) -> ApprovalPayload:
     try:
         return ApprovalPayload(
@@ -24,6 +25,7 @@ async def approve_request(ctx: Context, request_id: str, comment: str | None) ->
         return ApprovalPayload(errors=user_errors(error))
 
 
+@changes_data
 async def reject_request(ctx: Context, request_id: str, comment: str | None) -> ApprovalPayload:
     try:
         return ApprovalPayload(
@@ -33,6 +35,7 @@ async def reject_request(ctx: Context, request_id: str, comment: str | None) -> 
         return ApprovalPayload(errors=user_errors(error))
 
 
+@changes_data
 async def cancel_request(ctx: Context, request_id: str) -> ApprovalPayload:
     try:
         return ApprovalPayload(approval_request=await ctx.services.approvals.cancel(ctx.caller(), request_id))

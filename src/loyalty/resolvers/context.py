@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Concatenate, ParamSpec, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -67,3 +70,25 @@ class Context:
         if not isinstance(principal, StaffPrincipal):
             raise Forbidden("Only staff may do this.")
         return principal
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def changes_data(
+    resolve: Callable[Concatenate[Context, P], Awaitable[T]],
+) -> Callable[Concatenate[Context, P], Awaitable[T]]:
+    """Marks the resolver of a root mutation field: its payload reads through fresh DataLoaders.
+
+    Loaders keep what they loaded for the whole request, and the fields of a mutation run one after
+    another, each with its payload (on graphql-core and in plans alike): without this, the second of
+    two adjustments of one account showed the total and the ledger from before it.
+    """
+
+    @functools.wraps(resolve)
+    async def resolve_with_fresh_loaders(ctx: Context, *args: P.args, **kwargs: P.kwargs) -> T:
+        ctx._loaders = None
+        return await resolve(ctx, *args, **kwargs)
+
+    return resolve_with_fresh_loaders

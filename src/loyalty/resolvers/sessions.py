@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty.resolvers.context import Context
+from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import SignInPayload, SignOutPayload, user_errors
 from loyalty.services.errors import ServiceError
 from loyalty.services.sessions import Session
@@ -17,6 +17,7 @@ def _signed_in(session: Session) -> SignInPayload:
     )
 
 
+@changes_data
 async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
     try:
         return _signed_in(await ctx.services.sessions.sign_in(email, password, ctx.origin))
@@ -24,6 +25,7 @@ async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
         return SignInPayload(errors=user_errors(error))
 
 
+@changes_data
 async def refresh_token(ctx: Context, token: str) -> SignInPayload:
     try:
         return _signed_in(await ctx.services.sessions.refresh(token, ctx.origin))
@@ -31,6 +33,7 @@ async def refresh_token(ctx: Context, token: str) -> SignInPayload:
         return SignInPayload(errors=user_errors(error))
 
 
+@changes_data
 async def sign_out(ctx: Context, token: str) -> SignOutPayload:
     await ctx.services.sessions.sign_out(token, ctx.origin)
     return SignOutPayload(ok=True)

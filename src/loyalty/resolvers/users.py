@@ -10,7 +10,7 @@ from typing import Any
 from loyalty.auth.permissions import Role
 from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.records import PointsAccountRecord, UserRecord
-from loyalty.resolvers.context import Context
+from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import Connection, DeleteUserPayload, UserPayload, user_errors
 from loyalty.services.errors import Forbidden, ServiceError
 from loyalty.services.users import Enrolment
@@ -63,6 +63,7 @@ async def total_points(ctx: Context, owner: UserRecord) -> int:
     return sum(account.balance for account in await points_accounts(ctx, owner))
 
 
+@changes_data
 async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:
     try:
         result = await ctx.services.users.enroll(ctx.caller(), enrolment)
@@ -73,6 +74,7 @@ async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:
     return UserPayload(user=result)
 
 
+@changes_data
 async def update_user(ctx: Context, user_id: str, changes: Mapping[str, Any]) -> UserPayload:
     try:
         result = await ctx.services.users.update(ctx.caller(), user_id, changes)
@@ -83,6 +85,7 @@ async def update_user(ctx: Context, user_id: str, changes: Mapping[str, Any]) ->
     return UserPayload(user=result)
 
 
+@changes_data
 async def delete_user(ctx: Context, user_id: str) -> DeleteUserPayload:
     try:
         deleted = await ctx.services.users.delete(ctx.caller(), user_id)
