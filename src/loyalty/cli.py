@@ -7,11 +7,19 @@ import argparse
 import asyncio
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from loyalty.config import Settings
+
+if TYPE_CHECKING:
+    from loyalty.services.container import Services
+    from loyalty.services.notifications import EmailWorker
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -60,7 +68,7 @@ def create_owner(args: argparse.Namespace) -> None:
     email = args.email or settings.admin_email
     password = args.password or settings.admin_password
     generated = password is None
-    if generated:
+    if password is None:
         password = secrets.token_urlsafe(18)
 
     async def run() -> None:
@@ -103,11 +111,11 @@ def create_log_table(_args: argparse.Namespace) -> None:
     print(f"{state} the DynamoDB table {settings.dynamodb_table} (with TTL on expires_at).")
 
 
-def _with_services(work):  # type: ignore[no-untyped-def]
+def _with_services(work: Callable[[Services], Awaitable[T]]) -> T:
     """Run ``work(services)`` once, with the services of the configured settings."""
     from loyalty.services.container import Services
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> T:
         services = Services.build(_settings())
         try:
             return await work(services)
@@ -184,14 +192,14 @@ def worker(_args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
-def _with_email_worker(work):  # type: ignore[no-untyped-def]
+def _with_email_worker(work: Callable[[EmailWorker], Awaitable[T]]) -> T:
     """Run ``work(email_worker)`` once, on the configured database (nothing is sent)."""
     from loyalty.datasources.database import Database
     from loyalty.services.notifications import build_notifications
 
     settings = _settings()
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> T:
         db = Database(settings.resolved_database_url)
         _, email_worker = build_notifications(settings, db)
         try:

@@ -106,7 +106,7 @@ def _read(record: Mapping[str, Any]) -> dict[str, Any]:
             return {"outbox_id": uuid.UUID(str(body["outbox_id"]))}
         except ValueError:
             raise UnreadableRecord("outbox_id is not a UUID") from None
-    message = {name: body.get(name) for name in ("to", "subject", "text", "html")}
+    message: dict[str, Any] = {name: body.get(name) for name in ("to", "subject", "text", "html")}
     for name in ("to", "subject", "text"):
         if not isinstance(message[name], str) or not message[name].strip():
             raise UnreadableRecord(f"{name!r} is missing or not a string")

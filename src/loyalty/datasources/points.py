@@ -189,7 +189,7 @@ async def ledger_pages(
     conn: AsyncConnection, account_ids: Iterable[uuid.UUID], *, before_seq: int | None, limit: int
 ) -> dict[uuid.UUID, list[LedgerRecord]]:
     """For each account, up to ``limit`` ledger rows newest first, older than ``before_seq``."""
-    conditions = [points_transactions.c.account_id.in_(list(account_ids))]
+    conditions: list[sa.ColumnElement[bool]] = [points_transactions.c.account_id.in_(list(account_ids))]
     if before_seq is not None:
         conditions.append(points_transactions.c.seq < before_seq)
     position = (

@@ -24,6 +24,8 @@ from loyalty.services.points import Adjustment
 from loyalty.services.users import Enrolment
 
 
+# The resolvers return records and payload dataclasses, which the declared types read by attribute
+# (see ``loyalty.schema.types``): hence ``type: ignore[return-value]`` on the returns below.
 @strawberry.type
 class Mutation:
     @strawberry.mutation(

@@ -21,6 +21,8 @@ from loyalty.schema.types import (
 )
 
 
+# The resolvers return records and payload dataclasses, which the declared types read by attribute
+# (see ``loyalty.schema.types``): hence ``type: ignore[return-value]`` on the returns below.
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in staff member.")

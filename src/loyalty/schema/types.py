@@ -1,4 +1,9 @@
-"""Object types of the API. Fields read the records the resolvers return."""
+"""Object types of the API. Fields read the records the resolvers return.
+
+A field's ``self`` is that record, not an instance of the class the field is declared on, and a
+resolver returns records where a field declares a type: hence ``type: ignore[arg-type]`` where ``self``
+is handed on, ``[attr-defined]`` where a record's attribute is read, ``[return-value]`` on returns.
+"""
 
 from __future__ import annotations
 
@@ -57,8 +62,8 @@ class UserConnection:
 
 # Resolvers of fields that keep their place among plain ones (Strawberry lists methods last); the
 # first parameter is ``self`` for the known-operation plans to call them directly.
-def _balance_after(self: Any, info: Info) -> int:
-    return points_resolvers.balance_after(info.context, self)
+def _balance_after(self: Any, info: Info) -> Long:
+    return Long(points_resolvers.balance_after(info.context, self))
 
 
 def _payload_account(self: Any, info: Info) -> PointsAccount | None:
@@ -112,9 +117,12 @@ class PointsAccount:
     async def transactions(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> PointsTransactionConnection:
-        return await points_resolvers.transactions(
-            info.context, self, first=20 if first is None else first, after=after
-        )  # type: ignore[arg-type, return-value]
+        return await points_resolvers.transactions(  # type: ignore[return-value]
+            info.context,
+            self,  # type: ignore[arg-type]
+            first=20 if first is None else first,
+            after=after,
+        )
 
 
 @strawberry.type(description="An expected failure of a mutation: nothing was changed.")
@@ -153,11 +161,11 @@ class ApprovalRequest:
 
     @strawberry.field
     def kind(self) -> ApprovalKind:
-        return ApprovalKind(self.kind)  # type: ignore[attr-defined]
+        return ApprovalKind(self.kind)  # type: ignore[arg-type]
 
     @strawberry.field
     def status(self) -> ApprovalStatus:
-        return ApprovalStatus(self.status)  # type: ignore[attr-defined]
+        return ApprovalStatus(self.status)  # type: ignore[arg-type]
 
 
 @strawberry.type
@@ -220,7 +228,7 @@ class LogEntry:
 
     @strawberry.field
     def outcome(self) -> LogOutcome:
-        return LogOutcome(self.outcome)  # type: ignore[attr-defined]
+        return LogOutcome(self.outcome)  # type: ignore[arg-type]
 
 
 @strawberry.type
