@@ -62,8 +62,20 @@ def create_app(
         suggestions=settings.introspection,
     )
 
+    oauth_budgets = (
+        RateLimiter(
+            settings.oauth_address_rate_limit, redis_url=settings.redis_url, namespace="loyalty-oauth-ip"
+        ),
+        RateLimiter(
+            settings.oauth_client_rate_limit, redis_url=settings.redis_url, namespace="loyalty-oauth-client"
+        ),
+    )
     token_endpoint = TokenEndpoint(
-        services, token_url=f"{settings.issuer}/oauth/token", max_body_bytes=settings.max_body_bytes
+        services,
+        token_url=f"{settings.issuer}/oauth/token",
+        max_body_bytes=settings.max_body_bytes,
+        address_budget=oauth_budgets[0],
+        client_budget=oauth_budgets[1],
     )
 
     async def oauth_token(request: Request) -> Response:
@@ -90,6 +102,8 @@ def create_app(
             services.email_worker.start()
         yield
         await rate_limiter.close()
+        for budget in oauth_budgets:
+            await budget.close()
         await services.close()
 
     app = Starlette(

@@ -257,10 +257,10 @@ class AuditTrail:
         for refusal in refusals:
             refusal.recorded = True
 
-    async def record_rate_limited(self, caller: Caller) -> None:
+    async def record_rate_limited(self, caller: Caller, *, action: str = "request.rate_limited") -> None:
         """Record a request refused for going over its caller's budget (repeats summarized)."""
         entry = self.entry(
-            caller.principal, caller.origin, action="request.rate_limited", outcome="DENIED",
+            caller.principal, caller.origin, action=action, outcome="DENIED",
             details={"code": "RATE_LIMITED"},
         )  # fmt: skip
         await self.record_repeated(entry, key=_caller_key(caller))

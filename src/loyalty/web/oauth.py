@@ -4,6 +4,12 @@ authlib's server is synchronous and framework-neutral; the client is looked up (
 before authlib runs, and authlib's ``query_client`` hands out that record. Client authentication:
 HTTP Basic or ``client_id``/``client_secret`` in the form body. Errors are RFC 6749 §5.2 JSON
 (``invalid_client`` with 401, ``invalid_scope``, ``unsupported_grant_type``, ...).
+
+Two budgets bound the endpoint: every request spends from its address's before any work, and a
+request that authenticates its client spends from that client's as well. Only an authenticated
+request spends a client's budget, so nobody who lacks its secret can use it up and keep the partner
+from its tokens. Over either budget the answer is 429 with Retry-After and an RFC 6749 §5.2 body,
+``slow_down`` (the code RFC 8628 registered for a client polling too fast).
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loyalty.auth.permissions import Scope
-from loyalty.auth.principal import Origin
+from loyalty.auth.principal import Caller, Origin
 from loyalty.auth.tokens import secret_digest
 from loyalty.datasources.partner_clients import PartnerClientRecord
 from loyalty.services.container import Services
 from loyalty.web.errors import JSONResponse
 from loyalty.web.graphql import BodyTooLarge, read_body
+from loyalty.web.rate_limit import RateLimiter
 
 _AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
@@ -118,12 +125,25 @@ class _TokenServer(AuthorizationServer):
 
 
 class TokenEndpoint:
-    def __init__(self, services: Services, *, token_url: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        token_url: str,
+        max_body_bytes: int,
+        address_budget: RateLimiter,
+        client_budget: RateLimiter,
+    ) -> None:
         self._services = services
         self._token_url = token_url
         self._max_body_bytes = max_body_bytes
+        self._address_budget = address_budget
+        self._client_budget = client_budget
 
     async def handle(self, request: Request, origin: Origin) -> Response:
+        retry_after = await self._address_budget.hit(f"ip:{origin.source_ip}")
+        if retry_after is not None:
+            return await self._slow_down(origin, retry_after)
         try:
             body = await read_body(request, self._max_body_bytes)
             form = _form(body)
@@ -136,13 +156,18 @@ class TokenEndpoint:
         if not form.get("grant_type"):
             return _oauth_error(400, "invalid_request", "grant_type is required.")
         headers = {key.title(): value for key, value in request.headers.items()}
-        basic_id, _ = extract_basic_authorization(headers)
+        basic_id, basic_secret = extract_basic_authorization(headers)
         if basic_id and ("client_id" in form or "client_secret" in form):
             return _oauth_error(
                 400, "invalid_request", "Authenticate the client one way only (RFC 6749 §2.3)."
             )
         claimed_id = basic_id or form.get("client_id")
         record = await self._services.partners.find_active_client(claimed_id) if claimed_id else None
+        secret = basic_secret if basic_id else form.get("client_secret")
+        if record is not None and secret and _Client(record).check_client_secret(secret):
+            retry_after = await self._client_budget.hit(record.client_id)
+            if retry_after is not None:
+                return await self._slow_down(origin, retry_after)
         server = _TokenServer(_Client(record) if record else None, self._services)
         try:
             status, payload, response_headers = server.create_token_response(
@@ -155,6 +180,14 @@ class TokenEndpoint:
             origin, client=record, claimed_id=claimed_id, error=error
         )
         return JSONResponse(payload, status_code=status, headers=dict(response_headers))
+
+    async def _slow_down(self, origin: Origin, retry_after: float) -> Response:
+        await self._services.audit.record_rate_limited(
+            Caller(None, origin), action="auth.client_token_limited"
+        )
+        response = _oauth_error(429, "slow_down", f"Too many token requests; retry in {retry_after:.0f} s.")
+        response.headers["Retry-After"] = str(int(retry_after))
+        return response
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
