@@ -60,6 +60,16 @@ def media_type(response: httpx.Response) -> str:
     return response.headers["content-type"].split(";")[0].strip()
 
 
+def is_refusal(response: httpx.Response, status: int, code: str, served: str = "application/json") -> bool:
+    """Whether ``response`` is a refusal with ``status`` and one error ``code``, served as ``served``."""
+    return (
+        response.status_code == status
+        and media_type(response) == served
+        and "data" not in response.json()
+        and only_error_code(response) == code
+    )
+
+
 async def stored_users(api: Api, owner: Staff) -> int:
     data = await api.data("{ users { totalCount } }", token=owner.token)
     return data["users"]["totalCount"]
@@ -112,11 +122,7 @@ async def test_a_post_that_is_not_json_is_refused_with_415_and_runs_nothing(api:
             "/graphql", content=content, headers={**headers, **bearer(owner.token)}
         )
         # then
-        if (
-            response.status_code != 415
-            or media_type(response) != "application/json"
-            or only_error_code(response) != "UNSUPPORTED_MEDIA_TYPE"
-        ):
+        if not is_refusal(response, 415, "UNSUPPORTED_MEDIA_TYPE"):
             failures.append(f"[{name}] {response.status_code} {response.text[:300]}")
     assert not failures, "\n".join(failures)
     assert await stored_users(api, owner) == users_before
@@ -198,11 +204,7 @@ async def test_a_request_accepting_neither_json_type_is_refused_with_406_and_run
             headers={"accept": accept, **bearer(owner.token)},
         )
         # then: the refusal itself is JSON, the one type every GraphQL client reads
-        if (
-            response.status_code != 406
-            or media_type(response) != "application/json"
-            or only_error_code(response) != "NOT_ACCEPTABLE"
-        ):
+        if not is_refusal(response, 406, "NOT_ACCEPTABLE"):
             failures.append(f"[{accept}] {response.status_code} {response.text[:300]}")
     assert not failures, "\n".join(failures)
     assert await stored_users(api, owner) == users_before
@@ -247,11 +249,8 @@ async def test_a_document_that_fails_before_execution_is_400_with_the_graphql_re
         for attempt in (1, 2):
             response = await post_accepting_graphql_response(api, query, variables, token=owner.token)
 
-            body = response.json()
-            if response.status_code != 400 or "data" in body or only_error_code(response) != code:
-                failures.append(f"[{name} #{attempt}] {response.status_code} {response.text[:300]}")
-            elif media_type(response) != GRAPHQL_RESPONSE:
-                failures.append(f"[{name} #{attempt}] served as {response.headers['content-type']}")
+            if not is_refusal(response, 400, code, served=GRAPHQL_RESPONSE):
+                failures.append(f"[{name} #{attempt}] {response.headers} {response.text[:300]}")
     assert not failures, "\n".join(failures)
 
 
@@ -304,9 +303,7 @@ async def test_a_request_error_is_served_in_the_negotiated_type(api: Api, owner:
         headers={"content-type": "application/json", "accept": GRAPHQL_RESPONSE, **bearer(owner.token)},
     )
 
-    assert response.status_code == 400
-    assert media_type(response) == GRAPHQL_RESPONSE
-    assert only_error_code(response) == "BAD_REQUEST"
+    assert is_refusal(response, 400, "BAD_REQUEST", served=GRAPHQL_RESPONSE), response.text
 
 
 # --- operations this endpoint does not serve ---------------------------------------------------------
@@ -436,11 +433,7 @@ async def test_a_preflight_that_asks_too_much_is_refused_as_json(console_client:
     for name, headers in cases.items():
         response = await console_client.options("/graphql", headers=headers)
 
-        if (
-            response.status_code != 403
-            or "access-control-allow-origin" in response.headers
-            or only_error_code(response) != "CORS_REFUSED"
-        ):
+        if not is_refusal(response, 403, "CORS_REFUSED") or "access-control-allow-origin" in response.headers:
             failures.append(f"[{name}] {response.status_code} {dict(response.headers)} {response.text[:200]}")
     assert not failures, "\n".join(failures)
 
@@ -478,8 +471,7 @@ async def test_without_an_allow_list_no_other_origin_is_allowed(api: Api, owner:
         "/graphql", json={"query": ME}, headers={"origin": CONSOLE, **bearer(owner.token)}
     )
 
-    assert answered.status_code == 403
-    assert only_error_code(answered) == "CORS_REFUSED"
+    assert is_refusal(answered, 403, "CORS_REFUSED"), answered.text
     assert "access-control-allow-origin" not in answered.headers
     assert read.status_code == 200
     assert "access-control-allow-origin" not in read.headers
