@@ -7,6 +7,7 @@ from typing import Any, NewType
 
 import strawberry
 from graphql import IntValueNode, StringValueNode, ValueNode
+from strawberry.types.scalar import ScalarDefinition
 
 DateTime = NewType("DateTime", datetime)
 Long = NewType("Long", int)
@@ -53,7 +54,8 @@ def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:
     return _parse_long(int(node.value))
 
 
-SCALARS = {
+# Keyed by the NewTypes the schema's annotations use (objects, not classes, to the checker).
+SCALARS: dict[object, ScalarDefinition] = {
     DateTime: strawberry.scalar(
         name="DateTime",
         description="An ISO 8601 timestamp, always in UTC with an explicit offset; naive input is refused.",
