@@ -22,7 +22,9 @@ def explorer_policy(html: str) -> str:
     """A policy under which the GraphiQL page works: its CDN, its own inline script (by hash, so no
     other inline script runs), requests to this server only, no framing.
 
-    Inline styles are allowed: GraphiQL's editor sets them as it lays out, and a style cannot run code."""
+    Inline styles are allowed: GraphiQL's editor sets them as it lays out, and a style cannot run code.
+    Google Fonts, which GraphiQL's stylesheet imports, are not: the page falls back to the system's
+    fonts rather than tell Google who opened it."""
     hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(html)
