@@ -29,7 +29,8 @@ class CORSMiddleware:
         self._allowed_headers = frozenset(name.lower() for name in ALLOWED_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Same-origin only (no list): nothing to add to an answer, which never varies by origin.
+        if scope["type"] != "http" or (not self._origins and scope["method"] != "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -37,7 +38,7 @@ class CORSMiddleware:
         if scope["method"] == "OPTIONS" and origin is not None and "access-control-request-method" in headers:
             await self._preflight(origin, headers)(scope, receive, send)
             return
-        if not self._origins:  # same-origin only: nothing to add, and the answer never varies by origin
+        if not self._origins:
             await self.app(scope, receive, send)
             return
         allowed = origin in self._origins
