@@ -97,7 +97,7 @@ class Attempt:
 
 @dataclasses.dataclass(slots=True)
 class _Window:
-    opened: float  # time.monotonic() of the first refusal, which was written
+    opened: float  # time.monotonic() of the first refusal, which was written at once
     first: LogEntry
     latest: LogEntry | None = None
     repeats: int = 0
@@ -109,6 +109,8 @@ class RefusalDigest:
 
     The summary repeats the latest refusal's entry (its action, actor, origin, details) with
     ``repeats`` (refusals after the first) and ``first_at`` (the first one's time) in its details.
+    A window holding repeats closes on a timer; one without is forgotten in a sweep once it ends,
+    so callers that stopped cost no memory.
     """
 
     def __init__(self, write: Callable[[LogEntry], Awaitable[None]], *, window_seconds: float) -> None:
@@ -116,12 +118,15 @@ class RefusalDigest:
         self._window = window_seconds
         self._open: dict[Hashable, _Window] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._next_sweep = 0.0
 
     def __len__(self) -> int:
         return len(self._open)
 
     async def record(self, key: Hashable, entry: LogEntry) -> None:
         now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
         window = self._open.get(key)
         if window is not None and now - window.opened < self._window:
             window.repeats += 1
@@ -130,29 +135,51 @@ class RefusalDigest:
                 delay = window.opened + self._window - now
                 window.timer = asyncio.get_running_loop().call_later(delay, self._close_later, key)
             return
-        if window is not None:
-            await self._close(key)
+        # The new window is open before anything is awaited, so a concurrent repeat counts in it.
+        summary = self._summary(self._open.pop(key, None))
         self._open[key] = _Window(opened=now, first=entry)
+        if summary is not None:
+            await self._write(summary)
         await self._write(entry)
 
     async def flush(self) -> None:
         """Write the summaries of every open window (at shutdown)."""
-        for window in self._open.values():
-            if window.timer is not None:
-                window.timer.cancel()
-        await asyncio.gather(*self._closing)
-        for key in list(self._open):
-            await self._close(key)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        windows, self._open = list(self._open.values()), {}
+        for window in windows:
+            summary = self._summary(window)
+            if summary is not None:
+                await self._write(summary)
+
+    def _sweep(self, now: float) -> None:
+        ended = [
+            key
+            for key, window in self._open.items()
+            if window.timer is None and now - window.opened >= self._window
+        ]
+        for key in ended:
+            del self._open[key]
+        self._next_sweep = now + self._window
 
     def _close_later(self, key: Hashable) -> None:
-        task = asyncio.get_running_loop().create_task(self._close(key))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        summary = self._summary(self._open.pop(key, None))
+        if summary is not None:
+            task = asyncio.get_running_loop().create_task(self._write_closing(summary))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
-    async def _close(self, key: Hashable) -> None:
-        window = self._open.pop(key, None)
+    async def _write_closing(self, summary: LogEntry) -> None:
+        """Write a summary on the window's timer; a failure is told in the server log (the count is lost)."""
+        try:
+            await self._write(summary)
+        except Exception:
+            logger.exception("a summary of repeated refusals could not be written: %s", summary.details)
+
+    @staticmethod
+    def _summary(window: _Window | None) -> LogEntry | None:
+        """The entry summing up ``window``'s repeats, if it had any; its timer is stopped."""
         if window is None or window.latest is None:
-            return
+            return None
         if window.timer is not None:
             window.timer.cancel()
         details = {
@@ -160,8 +187,8 @@ class RefusalDigest:
             "repeats": window.repeats,
             "first_at": window.first.timestamp.isoformat(),
         }
-        await self._write(
-            dataclasses.replace(window.latest, id=uuid.uuid4(), timestamp=datetime.now(UTC), details=details)
+        return dataclasses.replace(
+            window.latest, id=uuid.uuid4(), timestamp=datetime.now(UTC), details=details
         )
 
 
