@@ -583,3 +583,29 @@ async def test_the_explorer_page_may_load_graphiql_from_its_cdn_and_nothing_else
     assert directives["connect-src"] == ["'self'"]
     assert directives["frame-ancestors"] == ["'none'"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+# --- methods ---------------------------------------------------------------------------------------------
+
+
+async def test_head_is_answered_as_get(api: Api, owner: Staff) -> None:
+    get = await api.client.get("/graphql", params={"query": ME}, headers=bearer(owner.token))
+    head = await api.client.head("/graphql", params={"query": ME}, headers=bearer(owner.token))
+
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+async def test_a_method_not_served_is_405_naming_the_methods_that_are(api: Api) -> None:
+    served = {"/graphql": {"GET", "HEAD", "POST"}, "/oauth/token": {"POST"}}
+    for method, path in (
+        ("PUT", "/graphql"),
+        ("DELETE", "/graphql"),
+        ("OPTIONS", "/graphql"),
+        ("GET", "/oauth/token"),
+    ):
+        response = await api.client.request(method, path)
+
+        assert is_refusal(response, 405, "METHOD_NOT_ALLOWED"), (method, path, response.text)
+        assert set(response.headers["allow"].split(", ")) == served[path], (method, path, response.headers)

@@ -72,8 +72,10 @@ async def not_found(_request: Request, _exc: Exception) -> Response:
     return error_response(404, "NOT_FOUND", "There is nothing at this address.")
 
 
-async def method_not_allowed(_request: Request, _exc: Exception) -> Response:
-    return error_response(405, "METHOD_NOT_ALLOWED", "This address does not take that method.")
+async def method_not_allowed(_request: Request, exc: Exception) -> Response:
+    response = error_response(405, "METHOD_NOT_ALLOWED", "This address does not take that method.")
+    response.headers.update(getattr(exc, "headers", None) or {})  # the router's Allow, which HTTP requires
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

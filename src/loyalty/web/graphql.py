@@ -32,6 +32,8 @@ from loyalty.web.security_headers import explorer_policy
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+# Starlette routes HEAD wherever GET goes; it is answered as GET is (the server drops the body).
+_READS = frozenset({"GET", "HEAD"})
 
 
 class BodyTooLarge(Exception):
@@ -130,7 +132,7 @@ class GraphQLEndpoint:
         """GraphiQL for a browser; else the request answered in the media type it accepts."""
         if (
             self._graphiql_html
-            and request.method == "GET"
+            and request.method in _READS
             and "query" not in request.query_params
             and _wants_html(request)
         ):
@@ -149,7 +151,7 @@ class GraphQLEndpoint:
 
     async def _answer(self, request: Request) -> Response:
         try:
-            if request.method == "GET":
+            if request.method in _READS:
                 query, variables, operation_name = _query_string_params(request)
                 allowed = _QUERIES_ONLY
             else:
