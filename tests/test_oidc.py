@@ -225,22 +225,34 @@ async def test_an_aud_list_containing_the_audience_verifies(
     assert identity.subject
 
 
-async def test_a_cognito_access_token_verifies_by_client_id_and_takes_the_email_from_username(
+async def test_a_cognito_access_token_verifies_by_client_id_and_never_takes_an_email_from_username(
     issuer: FakeIssuer, verifier: OidcVerifier, signing_key: RSAKey
 ) -> None:
-    identity = await verifier.verify(issuer.access_token(signing_key))
+    # A pool with free-form usernames lets anyone be called "owner@example.com".
+    identity = await verifier.verify(issuer.access_token(signing_key, {"username": "owner@example.com"}))
 
-    assert identity.email == "ann@example.com"
+    assert identity.email is None
+    assert identity.subject == "5f1d1a6e-0c53-4b2a-9f7e-2a1c3b4d5e6f"
     assert identity.groups == ("manager",)
     assert identity.claims["token_use"] == "access"
 
 
-async def test_a_username_that_is_not_an_email_gives_no_email(
-    issuer: FakeIssuer, verifier: OidcVerifier, signing_key: RSAKey
+@pytest.mark.parametrize("verified", [None, "False", 1, "yes"])
+async def test_an_email_is_reported_only_when_the_issuer_says_it_is_verified(
+    issuer: FakeIssuer, verifier: OidcVerifier, signing_key: RSAKey, verified: object
 ) -> None:
-    identity = await verifier.verify(issuer.access_token(signing_key, {"username": "ann"}))
+    identity = await verifier.verify(issuer.token(signing_key, {"email_verified": verified}))
 
     assert identity.email is None
+
+
+@pytest.mark.parametrize("verified", [True, "true"])  # Cognito ID tokens carry the string
+async def test_a_verified_email_is_reported(
+    issuer: FakeIssuer, verifier: OidcVerifier, signing_key: RSAKey, verified: object
+) -> None:
+    identity = await verifier.verify(issuer.token(signing_key, {"email_verified": verified}))
+
+    assert identity.email == "ann@example.com"
 
 
 async def test_an_unverified_email_is_not_reported(

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from joserfc.jwk import RSAKey
 
 from loyalty.app import create_app
 from loyalty.auth.permissions import Role
 from loyalty.config import Settings
+from loyalty.datasources.tables import users
 from loyalty.services.container import Services
 from tests.conftest import Api
 from tests.test_oidc import CLIENT_ID, FakeIssuer
 
 ME = "{ me { email role } }"
+SUBJECT = "5f1d1a6e-0c53-4b2a-9f7e-2a1c3b4d5e6f"  # FakeIssuer's tokens' sub
+
+
+async def linked_identity(api: Api, user_id: str) -> tuple[str | None, str | None]:
+    async with api.services.db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(users.c.external_issuer, users.c.external_subject).where(
+                    users.c.id == uuid.UUID(user_id)
+                )
+            )
+        ).one()
+    return row[0], row[1]
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +85,65 @@ async def test_a_staff_member_is_matched_by_email_and_keeps_the_role_of_their_ro
     assert data["me"] == {"email": "ann@example.com", "role": "ENGINEER"}
 
 
-async def test_a_cognito_access_token_works_too(oidc_api: Api, cognito: FakeIssuer) -> None:
-    await oidc_api.user(Role.MANAGER, email="ann@example.com")
+async def test_a_cognito_access_token_works_once_an_id_token_linked_its_subject(
+    oidc_api: Api, cognito: FakeIssuer
+) -> None:
+    ann = await oidc_api.user(Role.MANAGER, email="ann@example.com")
+    access_token = cognito.access_token(cognito.keys[0])
 
-    data = await oidc_api.data(ME, token=cognito.access_token(cognito.keys[0]))
+    before = await oidc_api.error_code(ME, token=access_token)
+    await oidc_api.data(ME, token=cognito_token(cognito))  # a verified email links the subject
+    after = await oidc_api.data(ME, token=access_token)
 
-    assert data["me"] == {"email": "ann@example.com", "role": "MANAGER"}
+    assert before == "UNAUTHENTICATED"
+    assert after["me"] == {"email": "ann@example.com", "role": "MANAGER"}
+    assert await linked_identity(oidc_api, ann.id) == (cognito.issuer, SUBJECT)
+
+
+async def test_a_username_spelling_a_staff_email_never_signs_in_as_them(
+    oidc_api: Api, cognito: FakeIssuer
+) -> None:
+    await oidc_api.user(Role.OWNER, email="owner@example.com")
+    # Someone else in a pool with free-form usernames, calling themselves the owner.
+    impostor = {
+        "sub": str(uuid.uuid4()),
+        "username": "owner@example.com",
+        "cognito:username": "owner@example.com",
+    }
+
+    access = await oidc_api.error_code(ME, token=cognito.access_token(cognito.keys[0], impostor))
+    unverified_id = await oidc_api.error_code(
+        ME, token=cognito_token(cognito, email="owner@example.com", email_verified=None, **impostor)
+    )
+
+    assert access == unverified_id == "UNAUTHENTICATED"
+
+
+async def test_a_linked_staff_member_is_found_by_subject_after_an_email_change(
+    oidc_api: Api, cognito: FakeIssuer
+) -> None:
+    ann = await oidc_api.user(Role.ENGINEER, email="ann@example.com")
+    await oidc_api.data(ME, token=cognito_token(cognito))
+    async with oidc_api.services.db.transaction() as conn:
+        await conn.execute(
+            users.update().where(users.c.id == uuid.UUID(ann.id)).values(email="ann@new.example")
+        )
+
+    data = await oidc_api.data(ME, token=cognito_token(cognito, email="someone-else@example.com"))
+
+    assert data["me"] == {"email": "ann@new.example", "role": "ENGINEER"}
+
+
+async def test_a_staff_member_linked_to_one_subject_is_not_taken_by_another_with_the_same_email(
+    oidc_api: Api, cognito: FakeIssuer
+) -> None:
+    ann = await oidc_api.user(Role.MANAGER, email="ann@example.com")
+    await oidc_api.data(ME, token=cognito_token(cognito))
+
+    code = await oidc_api.error_code(ME, token=cognito_token(cognito, sub=str(uuid.uuid4())))
+
+    assert code == "UNAUTHENTICATED"
+    assert await linked_identity(oidc_api, ann.id) == (cognito.issuer, SUBJECT)
 
 
 async def test_the_role_comes_from_the_claim_when_so_configured(

@@ -37,7 +37,7 @@ logger = logging.getLogger("loyalty.auth.oidc")
 @dataclass(frozen=True, slots=True)
 class ExternalIdentity:
     subject: str
-    email: str | None
+    email: str | None  # only an address the issuer has verified
     groups: tuple[str, ...]
     claims: dict[str, Any]
 
@@ -107,7 +107,7 @@ class OidcVerifier:
             raise InvalidToken(f"token_use {token_use!r} is not accepted")
         return ExternalIdentity(
             subject=claims["sub"],
-            email=_email(claims),
+            email=_verified_email(claims),
             groups=_groups(claims.get(self._role_claim)),
             claims=claims,
         )
@@ -225,12 +225,11 @@ def _groups(value: object) -> tuple[str, ...]:
     raise InvalidToken("the role claim is neither a string nor a list of strings")
 
 
-def _email(claims: dict[str, Any]) -> str | None:
-    # An address the issuer has not verified must not match a staff member's row.
-    if claims.get("email_verified") in (False, "false"):
+def _verified_email(claims: dict[str, Any]) -> str | None:
+    """The token's email when the issuer vouches for it (Cognito's ID tokens say "true"). Never one
+    spelled by a username: a pool with free-form usernames lets anyone be called owner@example.com."""
+    verified = claims.get("email_verified")
+    if verified is not True and verified != "true":  # not 1, which equals True
         return None
-    for name in ("email", "username", "cognito:username"):
-        value = claims.get(name)
-        if isinstance(value, str) and _EMAIL.fullmatch(value):
-            return value
-    return None
+    value = claims.get("email")
+    return value if isinstance(value, str) and _EMAIL.fullmatch(value) else None

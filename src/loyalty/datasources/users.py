@@ -82,6 +82,35 @@ async def fetch_user_by_email(conn: AsyncConnection, email: str) -> UserRecord |
     return _record(row) if row else None
 
 
+async def fetch_user_by_external_identity(
+    conn: AsyncConnection, issuer: str, subject: str
+) -> UserRecord | None:
+    row = (
+        await conn.execute(
+            sa.select(*_COLUMNS).where(
+                users.c.external_issuer == issuer, users.c.external_subject == subject, _ACTIVE
+            )
+        )
+    ).first()
+    return _record(row) if row else None
+
+
+async def link_external_identity(
+    conn: AsyncConnection, *, email: str, issuer: str, subject: str
+) -> UserRecord | None:
+    """Link the user with ``email`` to the identity, unless that user is linked already (to another
+    one); ``DuplicateKey`` when another user holds the identity."""
+    statement = (
+        users.update()
+        .where(sa.func.lower(users.c.email) == email.lower(), _ACTIVE, users.c.external_subject.is_(None))
+        .values(external_issuer=issuer, external_subject=subject)
+        .returning(*_COLUMNS)
+    )
+    with unique_violations_as_duplicates():
+        row = (await conn.execute(statement)).first()
+    return _record(row) if row else None
+
+
 async def fetch_password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
     return await conn.scalar(sa.select(users.c.password_hash).where(users.c.id == user_id, _ACTIVE))
 

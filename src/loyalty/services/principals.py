@@ -22,6 +22,8 @@ from loyalty.auth.principal import PartnerPrincipal, Principal, StaffPrincipal
 from loyalty.auth.tokens import InvalidToken, TokenIssuer
 from loyalty.datasources import partner_clients, users
 from loyalty.datasources.database import Database
+from loyalty.datasources.errors import DuplicateKey
+from loyalty.datasources.records import UserRecord
 from loyalty.lru import Lru
 from loyalty.services.errors import Unauthenticated
 from loyalty.services.validation import parse_id
@@ -115,14 +117,9 @@ class PrincipalDirectory:
         return principal
 
     async def _external_staff(self, identity: ExternalIdentity) -> StaffPrincipal:
-        """The staff member an external identity is: the user row with its email (or its sub as id)."""
+        """The staff member an external identity is: the user row linked to it (issuer and sub)."""
         assert self._external is not None
-        async with self._db.read() as conn:
-            if identity.email:
-                user = await users.fetch_user_by_email(conn, identity.email)
-            else:
-                user_id = parse_id(identity.subject)
-                user = await users.fetch_user(conn, user_id) if user_id else None
+        user = await self._linked_user(self._external.issuer, identity)
         if user is None:
             raise Unauthenticated("No staff member matches this identity.")
         role = user.role
@@ -136,6 +133,22 @@ class PrincipalDirectory:
         if not role.is_staff:
             raise Unauthenticated("The access token no longer grants access.")
         return StaffPrincipal(user.id, user.email, role)
+
+    async def _linked_user(self, issuer: str, identity: ExternalIdentity) -> UserRecord | None:
+        """The user linked to the identity; else the one with its verified email, linked now (once: a
+        user linked to another identity is not taken over by whoever shows the same email)."""
+        async with self._db.read() as conn:
+            user = await users.fetch_user_by_external_identity(conn, issuer, identity.subject)
+        if user is not None or identity.email is None:
+            return user
+        try:
+            async with self._db.transaction() as conn:
+                return await users.link_external_identity(
+                    conn, email=identity.email, issuer=issuer, subject=identity.subject
+                )
+        except DuplicateKey:  # a concurrent request linked it first
+            async with self._db.read() as conn:
+                return await users.fetch_user_by_external_identity(conn, issuer, identity.subject)
 
     async def close(self) -> None:
         if self._external is not None:
