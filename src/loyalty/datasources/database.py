@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
@@ -40,6 +40,8 @@ class DriverLink:
 
 
 _IDLE_READ_CONNECTION_SECONDS = 5.0
+# SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
 
 
 class Database:
@@ -85,6 +87,7 @@ class Database:
             )
             self._reader = self._writer
             event.listen(self._writer.sync_engine, "connect", self._link_driver)
+            event.listen(self._writer.sync_engine, "checkout", _replace_if_closed)
             self.engines = (self._writer,)
         self.dialect: Dialect = self._writer.dialect
 
@@ -139,9 +142,8 @@ class Database:
             async with self._writer.begin() as conn:
                 yield conn
             return
-        async with self._writer.connect() as conn:
-            driver = conn.info[DRIVER_LINK].driver
-            await self._control(driver, "BEGIN")
+        conn, driver = await self._begun()
+        try:
             try:
                 yield conn
                 await self._control(driver, "COMMIT")
@@ -153,6 +155,30 @@ class Database:
                 # it fires its commit event after the real COMMIT (the email notifier wakes its worker on
                 # it). A transaction of raw statements alone skips the two round trips through greenlets.
                 await conn.commit()
+        finally:
+            await conn.close()
+
+    async def _begun(self) -> tuple[AsyncConnection, asyncpg.Connection]:
+        """A connection with a transaction begun. A BEGIN that failed because the server had closed
+        the connection did nothing, so it is sent once more on another; a failure later in the
+        transaction is reported, never repeated (its changes may have reached the server)."""
+        try:
+            return await self._begin_on_a_connection()
+        except DBAPIError as error:
+            if not connection_lost(error):
+                raise
+            return await self._begin_on_a_connection()
+
+    async def _begin_on_a_connection(self) -> tuple[AsyncConnection, asyncpg.Connection]:
+        conn = await self._writer.connect()
+        driver = conn.info[DRIVER_LINK].driver
+        try:
+            await self._control(driver, "BEGIN")
+        except BaseException as error:
+            await discard_if_broken(conn, driver, error)
+            await conn.close()
+            raise
+        return conn, driver
 
     async def pool(self) -> asyncpg.Pool:
         """The asyncpg pool single raw reads take a connection from (PostgreSQL only), opened on first use.
@@ -209,6 +235,17 @@ class Database:
             raise
 
 
+def connection_lost(error: BaseException) -> bool:
+    """Whether ``error`` says the connection is gone (the client's failure, class 08, or the server
+    shutting the session down): a statement that changes nothing may run again on another."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, InterfaceError):
+        return True
+    state = getattr(getattr(error, "orig", error), "sqlstate", None) or ""
+    return state.startswith("08") or state in _SESSION_ENDED
+
+
 async def discard_if_broken(
     conn: AsyncConnection, driver: asyncpg.Connection, error: BaseException | None = None
 ) -> bool:
@@ -218,6 +255,15 @@ async def discard_if_broken(
         return False
     await conn.invalidate()
     return True
+
+
+def _replace_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Have the pool reconnect a connection the server closed while it sat idle (a restart, a
+    failover, ``pg_terminate_backend``). asyncpg notices that without a round trip, so this costs
+    nothing, where ``pool_pre_ping`` would add one to every request. (asyncpg's own pool, which the
+    raw reads use, checks the same on acquire.)"""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def _json_text(value: Any) -> str:

@@ -22,12 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from loyalty.datasources.database import DRIVER_LINK, Database, discard_if_broken
+from loyalty.datasources.database import DRIVER_LINK, Database, connection_lost, discard_if_broken
 from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
 # Where a statement runs: a connection (in its transaction), or the database (alone, on any connection).
@@ -123,11 +124,12 @@ class _Compiled:
 class Prepared:
     """A statement with named ``bindparam``s, defined once at module level; see the module's doc."""
 
-    __slots__ = ("_compiled", "statement")
+    __slots__ = ("_compiled", "_reads", "statement")
 
     def __init__(self, statement: sa.Executable) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None  # for PostgreSQL, the one dialect run raw
+        self._reads = isinstance(statement, sa.Select)
 
     async def fetch(self, on: Connectable, /, **params: Any) -> list[Row]:
         """Every row the statement returns."""
@@ -153,7 +155,13 @@ class Prepared:
                 async with on.read() as conn:
                     return None, take(await conn.execute(self.statement, params))
             pool = await on.pool()
-            return await self._run(on, getattr(pool, method), params)
+            try:
+                return await self._run(on, getattr(pool, method), params)
+            except DBAPIError as error:
+                # A read alone changes nothing: once more, on another connection, if this one was lost.
+                if not (self._reads and connection_lost(error)):
+                    raise
+                return await self._run(on, getattr(pool, method), params)
         link = on.info.get(DRIVER_LINK)
         if link is None:
             return None, take(await on.execute(self.statement, params))
