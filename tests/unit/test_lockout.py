@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty.services.sessions import locked_until
+from loyalty.datasources.sign_in_attempts import PastAttempt
+from loyalty.services.sessions import UNKNOWN_ADDRESS_FAILURES, email_locked_until, locked_until
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -75,3 +76,47 @@ def test_failures_in_any_order_give_the_same_lock() -> None:
 
     assert shuffled != ordered
     assert locked_until(shuffled) == locked_until(newest_first) == START + timedelta(minutes=24 + 15)
+
+
+# --- per address ---------------------------------------------------------------------------------
+
+
+def failed(source: str, *offsets: float) -> list[PastAttempt]:
+    return [PastAttempt(source, at, succeeded=False) for at in minutes(*offsets)]
+
+
+def test_five_failures_from_an_address_lock_the_email_for_that_address_only() -> None:
+    attempts = failed("attacker", 0, 1, 2, 3, 4)
+
+    assert email_locked_until(attempts, source="attacker", known_sources=set()) == START + timedelta(
+        minutes=19
+    )
+    assert email_locked_until(attempts, source="elsewhere", known_sources=set()) is None
+
+
+def test_succeeded_attempts_are_not_failures() -> None:
+    attempts = [PastAttempt("owner", at, succeeded=True) for at in minutes(0, 1, 2, 3, 4)]
+
+    assert email_locked_until(attempts, source="owner", known_sources=set()) is None
+
+
+def test_many_unknown_addresses_lock_the_email_for_unknown_addresses_but_not_known_ones() -> None:
+    attempts = [a for n in range(UNKNOWN_ADDRESS_FAILURES // 4) for a in failed(f"bot{n}", 0, 1, 2, 3)]
+
+    assert email_locked_until(attempts, source="new", known_sources={"owner"}) == START + timedelta(
+        minutes=18
+    )
+    assert email_locked_until(attempts, source="owner", known_sources={"owner"}) is None
+
+
+def test_one_short_of_the_shared_budget_locks_no_unknown_address() -> None:
+    attempts = [a for n in range(UNKNOWN_ADDRESS_FAILURES - 1) for a in failed(f"bot{n}", n * 0.1)]
+
+    assert email_locked_until(attempts, source="new", known_sources=set()) is None
+
+
+def test_a_known_addresss_failures_do_not_spend_the_unknown_addresses_budget() -> None:
+    attempts = failed("owner", *range(4)) + failed("bot", *range(4)) * (UNKNOWN_ADDRESS_FAILURES // 4 - 1)
+    attempts += failed("owner", *range(4))
+
+    assert email_locked_until(attempts, source="new", known_sources={"owner"}) is None
