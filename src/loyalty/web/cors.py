@@ -41,14 +41,14 @@ class CORSMiddleware:
         if not self._origins:
             await self.app(scope, receive, send)
             return
-        allowed = origin in self._origins
+        allowed = origin if origin in self._origins else None
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
                 response_headers.add_vary_header("Origin")
-                if allowed:
-                    response_headers["access-control-allow-origin"] = origin
+                if allowed is not None:
+                    response_headers["access-control-allow-origin"] = allowed
                     response_headers["access-control-expose-headers"] = EXPOSED_HEADERS
             await send(message)
 
