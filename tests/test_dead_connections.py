@@ -5,11 +5,16 @@ never INTERNAL."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import uuid
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
 
 from loyalty.auth.permissions import Role
+from loyalty.datasources import users
+from loyalty.services.container import Services
 from tests.conftest import Api, Staff
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -68,3 +73,37 @@ async def test_a_change_after_the_servers_connections_were_killed_is_made_once(
 
     assert "errors" not in after
     assert after["data"] == {"adjustPoints": {"account": {"balance": 9}, "errors": []}}
+
+
+def terminate_unnoticed(database_url: str) -> None:
+    """Terminate the sessions from another thread while this event loop is blocked, so our driver
+    learns of it only when its next statement fails (a connection lost in flight)."""
+    thread = threading.Thread(target=asyncio.run, args=(terminate_the_servers_connections(database_url),))
+    thread.start()
+    thread.join()
+
+
+async def test_a_single_read_whose_connection_was_lost_unnoticed_runs_once_more(
+    api: Api, services: Services, database_url: str
+) -> None:
+    customer = await api.user(Role.USER)
+    assert await users.fetch_user(services.db, uuid.UUID(customer.id)) is not None  # a connection in the pool
+
+    terminate_unnoticed(database_url)
+    found = await users.fetch_user(services.db, uuid.UUID(customer.id))
+
+    assert found is not None
+    assert found.email == customer.email
+
+
+async def test_a_transaction_whose_begin_met_a_lost_connection_begins_on_another(
+    services: Services, database_url: str
+) -> None:
+    async with services.db.transaction() as conn:  # a connection in SQLAlchemy's pool
+        await conn.scalar(sa.select(1))
+
+    terminate_unnoticed(database_url)
+    async with services.db.transaction() as conn:
+        backend = await conn.scalar(sa.select(sa.func.pg_backend_pid()))
+
+    assert backend
