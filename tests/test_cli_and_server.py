@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY  # the cost in extensions, whatever it is
 
 import httpx
 import pytest
@@ -147,7 +148,7 @@ def test_the_served_api_answers_over_a_real_socket(server: str) -> None:
         )
         graphiql = client.get("/graphql", headers={"accept": "text/html"})
 
-    assert me.json() == {"data": {"me": {"email": "boss@example.com", "role": "OWNER"}}}
+    assert me.json() == {"data": {"me": {"email": "boss@example.com", "role": "OWNER"}}, "extensions": ANY}
     assert me.headers["x-request-id"]
     assert graphiql.status_code == 200
     assert "graphiql" in graphiql.text.lower()

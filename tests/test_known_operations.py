@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY  # the cost in extensions, whatever it is
 
 import httpx
 import pytest
@@ -13,7 +14,9 @@ from loyalty.app import create_app
 from loyalty.auth.permissions import Role
 from loyalty.auth.tokens import TokenIssuer, load_signing_key
 from loyalty.config import Settings
-from loyalty.schema import CACHE_SIZE, build_schema
+from loyalty.schema import build_schema
+from loyalty.schema.documents import CACHE_ENTRIES, CACHE_TOKENS
+from loyalty.schema.limits import Figures
 from loyalty.schema.operations import KnownOperation, KnownOperations
 from loyalty.schema.plans import Unsupported, compile_plan
 from loyalty.services.container import Services
@@ -100,7 +103,11 @@ async def test_a_repeated_document_runs_from_its_plan(
 
     assert remembered is not None
     assert remembered.plan is not None
-    assert second.json() == first.json() == {"data": {"me": {"id": owner.id, "email": owner.email}}}
+    assert (
+        second.json()
+        == first.json()
+        == {"data": {"me": {"id": owner.id, "email": owner.email}}, "extensions": ANY}
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,20 +124,17 @@ def test_introspection_and_directives_are_left_to_graphql_core(query: str) -> No
 
 def test_the_caches_are_bounded(tmp_path: Path) -> None:
     schema = build_schema()
-    factories = [extension() for extension in schema.extensions if callable(extension)]
-    caches = {
-        type(extension).__name__: getattr(extension, "cached_parse_document", None)
-        or getattr(extension, "cached_validate_document", None)
-        for extension in factories
-    }
-    bounded = {name: cache.cache_info().maxsize for name, cache in caches.items() if cache is not None}
-    assert bounded == {"ParserCache": CACHE_SIZE, "ValidationCache": CACHE_SIZE}
-    assert schema.known_operations.maxsize == CACHE_SIZE
+    assert (schema.documents.cache.maxsize, schema.documents.cache.max_total) == (CACHE_ENTRIES, CACHE_TOKENS)
+    assert (schema.known_operations.maxsize, schema.known_operations.max_total) == (
+        CACHE_ENTRIES,
+        CACHE_TOKENS,
+    )
 
     known = KnownOperations(maxsize=2)
     document = parse("{ me { id } }")
+    figures = Figures(tokens=6, depth=2, aliases=0, root_fields=1)
     for name in ("a", "b", "c"):
-        known.put(("{ me { id } }", name), KnownOperation(document, None, None))  # type: ignore[arg-type]
+        known.put(("{ me { id } }", name), KnownOperation(document, None, None, figures))  # type: ignore[arg-type]
     assert len(known) == 2
     assert known.get(("{ me { id } }", "a")) is None
     assert known.get(("{ me { id } }", "c")) is not None

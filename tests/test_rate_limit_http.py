@@ -1,4 +1,5 @@
-"""Over its budget a caller gets RATE_LIMITED with a Retry-After header; the budget is per caller."""
+"""Over its budget a caller gets RATE_LIMITED with a Retry-After header; the budget is per caller and
+is spent by each request's cost (``{ me { id } }`` costs 1, plus the request's weight of 10)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 from loyalty.app import create_app
 from loyalty.auth.permissions import Role
 from loyalty.config import Settings
+from loyalty.schema.limits import REQUEST_WEIGHT
 from loyalty.services.container import Services
 from tests.conftest import Api
 from tests.test_rate_limit import REDIS_URL, redis_namespace  # noqa: F401 (a fixture)
 
 ME = "{ me { id } }"
+ME_SPENDS = REQUEST_WEIGHT + 1
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ async def make_api(services: Services, settings: Settings) -> AsyncIterator[Call
 
 
 async def test_a_caller_over_budget_is_rate_limited_with_retry_after(make_api: Callable[..., Api]) -> None:
-    api = make_api(rate_limit="3/minute")
+    api = make_api(rate_limit=f"{3 * ME_SPENDS}/minute")
     manager, engineer = await api.user(Role.MANAGER), await api.user(Role.ENGINEER)
 
     allowed = [
@@ -51,7 +54,7 @@ async def test_a_caller_over_budget_is_rate_limited_with_retry_after(make_api: C
 
 
 async def test_a_rate_limited_request_is_in_the_activity_log(make_api: Callable[..., Api]) -> None:
-    api = make_api(rate_limit="1/minute")
+    api = make_api(rate_limit=f"{ME_SPENDS}/minute")
     manager = await api.user(Role.MANAGER)
     for _ in range(2):
         await api.client.post("/graphql", json={"query": ME}, headers=bearer(manager.token))
@@ -71,7 +74,7 @@ async def test_server_instances_share_a_budget_through_redis(
     make_api: Callable[..., Api],
     redis_namespace: str,  # noqa: F811 - Redis is reachable (or the test is skipped/fails as the fixture says)
 ) -> None:
-    first, second = (make_api(rate_limit="3/minute", redis_url=REDIS_URL) for _ in range(2))
+    first, second = (make_api(rate_limit=f"{3 * ME_SPENDS}/minute", redis_url=REDIS_URL) for _ in range(2))
     manager = await first.user(Role.MANAGER)
 
     statuses = [

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from loyalty.config import Settings
 from loyalty.schema import build_schema
+from loyalty.schema.limits import QueryLimits
 from loyalty.services.container import Services
 from loyalty.web.cors import CORSMiddleware
 from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
@@ -49,7 +50,14 @@ def create_app(
     """Build the ASGI app. ``services`` may be passed in (tests share one across apps)."""
     settings = settings or Settings()
     services = services or Services.build(settings)
-    schema = build_schema(introspection=settings.introspection)
+    limits = QueryLimits(
+        max_tokens=settings.max_tokens,
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_root_fields=settings.max_root_fields,
+        max_cost=settings.max_cost,
+    )
+    schema = build_schema(introspection=settings.introspection, limits=limits)
     rate_limiter = RateLimiter(settings.rate_limit, redis_url=settings.redis_url)
     graphql = GraphQLEndpoint(
         schema,

@@ -102,10 +102,25 @@ class Settings(BaseSettings):
         description="Comma-separated proxy addresses or networks whose X-Forwarded-For is believed.",
     )
 
-    rate_limit: str = Field(default="600/minute", description="Each caller's budget of GraphQL requests.")
+    rate_limit: str = Field(
+        default="30000/minute",
+        description="Each caller's budget of GraphQL work: a request spends its cost plus 10 (README).",
+    )
     redis_url: str | None = Field(
         default=None, description="Share rate limits across instances (redis://...)."
     )
+
+    # Limits before work (README: Limits): a document over any is refused with QUERY_TOO_COMPLEX.
+    max_tokens: int = Field(default=2_000, ge=100, le=1_000_000, description="Tokens of a document.")
+    max_depth: int = Field(default=15, ge=2, le=1000, description="Fields nested in fields.")
+    max_aliases: int = Field(default=30, ge=0, description="Aliases in an operation, fragments expanded.")
+    max_root_fields: int = Field(default=20, ge=1, description="Fields at the root of an operation.")
+    max_cost: int = Field(default=20_000, ge=1, description="Objects an answer may hold, plus weights.")
+    persisted_operations: str | None = Field(
+        default=None,
+        description="Comma-separated JSON manifests or directories of them: only their operations run.",
+    )
+
     # Budgets of sign-ins and partner tokens, and how refusals are summarized in the activity log.
     sign_in_address_attempts: int = Field(
         default=50, ge=1, le=100_000, description="Sign-in attempts one address may make in 15 minutes."

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, execute
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from loyalty.schema.documents import Documents, ParseWithinLimits, ValidateOnce
+from loyalty.schema.limits import REQUEST_WEIGHT, QueryLimits, QueryTooComplex, cost_refusal
 from loyalty.schema.mutation import Mutation
 from loyalty.schema.operations import KnownOperation, KnownOperations, RememberKnownOperations
 from loyalty.schema.query import Query
 from loyalty.schema.scalars import SCALARS
 
-CACHE_SIZE = 1024
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the limits made of a request before any work: its cost, and a refusal or a known operation."""
+
+    cost: int | None  # what the operation asks for; None when refused before it could be measured
+    spend: int  # what it takes from the caller's budget
+    refusal: GraphQLError | None = None  # over a limit, or not parsable
+    known: KnownOperation | None = None  # a known operation: run it from its plan
 
 
 class TagValidationErrors(SchemaExtension):
@@ -45,9 +56,39 @@ class RequireOperationName(SchemaExtension):
 
 
 class LoyaltySchema(strawberry.Schema):
-    def __init__(self, *args, known_operations: KnownOperations, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.known_operations = known_operations
+    def __init__(self, *args, limits: QueryLimits, extensions: list, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.limits = limits
+        self.known_operations = KnownOperations()
+        super().__init__(
+            *args,
+            extensions=[
+                *extensions,
+                lambda: ParseWithinLimits(self.documents),
+                lambda: ValidateOnce(self.documents),
+                lambda: RememberKnownOperations(self.known_operations, self.documents),
+            ],
+            **kwargs,
+        )
+        self.documents = Documents(self._schema, limits)
+
+    def admit(self, query: str, operation_name: str | None, variables: dict[str, Any] | None) -> Admission:
+        """The request measured against the limits, before it is validated or run: a known operation's
+        figures were kept with it, any other document is parsed (within the token limit) and measured."""
+        known = self.known_operations.get((query, operation_name))
+        if known is not None:
+            figures = known.figures
+        else:
+            try:
+                _, figures = self.documents.admit(query, operation_name)
+            except QueryTooComplex as refused:
+                return Admission(None, self.limits.refusal_spend, refusal=refused)
+            except GraphQLError as unparsable:
+                return Admission(None, REQUEST_WEIGHT, refusal=unparsable)
+        cost = figures.cost.evaluate(variables)
+        refused = cost_refusal(cost, self.limits)
+        if refused is not None:
+            return Admission(cost, self.limits.refusal_spend, refusal=refused)
+        return Admission(cost, REQUEST_WEIGHT + cost, known=known)
 
     def execute_known(
         self,
@@ -74,21 +115,14 @@ class LoyaltySchema(strawberry.Schema):
         """Errors are logged by the HTTP layer, which knows the request id and masks internals."""
 
 
-def build_schema(*, introspection: bool = True) -> LoyaltySchema:
-    known = KnownOperations(maxsize=CACHE_SIZE)
-    extensions: list = [
-        TagValidationErrors,
-        RequireOperationName,
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-    ]
+def build_schema(*, introspection: bool = True, limits: QueryLimits | None = None) -> LoyaltySchema:
+    extensions: list = [TagValidationErrors, RequireOperationName]
     if not introspection:
         extensions.append(DisableIntrospection)
-    extensions.append(lambda: RememberKnownOperations(known))
     return LoyaltySchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
-        known_operations=known,
+        limits=limits or QueryLimits(),
     )

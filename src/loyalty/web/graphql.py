@@ -21,7 +21,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from loyalty.resolvers.context import Context
-from loyalty.schema import LoyaltySchema
+from loyalty.schema import Admission, LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.web.errors import JSONResponse, error_response, format_error
@@ -194,9 +194,10 @@ class GraphQLEndpoint:
                 context.principal = await self._services.principals.authenticate(token.strip())
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
+        admission = self._schema.admit(query, operation_name, variables)
         if self._rate_limiter is not None:
             caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
-            retry_after = await self._rate_limiter.hit(caller_key)
+            retry_after = await self._rate_limiter.hit(caller_key, cost=admission.spend)
             if retry_after is not None:
                 await self._services.audit.record_rate_limited(context.caller())
                 response = error_response(
@@ -206,7 +207,7 @@ class GraphQLEndpoint:
                 return response
         try:
             async with self._admission:
-                result = await self._run(query, variables, operation_name, allowed, context)
+                result = await self._run(admission, query, variables, operation_name, allowed, context)
         except InvalidOperationTypeError as refusal:
             if refusal.operation_type is OperationType.SUBSCRIPTION:
                 return error_response(
@@ -236,6 +237,8 @@ class GraphQLEndpoint:
             body["errors"] = [
                 format_error(error, request_id, suggestions=self._suggestions) for error in result.errors
             ]
+        if result.extensions:  # the cost (helper A)
+            body["extensions"] = result.extensions
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if not executed:
             return JSONResponse(body, status_code=request.state.media_type.status_before_execution)
@@ -244,27 +247,36 @@ class GraphQLEndpoint:
 
     async def _run(
         self,
+        admission: Admission,
         query: str,
         variables: dict[str, Any] | None,
         operation_name: str | None,
         allowed: frozenset[OperationType],
         context: Context,
     ) -> ExecutionResult:
-        """A known operation from its plan; any other through Strawberry's full path."""
-        known = self._schema.known_operations.get((query, operation_name))
-        if known is not None and known.operation_type in allowed:
-            return await await_maybe(
+        """Nothing for a refused document; a known operation from its plan; any other through
+        Strawberry's full path. The cost goes with the answer, in ``extensions.cost``."""
+        known = admission.known
+        if admission.refusal is not None:
+            result = ExecutionResult(None, [admission.refusal])
+        elif known is not None and known.operation_type in allowed:
+            result = await await_maybe(
                 self._schema.execute_known(
                     known, variables=variables, operation_name=operation_name, context=context
                 )
             )
-        return await self._schema.execute(
-            query,
-            variable_values=variables,
-            context_value=context,
-            operation_name=operation_name,
-            allowed_operation_types=allowed,
-        )
+        else:
+            result = await self._schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+            )
+        if admission.cost is not None:
+            cost = {"requested": admission.cost, "limit": self._schema.limits.max_cost}
+            result.extensions = {**(result.extensions or {}), "cost": cost}
+        return result
 
 
 def _query_string_params(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:

@@ -10,8 +10,15 @@ refused does not push its own retry time further away. In Redis the timestamps c
 servers' clocks, so server instances should keep their clocks in sync (NTP); skew shifts Retry-After
 by as much.
 
-In process the same moving window is kept by :class:`InProcessWindows`: a deque of times per caller,
-without the lock and thread hop per request of :mod:`limits`' memory storage.
+A request spends its cost (see :mod:`loyalty.schema.limits`: the objects its answer may hold, plus a
+fixed weight per request), so the budget is a budget of work: ``30000/minute`` is thirty thousand cost
+units a minute. ``hit(key)`` spends 1, for budgets that count attempts (sign-ins, token requests).
+In Redis, :mod:`limits` stores one list entry per unit spent (trimmed to the budget), so a caller
+costs Redis at most ``budget`` entries.
+
+In process the same moving window is kept by :class:`InProcessWindows`: a deque of (time, cost) per
+caller with their running sum, without the lock and thread hop per request of :mod:`limits`' memory
+storage.
 
 Rate limiting must never take the API down: when Redis fails or does not answer within ``timeout``,
 the request is allowed, a warning is logged (at most one per ``warn_every`` seconds), and Redis is
@@ -52,38 +59,66 @@ def _limits_redis_uri(redis_url: str) -> str:
 
 
 class InProcessWindows:
-    """The moving window in process: for each caller, the times of its allowed requests in the last period."""
+    """The moving window in process: for each caller, what its allowed requests spent in the last period."""
 
     def __init__(self, amount: int, period_seconds: float) -> None:
         self._amount = amount
         self._period = period_seconds
-        self._times: dict[str, deque[float]] = {}
+        self._spent: dict[str, _Window] = {}
         self._next_sweep = 0.0
 
     def __len__(self) -> int:
-        return len(self._times)
+        return len(self._spent)
 
-    def hit(self, key: str) -> float | None:
+    def hit(self, key: str, cost: int = 1) -> float | None:
         now = time.monotonic()
         if now >= self._next_sweep:
             self._sweep(now)
-        times = self._times.get(key)
-        if times is None:
-            times = self._times[key] = deque()
-        horizon = now - self._period
-        while times and times[0] <= horizon:
-            times.popleft()
-        if len(times) < self._amount:
-            times.append(now)
+        window = self._spent.get(key)
+        if window is None:
+            window = self._spent[key] = _Window()
+        window.expire(now - self._period)
+        if window.total + cost <= self._amount:
+            window.add(now, cost)
             return None
-        return float(max(1, math.ceil(times[0] + self._period - now)))
+        return float(max(1, math.ceil(window.fits_at(self._amount - cost, now, self._period) - now)))
 
     def _sweep(self, now: float) -> None:
         """Forget callers with nothing left in their window, so idle callers cost no memory."""
         horizon = now - self._period
-        for key in [key for key, times in self._times.items() if not times or times[-1] <= horizon]:
-            del self._times[key]
+        for key in [key for key, window in self._spent.items() if window.idle_since(horizon)]:
+            del self._spent[key]
         self._next_sweep = now + self._period
+
+
+class _Window:
+    """One caller's spending in the window: (time, cost) oldest first, and their sum."""
+
+    __slots__ = ("spent", "total")
+
+    def __init__(self) -> None:
+        self.spent: deque[tuple[float, int]] = deque()
+        self.total = 0
+
+    def add(self, now: float, cost: int) -> None:
+        self.spent.append((now, cost))
+        self.total += cost
+
+    def expire(self, horizon: float) -> None:
+        while self.spent and self.spent[0][0] <= horizon:
+            self.total -= self.spent.popleft()[1]
+
+    def idle_since(self, horizon: float) -> bool:
+        return not self.spent or self.spent[-1][0] <= horizon
+
+    def fits_at(self, room: int, now: float, period: float) -> float:
+        """When the total will be down to ``room`` as spending ages out (a period from now if never)."""
+        total = self.total
+        for at, cost in self.spent:
+            total -= cost
+            if total <= room:
+                return at + period
+        return now + period
 
 
 class RateLimiter:
@@ -123,18 +158,18 @@ class RateLimiter:
         self._next_warning = 0.0
         self._unchecked = 0
 
-    async def hit(self, key: str) -> float | None:
-        """Record one request by ``key``: None within budget, else whole seconds until it may retry."""
+    async def hit(self, key: str, cost: int = 1) -> float | None:
+        """Spend ``cost`` of ``key``'s budget: None within budget, else whole seconds until it may retry."""
         if self._in_process is not None:
             # In process there is nothing to fail or wait for; a timeout would only let a busy server's
             # callers through unchecked.
-            return self._in_process.hit(key)
+            return self._in_process.hit(key, cost)
         if time.monotonic() < self._paused_until:
             self._unchecked += 1
             return None
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._count(key)
+                return await self._count(key, cost)
         except (StorageError, OSError, TimeoutError) as error:
             self._storage_failed(error)
             return None
@@ -143,8 +178,8 @@ class RateLimiter:
         if self._pool is not None:
             self._pool.disconnect()
 
-    async def _count(self, key: str) -> float | None:
-        if await self._strategy.hit(self.budget, key):
+    async def _count(self, key: str, cost: int) -> float | None:
+        if await self._strategy.hit(self.budget, key, cost=cost):
             return None
         stats = await self._strategy.get_window_stats(self.budget, key)
         return float(max(1, math.ceil(stats.reset_time - time.time())))

@@ -1,0 +1,135 @@
+"""Parsed documents, parsed within the token limit and kept in a cache bounded by their total tokens.
+
+Strawberry's ParserCache and ValidationCache bound the number of entries, not their size: a hundred
+distinct 1 MB documents kept ~200 MB each alive. Here a document is parsed by graphql-core with its
+``max_tokens`` (so a huge one is refused after reading ``max_tokens`` tokens, in milliseconds),
+measured (:mod:`loyalty.schema.limits`), and only then kept, weighed by its tokens: a parsed
+document's memory is about proportional to them. A document refused by the limits or by validation is
+never kept. The two Strawberry extensions below read this cache instead of parsing and validating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from graphql import DocumentNode, GraphQLSchema, GraphQLSyntaxError, parse
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from loyalty.lru import Lru
+from loyalty.schema.limits import Figures, QueryLimits, measure, refusal, too_many_tokens
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Tokens of all the documents kept (and as many for the known operations). Measured with tracemalloc,
+# a parsed document takes ~1 KB per token with its validation, so this is ~100 MB at most; the
+# console's and partners' operations are a few hundred documents of under 100 tokens each.
+CACHE_TOKENS = 100_000
+CACHE_ENTRIES = 1024
+
+
+class SizedLru(Lru[K, V]):
+    """An LRU bounded by the total size of its values as well as by their number."""
+
+    def __init__(self, maxsize: int, max_total: int, size: Callable[[V], int]) -> None:
+        super().__init__(maxsize)
+        self.max_total = max_total
+        self.total = 0
+        self._size = size
+
+    def put(self, key: K, value: V) -> None:
+        self.pop(key)
+        self._entries[key] = value
+        self.total += self._size(value)
+        while len(self._entries) > self.maxsize or self.total > self.max_total:
+            _, evicted = self._entries.popitem(last=False)
+            self.total -= self._size(evicted)
+
+    def pop(self, key: K) -> None:
+        value = self._entries.pop(key, None)
+        if value is not None:
+            self.total -= self._size(value)
+
+
+@dataclass(slots=True, eq=False)
+class ParsedDocument:
+    node: DocumentNode
+    tokens: int
+    figures: dict[str | None, Figures] = field(default_factory=dict)  # by requested operation name
+    validated: bool = False  # passed validation (a document that fails it is not kept)
+
+
+class Documents:
+    """Query text to its parsed document, for documents within the limits; refusals raise GraphQLError."""
+
+    def __init__(self, schema: GraphQLSchema, limits: QueryLimits, max_tokens: int = CACHE_TOKENS) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.cache: SizedLru[str, ParsedDocument] = SizedLru(
+            CACHE_ENTRIES, max_tokens, lambda document: document.tokens
+        )
+
+    def admit(self, query: str, operation_name: str | None) -> tuple[ParsedDocument, Figures]:
+        """The document and the operation's figures; raises a syntax error or QueryTooComplex."""
+        document = self.cache.get(query)
+        if document is None:
+            document = self.parse(query)
+        figures = document.figures.get(operation_name)
+        if figures is None:
+            figures = measure(self.schema, document.node, operation_name, self.limits)
+            refused = refusal(figures, self.limits)
+            if refused is not None:
+                self.cache.pop(query)
+                raise refused
+            document.figures[operation_name] = figures
+            self.cache.put(query, document)
+        return document, figures
+
+    def parse(self, query: str) -> ParsedDocument:
+        try:
+            node = parse(query, max_tokens=self.limits.max_tokens)
+        except GraphQLSyntaxError as error:
+            if error.message.endswith("tokens. Parsing aborted."):
+                raise too_many_tokens(self.limits) from None
+            raise
+        return ParsedDocument(node, getattr(node, "token_count", 0))
+
+
+class ParseWithinLimits(SchemaExtension):
+    """Strawberry's parse step from :class:`Documents` (the endpoint admitted the document just before)."""
+
+    def __init__(self, documents: Documents) -> None:
+        self._documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            document = self._documents.cache.get(context.query) or self._documents.parse(context.query)
+            context.graphql_document = document.node
+        yield
+
+
+class ValidateOnce(SchemaExtension):
+    """Strawberry's validation, run once per kept document; a document that fails it is forgotten."""
+
+    def __init__(self, documents: Documents) -> None:
+        self._documents = documents
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query, node = context.query or "", context.graphql_document
+        document = self._documents.cache.get(query)
+        if document is not None and document.node is node and document.validated:
+            context.pre_execution_errors = []
+        elif node is not None:
+            errors = validate_document(context.schema._schema, node, context.validation_rules)
+            context.pre_execution_errors = errors
+            if document is not None and document.node is node:
+                if errors:
+                    self._documents.cache.pop(query)
+                else:
+                    document.validated = True
+        yield
