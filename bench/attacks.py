@@ -259,6 +259,7 @@ class Server:
 
     def __init__(self, repo: Path, store: Store, *, quick: bool) -> None:
         self.loyalty = repo / ".venv" / "bin" / "loyalty"
+        self.python = repo / ".venv" / "bin" / "python"
         if not self.loyalty.exists():
             raise HarnessError(f"{self.loyalty} is missing: run `uv sync --frozen` in {repo}")
         self.port = free_port()
@@ -279,13 +280,26 @@ class Server:
         self.log = store.data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def command(self, *args: str) -> str:
+    def prepare(self) -> str:
+        """Migrate, create the owner and a partner client; the client's id.
+
+        One interpreter runs the three commands: each `loyalty` process spends seconds importing.
+        """
+        script = (
+            "from loyalty.cli import main; main(['migrate']); main(['create-owner']); "
+            "main(['create-partner-client', '--name', 'Attacks', '--scopes', 'users:read'])"
+        )
         result = subprocess.run(
-            [str(self.loyalty), *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
+            [str(self.python), "-c", script],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         if result.returncode != 0:
-            raise HarnessError(f"loyalty {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-        return result.stdout
+            raise HarnessError(f"migrating and creating the owner failed:\n{result.stderr[-2000:]}")
+        return next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("client_id"))
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -347,6 +361,7 @@ class Bench:
         self.owner_token = ""
         self.innocent_tokens: list[str] = []
         self.customer_id = ""
+        self.signed_in_at = -math.inf
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -380,7 +395,7 @@ class Bench:
 
     async def seed(self) -> None:
         """Staff (three innocents, a victim owner, one whose password is guessed) and customers."""
-        self.owner_token = await self.sign_in(*OWNER, 0)
+        owner_token = await self.sign_in(*OWNER, 0)
         enroll = (
             "mutation($i: EnrollUserInput!) { enrollUser(input: $i) { user { id } errors { code message } } }"
         )
@@ -393,21 +408,27 @@ class Bench:
                 "role": role,
                 "password": password,
             }
-            await self.graphql(enroll, bearer(self.owner_token), {"i": person})
+            await self.graphql(enroll, bearer(owner_token), {"i": person})
         for n in range(self.scale.customers):
             person = {
                 "email": f"customer{n}@attacks.example.com",
                 "firstName": "Customer",
                 "lastName": str(n),
+                "initialPoints": 100,
             }
-            person["initialPoints"] = 100
-            data = await self.graphql(enroll, bearer(self.owner_token), {"i": person})
+            data = await self.graphql(enroll, bearer(owner_token), {"i": person})
             self.customer_id = data["enrollUser"]["user"]["id"]
 
-    async def sign_in_everyone(self) -> None:
-        self.owner_token = await self.sign_in(*OWNER, 0)
-        self.innocent_tokens = [await self.sign_in(*who, n + 1) for n, who in enumerate(INNOCENTS)]
-        for token in self.innocent_tokens:  # the known operation is compiled before it is measured
+    async def ready(self) -> None:
+        """Fresh tokens when the last are 10 minutes old (they live 15), and `me` compiled before it is timed.
+
+        Signing in only then keeps the setup's own sign-ins clear of the per-email and per-address budgets.
+        """
+        if time.monotonic() - self.signed_in_at > 600:
+            self.owner_token = await self.sign_in(*OWNER, 0)
+            self.innocent_tokens = [await self.sign_in(*who, n + 1) for n, who in enumerate(INNOCENTS)]
+            self.signed_in_at = time.monotonic()
+        for token in self.innocent_tokens:
             await self.graphql(ME, bearer(token))
 
     async def innocent_loop(self, stop: asyncio.Event, innocent: Innocent) -> None:
@@ -447,17 +468,13 @@ class Bench:
         await self.post(outcome, "{" + "me " * self.scale.repeats + "}", address(number))
 
     async def distinct_megabytes(self, number: int, outcome: Outcome) -> None:
-        before = usage(self.server.pid).rss_mb
         try:
             for n in range(self.scale.documents):
                 await self.post(
                     outcome, f"query Q{self.tag}x{n} {{" + "me " * self.scale.repeats + "}", address(number)
                 )
         finally:
-            growth = usage(self.server.pid).rss_mb - before
-            outcome.notes.append(
-                f"RSS {growth:+.0f} MB over {len(outcome.times)}/{self.scale.documents} documents"
-            )
+            outcome.notes.append(f"{len(outcome.times)}/{self.scale.documents} answered")
 
     async def user_pages(self, number: int, outcome: Outcome) -> None:
         aliases = " ".join(
@@ -533,9 +550,9 @@ class Bench:
         )
 
     async def denied_reads(self, number: int, outcome: Outcome) -> None:
-        aliases = " ".join(
-            f"d{n}: users(first: 1) {{ totalCount }}" for n in range(self.scale.denied_aliases)
-        )
+        # A nullable field, so each alias is refused on its own (a non-null one ends at the first).
+        read = f'user(id: "{self.customer_id}") {{ id email }}'
+        aliases = " ".join(f"d{n}: {read}" for n in range(self.scale.denied_aliases))
         await self.post(outcome, "{ " + aliases + " }", address(number))
 
     async def burst(self, number: int, outcome: Outcome) -> None:
@@ -673,6 +690,7 @@ async def measure(bench: Bench, number: int, attack: Attack) -> Row:
         attack.extra(delta, outcome),
         *outcome.notes,
         f"CPU {usage_after.cpu_seconds - usage_before.cpu_seconds:.1f} s",
+        f"RSS {usage_after.rss_mb - usage_before.rss_mb:+.0f} MB",
     ]
     return Row(
         attack.name,
@@ -725,7 +743,7 @@ async def run_attacks(server: Server, store: Store, scale: Scale, partner_client
         for number, attack in enumerate(attacks(scale), start=1):
             if server.process is None:
                 await asyncio.to_thread(server.start)
-            await bench.sign_in_everyone()
+            await bench.ready()
             result.append(await measure(bench, number, attack))
             print(f"  {number:2}. {attack.name}: {result[-1].answer}", file=sys.stderr, flush=True)
         return result
@@ -763,10 +781,7 @@ def main() -> None:
         ):
             store = Store(Path(folder), pg)
             server = Server(args.repo.resolve(), store, quick=args.quick)
-            server.command("migrate")
-            server.command("create-owner")
-            client = server.command("create-partner-client", "--name", "Attacks", "--scopes", "users:read")
-            client_id = next(line.split()[1] for line in client.splitlines() if line.startswith("client_id"))
+            client_id = server.prepare()
             server.start()
             try:
                 result = asyncio.run(run_attacks(server, store, scale, client_id))

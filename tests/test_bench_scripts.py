@@ -21,3 +21,17 @@ def test_the_log_shipping_benchmark_runs_and_prints_its_figures() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "entries/s" in result.stdout
     assert "added by the activity log" in result.stdout
+
+
+def test_the_attack_benchmark_runs_every_attack_and_prints_its_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "attacks.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| attack | answer: median / max |" in result.stdout
+    assert "`/oauth/token` with a wrong secret" in result.stdout
