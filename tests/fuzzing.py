@@ -1,0 +1,81 @@
+"""What the fuzzers (test_fuzz_*.py) demand of every response, and how long they may search.
+
+The budget is fixed and the search derandomized, so ``make test`` runs the same examples every time
+in a bounded time; ``LOYALTY_FUZZ_EXAMPLES=2000`` runs more of them per test for a longer local search.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+# A stack trace, a file of ours or a library's, the database drivers' names, SQL text.
+LEAKS = re.compile(
+    r"Traceback|File \"|site-packages|src/loyalty|\.py\b|(?i:sqlalchemy|asyncpg|aiosqlite|psycopg)"
+    r"|\[SQL:|\bSELECT\b.*\bFROM\b|\bINSERT INTO\b|\bUPDATE \w+ SET\b|\bDELETE FROM\b"
+    r"|OperationalError|IntegrityError|ProgrammingError|DataError"
+)
+TEXT = st.text(max_size=30)
+# Any JSON value, integers past 64 bits too: what a client may send where something else is expected.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
+    max_leaves=10,
+)
+JSON_MEDIA_TYPES = ("application/json", "application/graphql-response+json")
+
+
+def budget(examples: int) -> settings:
+    """``examples`` per test (each test runs once per backend), or ``LOYALTY_FUZZ_EXAMPLES``.
+
+    The seeded data comes from function-scoped fixtures shared by all the examples of one test on
+    purpose: the examples are meant to meet those rows, and the changes earlier ones make.
+    """
+    return settings(
+        max_examples=int(os.environ.get("LOYALTY_FUZZ_EXAMPLES", examples)),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+def codes_in(value: Any) -> list[str]:
+    """Every ``code`` anywhere in a JSON body: GraphQL errors' extensions and payloads' user errors."""
+    if isinstance(value, dict):
+        found = [value["code"]] if isinstance(value.get("code"), str) else []
+        return found + [code for item in value.values() for code in codes_in(item)]
+    if isinstance(value, list):
+        return [code for item in value for code in codes_in(item)]
+    return []
+
+
+def assert_harmless(response: httpx.Response, *, sent: str) -> Any:
+    """Checks a response gives nothing away and did not fail inside; returns its JSON body (or None).
+
+    ``sent`` describes the request, for the failure message. A body is JSON except GraphiQL's page
+    (HTML, for a browser's GET), a HEAD's (none) and a redirect's (none, to an address of ours).
+    """
+    where = f"{sent}\n-> {response.status_code} {response.text[:800]}"
+    assert response.status_code < 500, where
+    leak = LEAKS.search(response.text)
+    assert leak is None, f"the body leaks {leak.group()!r}: {where}"
+    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+    if response.request.method == "HEAD" or 300 <= response.status_code < 400:
+        location = response.headers.get("location", "")
+        assert location.startswith(("/", "http://testserver/")) or not location, where
+        return None
+    if media_type == "text/html":
+        assert response.request.method == "GET", where
+        assert response.request.url.path == "/graphql", where
+        assert "text/html" in response.request.headers.get("accept", ""), where
+        return None
+    assert media_type in JSON_MEDIA_TYPES, where
+    body = response.json()
+    assert "INTERNAL" not in codes_in(body), where
+    return body
