@@ -803,6 +803,30 @@ async def test_a_disabled_clients_token_is_refused_at_once(api: Api, customer: S
     assert await api.error_code(USER, {"id": customer.id}, token=shop.token) == "UNAUTHENTICATED"
 
 
+async def test_a_disabled_clients_refused_calls_are_logged_with_its_client_id(
+    api: Api, owner: Staff, customer: Staff
+) -> None:
+    shop = await partner(api, "points:credit", "users:read")
+    await api.services.partners.disable_client(shop.client_id)
+
+    read = await api.error_code(USER, {"id": customer.id}, token=shop.token)
+    change = await api.error_code(
+        ADJUST,
+        {"input": {"accountId": customer.account_id, "action": "ADD", "amount": 1, "idempotencyKey": "k"}},
+        token=shop.token,
+    )
+    await api.services.shipper.drain()
+    data = await api.data(LOGS, {"filter": {"outcome": "DENIED"}}, token=owner.token)
+
+    assert read == change == "UNAUTHENTICATED"
+    entries = [edge["node"] for edge in data["logs"]["edges"]]
+    assert sorted((entry["action"], entry["actorId"], entry["actorRole"]) for entry in entries) == [
+        ("points.adjust", shop.actor_id, "PARTNER"),
+        ("query.user", shop.actor_id, "PARTNER"),
+    ]
+    assert await balance_of(api, customer.account_id) == 100
+
+
 async def test_every_partner_change_and_refusal_is_in_the_activity_log(
     api: Api, owner: Staff, customer: Staff
 ) -> None:

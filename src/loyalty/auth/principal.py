@@ -113,7 +113,14 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who asks (``None`` when no valid token came) and from where."""
+    """Who asks (``None`` when no valid token came) and from where; ``refused``, who a token names
+    that no longer grants access (a disabled partner client), for the activity log only."""
 
     principal: Principal | None
     origin: Origin
+    refused: Principal | None = None
+
+    @property
+    def actor(self) -> Principal | None:
+        """Who the activity log names: the caller, or whom a refused token names."""
+        return self.principal or self.refused

@@ -46,6 +46,8 @@ class Context:
     principal: Principal | None = None
     # Why a presented token was refused; reported only to fields that need a caller.
     auth_failure: str | None = None
+    # Whom a refused token names (a disabled partner client), for the activity log.
+    refused: Principal | None = None
     _loaders: Loaders | None = None
 
     @property
@@ -56,7 +58,7 @@ class Context:
 
     def caller(self) -> Caller:
         """Who asks and from where, for actions the activity log records (refused ones included)."""
-        return Caller(self.principal, self.origin)
+        return Caller(self.principal, self.origin, self.refused)
 
     def signed_in(self) -> Principal:
         """The staff member or partner client behind the token, or UNAUTHENTICATED."""

@@ -61,7 +61,7 @@ class Attempt:
         self.target_id = target_id
         self.recorded = False
         # Who acted, when it is learnt during the action rather than from a token (refreshing a session).
-        self.actor: Principal | None = caller.principal
+        self.actor: Principal | None = caller.actor
 
     @property
     def principal(self) -> Principal:
@@ -193,7 +193,7 @@ class RefusalDigest:
 
 
 def _caller_key(caller: Caller) -> str:
-    return caller.principal.actor_id if caller.principal else f"ip:{caller.origin.source_ip}"
+    return caller.actor.actor_id if caller.actor else f"ip:{caller.origin.source_ip}"
 
 
 class AuditTrail:
@@ -274,7 +274,7 @@ class AuditTrail:
         first = refusals[0]
         distinct = sorted(set(fields))
         entry = self.entry(
-            caller.principal,
+            caller.actor,
             caller.origin,
             action=f"query.{fields[0]}",
             outcome="DENIED",
@@ -287,7 +287,7 @@ class AuditTrail:
     async def record_rate_limited(self, caller: Caller, *, action: str = "request.rate_limited") -> None:
         """Record a request refused for going over its caller's budget (repeats summarized)."""
         entry = self.entry(
-            caller.principal, caller.origin, action=action, outcome="DENIED",
+            caller.actor, caller.origin, action=action, outcome="DENIED",
             details={"code": "RATE_LIMITED"},
         )  # fmt: skip
         await self.record_repeated(entry, key=_caller_key(caller))

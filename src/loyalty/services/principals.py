@@ -33,6 +33,15 @@ _STAFF_ROLES = {role.value for role in Role if role.is_staff}
 K = TypeVar("K")
 
 
+class ClientRefused(Unauthenticated):
+    """A token we signed for a partner client that is disabled: refused, yet the activity log names
+    the client (``client:<id>``), not an anonymous caller."""
+
+    def __init__(self, client: PartnerPrincipal) -> None:
+        super().__init__("The access token no longer grants access.")
+        self.client = client
+
+
 @dataclass(frozen=True, slots=True)
 class ExternalIssuer:
     """An OpenID Connect issuer whose tokens are accepted for staff (Cognito in production)."""
@@ -104,7 +113,7 @@ class PrincipalDirectory:
         if isinstance(client_id, str):
             client = await self._clients.get_or_load(client_id, self._load_client)
             if client is None:
-                raise Unauthenticated("The access token no longer grants access.")
+                raise ClientRefused(PartnerPrincipal(client_id, "", frozenset()))
             granted = set(str(claims.get("scope", "")).split())
             # The token's scopes, as far as the client still holds them.
             return PartnerPrincipal(

@@ -24,6 +24,7 @@ from loyalty.resolvers.context import Context
 from loyalty.schema import Admission, LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
+from loyalty.services.principals import ClientRefused
 from loyalty.web.errors import JSONResponse, error_response, format_error
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network, request_origin
@@ -194,6 +195,7 @@ class GraphQLEndpoint:
                 context.principal = await self._services.principals.authenticate(token.strip())
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
+                context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
         admission = self._schema.admit(query, operation_name, variables)
         if self._rate_limiter is not None:
             caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
