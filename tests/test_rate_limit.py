@@ -244,3 +244,37 @@ async def test_callers_gone_quiet_are_forgotten_in_process() -> None:
     assert windows.hit("caller-0") is None
 
     assert len(windows) == 1
+
+
+async def test_a_request_spends_its_cost_from_the_budget() -> None:
+    limiter = RateLimiter("10/minute")
+    try:
+        assert await limiter.hit("partner:acme", cost=6) is None
+        assert await limiter.hit("partner:acme", cost=4) is None
+
+        assert await limiter.hit("partner:acme", cost=1) is not None
+        assert await limiter.hit("partner:globex", cost=10) is None
+    finally:
+        await limiter.close()
+
+
+def test_spending_comes_back_as_it_ages_out_of_the_window() -> None:
+    windows = InProcessWindows(amount=10, period_seconds=60)
+    assert windows.hit("caller", 7) is None
+    assert windows.hit("caller", 3) is None
+
+    retry_after = windows.hit("caller", 5)
+
+    assert retry_after is not None
+    assert 59 <= retry_after <= 60  # when the first 7 age out
+    assert windows.hit("caller", 11) == 60  # more than the budget never fits
+
+
+async def test_requests_spend_their_cost_from_the_budget_in_redis(redis_namespace: str) -> None:
+    limiter = RateLimiter("10/minute", redis_url=REDIS_URL, namespace=redis_namespace, timeout=REDIS_TIMEOUT)
+    try:
+        assert await limiter.hit("partner:acme", cost=6) is None
+        assert await limiter.hit("partner:acme", cost=5) is not None
+        assert await limiter.hit("partner:acme", cost=4) is None
+    finally:
+        await limiter.close()

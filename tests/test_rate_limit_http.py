@@ -87,3 +87,29 @@ async def test_server_instances_share_a_budget_through_redis(
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+async def test_the_budget_is_spent_by_cost_not_by_requests(make_api: Callable[..., Api]) -> None:
+    api = make_api(rate_limit="100/minute")
+    manager = await api.user(Role.MANAGER)
+    page = "{ users(first: 20) { edges { node { id } } } }"  # costs 41, spends 51
+
+    statuses = [
+        (await api.client.post("/graphql", json={"query": page}, headers=bearer(manager.token))).status_code
+        for _ in range(2)
+    ]
+    me = await api.client.post("/graphql", json={"query": ME}, headers=bearer(manager.token))
+
+    assert statuses == [200, 429]
+    assert me.status_code == 200  # 51 + 11 fit in 100
+
+
+async def test_a_document_refused_by_the_limits_still_spends(make_api: Callable[..., Api]) -> None:
+    api = make_api(rate_limit="3000/minute")  # a refusal spends 2,010 with the default limits
+    too_big = "{" + " me" * 3000 + "}"
+
+    first = await api.client.post("/graphql", json={"query": too_big})
+    second = await api.client.post("/graphql", json={"query": too_big})
+
+    assert first.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert second.status_code == 429

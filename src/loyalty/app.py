@@ -21,6 +21,7 @@ from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, serv
 from loyalty.web.graphql import GraphQLEndpoint
 from loyalty.web.oauth import TokenEndpoint
 from loyalty.web.origin import request_origin
+from loyalty.web.persisted import PersistedOperations
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
 from loyalty.web.security_headers import SecurityHeadersMiddleware
@@ -68,6 +69,7 @@ def create_app(
         rate_limiter=rate_limiter,
         max_concurrent=settings.max_concurrent_operations,
         suggestions=settings.introspection,
+        persisted=PersistedOperations.from_setting(settings.persisted_operations),
     )
 
     oauth_budgets = (

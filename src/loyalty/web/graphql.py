@@ -28,6 +28,7 @@ from loyalty.services.principals import ClientRefused
 from loyalty.web.errors import JSONResponse, error_response, format_error
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network, request_origin
+from loyalty.web.persisted import PersistedOperations, PersistedQueryError
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.security_headers import explorer_policy
 
@@ -115,7 +116,9 @@ class GraphQLEndpoint:
         rate_limiter: RateLimiter | None = None,
         max_concurrent: int = 16,
         suggestions: bool = True,
+        persisted: PersistedOperations | None = None,
     ):
+        self._persisted = persisted or PersistedOperations()
         self._schema = schema
         self._suggestions = suggestions
         self._services = services
@@ -131,36 +134,39 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """GraphiQL for a browser; else the request answered in the media type it accepts."""
+        media_type = response_media_type(request.headers.get("accept"))
         if (
             self._graphiql_html
             and request.method in _READS
             and "query" not in request.query_params
             and _wants_html(request)
         ):
-            return HTMLResponse(
+            response: Response = HTMLResponse(
                 self._graphiql_html, headers={"content-security-policy": self._graphiql_policy}
             )
-        media_type = response_media_type(request.headers.get("accept"))
-        if media_type is None:
-            return error_response(
+        elif media_type is None:
+            response = error_response(
                 406, "NOT_ACCEPTABLE", f"Accept '{MediaType.JSON}' or '{MediaType.GRAPHQL_RESPONSE}'."
             )
-        request.state.media_type = media_type  # for the status of a response without data
-        response = await self._answer(request)
-        response.headers["content-type"] = media_type.content_type
+        else:
+            request.state.media_type = media_type  # for the status of a response without data
+            response = await self._answer(request)
+            response.headers["content-type"] = media_type.content_type
+        response.headers["vary"] = "Accept"  # each answer above depends on it
         return response
 
     async def _answer(self, request: Request) -> Response:
         try:
             if request.method in _READS:
-                query, variables, operation_name = _query_string_params(request)
+                query, variables, operation_name = _query_string_params(request, self._persisted)
                 allowed = _QUERIES_ONLY
             else:
                 refusal = unsupported_body(request.headers.get("content-type"))
                 if refusal is not None:
                     return error_response(415, "UNSUPPORTED_MEDIA_TYPE", refusal)
                 body = await read_body(request, self._max_body_bytes)
-                query, variables, operation_name = _graphql_params(orjson.loads(body))
+                payload, request.state.persist = self._persisted.resolve(orjson.loads(body))
+                query, variables, operation_name = _graphql_params(payload)
                 allowed = _ALL_OPERATIONS
         except BodyTooLarge:
             return error_response(413, "PAYLOAD_TOO_LARGE", f"The body is over {self._max_body_bytes} bytes.")
@@ -170,6 +176,8 @@ class GraphQLEndpoint:
             return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
         except BadRequest as error:
             return error_response(400, "BAD_REQUEST", str(error))
+        except PersistedQueryError as error:
+            return error_response(request.state.media_type.status_before_execution, error.code, error.message)
         except HoldsNul:
             status = request.state.media_type.status_before_execution
             return error_response(status, "BAD_USER_INPUT", "Text may not hold NUL characters.")
@@ -197,6 +205,9 @@ class GraphQLEndpoint:
                 context.auth_failure = str(refusal)
                 context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
         admission = self._schema.admit(query, operation_name, variables)
+        persist = getattr(request.state, "persist", None)
+        if persist is not None and admission.refusal is None:
+            self._persisted.register(*persist)  # an automatic persisted query, once within the limits
         if self._rate_limiter is not None:
             caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
             retry_after = await self._rate_limiter.hit(caller_key, cost=admission.spend)
@@ -281,15 +292,27 @@ class GraphQLEndpoint:
         return result
 
 
-def _query_string_params(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+def _query_string_params(
+    request: Request, persisted: PersistedOperations
+) -> tuple[str, dict[str, Any] | None, str | None]:
     params = request.query_params
     try:
         variables = orjson.loads(params["variables"]) if params.get("variables") else None
     except orjson.JSONDecodeError:
         raise VariablesNotJSON from None
-    return _graphql_params(
-        {"query": params.get("query"), "variables": variables, "operationName": params.get("operationName")}
+    try:
+        extensions = orjson.loads(params["extensions"]) if params.get("extensions") else None
+    except orjson.JSONDecodeError:
+        raise BadRequest("The 'extensions' parameter is not valid JSON.") from None
+    payload, request.state.persist = persisted.resolve(
+        {
+            "query": params.get("query"),
+            "variables": variables,
+            "operationName": params.get("operationName"),
+            "extensions": extensions,
+        }
     )
+    return _graphql_params(payload)
 
 
 def _wants_html(request: Request) -> bool:
