@@ -81,6 +81,13 @@ async def stored_users(api: Api, owner: Staff) -> int:
     return data["users"]["totalCount"]
 
 
+async def post_accepting_graphql_response(
+    api: Api, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+) -> httpx.Response:
+    headers = {"accept": GRAPHQL_RESPONSE, **(bearer(token) if token else {})}
+    return await api.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+
+
 @asynccontextmanager
 async def client_of(
     settings: Settings, services: Services, **changes: Any
@@ -216,14 +223,24 @@ async def test_a_request_accepting_neither_json_type_is_refused_with_406_and_run
     assert await stored_users(api, owner) == users_before
 
 
+async def test_every_answer_of_the_endpoint_says_it_varies_by_accept(
+    api: Api, owner: Staff, console_client: httpx.AsyncClient
+) -> None:
+    # given: what /graphql answers (GraphiQL or JSON, and which JSON) depends on Accept, so caches must key on it
+    responses = {
+        "GraphiQL": await api.client.get("/graphql", headers={"accept": "text/html"}),
+        "JSON": await api.client.get("/graphql", params={"query": ME}, headers=bearer(owner.token)),
+        "the newer type": await post_accepting_graphql_response(api, ME, token=owner.token),
+        "406": await api.client.post("/graphql", json={"query": ME}, headers={"accept": "text/html"}),
+        "with CORS": await console_client.post("/graphql", json={"query": ME}, headers={"origin": CONSOLE}),
+    }
+
+    varies = {name: response.headers.get("vary", "") for name, response in responses.items()}
+    assert all("accept" in value.lower() for value in varies.values()), varies
+    assert "origin" in varies["with CORS"].lower()
+
+
 # --- status codes with application/graphql-response+json ---------------------------------------------
-
-
-async def post_accepting_graphql_response(
-    api: Api, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-) -> httpx.Response:
-    headers = {"accept": GRAPHQL_RESPONSE, **(bearer(token) if token else {})}
-    return await api.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
 
 
 async def test_a_document_that_fails_before_execution_is_400_with_the_graphql_response_type(
