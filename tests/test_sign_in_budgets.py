@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from loyalty.config import Settings
+from loyalty.datasources import sign_in_attempts
+from loyalty.datasources.tables import sign_in_addresses
 from tests.conftest import TEST_PASSWORD, Api, Staff
 from tests.test_sessions import MAX_FAILURES, SIGN_IN, WRONG_PASSWORD
 
@@ -166,3 +170,28 @@ async def test_refusals_over_budget_check_no_password(api: Api, owner: Staff) ->
     await asyncio.gather(*(sign_in_from(api, ATTACKER, owner.email, WRONG_PASSWORD) for _ in range(20)))
 
     assert await checked_passwords(api, owner) == ADDRESS_ATTEMPTS
+
+
+# --- housekeeping --------------------------------------------------------------------------------
+
+
+async def test_attempts_and_addresses_too_old_to_matter_are_forgotten(api: Api, owner: Staff) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=91)
+    async with api.services.db.transaction() as conn:
+        for _ in range(MAX_FAILURES):
+            await sign_in_attempts.reserve(conn, email_key=owner.email, source_key=ATTACKER, now=long_ago)
+        seq = await sign_in_attempts.reserve(
+            conn, email_key=owner.email, source_key=OWNERS_ADDRESS, now=long_ago
+        )
+        await sign_in_attempts.mark_succeeded(
+            conn, seq=seq, email_key=owner.email, source_key=OWNERS_ADDRESS, now=long_ago
+        )
+
+    assert await sign_in_from(api, ATTACKER, owner.email) is None
+
+    async with api.services.db.read() as conn:
+        since = long_ago - timedelta(days=1)
+        attempts = await sign_in_attempts.attempts_on(conn, email_key=owner.email, since=since)
+        addresses = (await conn.execute(sa.select(sign_in_addresses.c.source_key))).scalars().all()
+    assert [(a.source_key, a.succeeded) for a in attempts] == [(ATTACKER, True)]
+    assert addresses == [ATTACKER]

@@ -102,8 +102,25 @@ async def mark_succeeded(
 
 
 async def purge(conn: AsyncConnection, *, attempts_before: datetime, addresses_before: datetime) -> None:
-    """Forget attempts and known addresses too old to matter."""
-    await conn.execute(sign_in_attempts.delete().where(sign_in_attempts.c.attempted_at < attempts_before))
+    """Forget attempts and known addresses too old to matter.
+
+    Rows another transaction is purging already are skipped rather than waited for: concurrent
+    sign-ins purging the same rows in different orders could otherwise deadlock.
+    """
+    old_attempts = (
+        sa.select(sign_in_attempts.c.seq)
+        .where(sign_in_attempts.c.attempted_at < attempts_before)
+        .with_for_update(skip_locked=True)
+    )
+    await conn.execute(sign_in_attempts.delete().where(sign_in_attempts.c.seq.in_(old_attempts)))
+    addresses = sign_in_addresses.c
+    old_addresses = (
+        sa.select(addresses.email_key, addresses.source_key)
+        .where(addresses.last_success_at < addresses_before)
+        .with_for_update(skip_locked=True)
+    )
     await conn.execute(
-        sign_in_addresses.delete().where(sign_in_addresses.c.last_success_at < addresses_before)
+        sign_in_addresses.delete().where(
+            sa.tuple_(addresses.email_key, addresses.source_key).in_(old_addresses)
+        )
     )
