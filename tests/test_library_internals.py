@@ -1,7 +1,8 @@
 """The library internals our hand-built parts stand on, checked against the versions installed.
 
 ``schema/plans.py`` drives graphql-core's executor and reads Strawberry's field definitions directly;
-``schema/operations.py`` and ``schema/__init__.py`` hook into Strawberry's extensions;
+``schema/operations.py``, ``schema/documents.py`` and ``schema/__init__.py`` hook into Strawberry's
+extensions and take over its parse and validation steps;
 ``datasources/prepared.py`` and ``datasources/database.py`` compile SQLAlchemy statements themselves and
 run them on asyncpg. None of that is public API: a minor release may move it without notice. The caps
 in pyproject.toml keep such releases out; when one is raised (or an install slips past it), these tests
@@ -14,7 +15,7 @@ import enum
 import inspect
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path as FilePath
 from typing import Any
@@ -28,6 +29,7 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLObjectType,
+    GraphQLSyntaxError,
     OperationType,
     execute,
     located_error,
@@ -36,7 +38,7 @@ from graphql import (
 from graphql.execution.executor import Executor
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
-from graphql.type.introspection import TypeNameMetaFieldDef
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
@@ -44,9 +46,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import create_async_engine
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import validate_document
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType as StrawberryOperationType
@@ -60,12 +63,14 @@ CHECKED: dict[str, tuple[str, str, str]] = {
         "0.341.2",
         "0.342",
         "schema/plans.py (field definitions, resolvers, Info), schema/operations.py and"
-        " schema/__init__.py (extension hooks, Schema._schema), web/graphql.py",
+        " schema/__init__.py (extension hooks, Schema._schema), schema/documents.py (parse and"
+        " validation taken over, validate_document), web/graphql.py",
     ),
     "graphql-core": (
         "3.3.2",
         "3.4",
-        "schema/plans.py (Executor.build, build_resolve_info, get_argument_values, Path)",
+        "schema/plans.py (Executor.build, build_resolve_info, get_argument_values, Path),"
+        " schema/documents.py (parse's max_tokens and token_count)",
     ),
     "sqlalchemy": (
         "2.1.9",
@@ -257,8 +262,9 @@ def test_leaf_types_coerce_output_values() -> None:
 
 def test_typename_root_types_and_directive_visitor() -> None:
     """plans.py compile_plan, _Compiler._step and _has_directives (a ``Visitor`` that stops at the first
-    ``enter_directive``)."""
-    assert isinstance(TypeNameMetaFieldDef, GraphQLField)
+    ``enter_directive``); limits.py weighs the introspection meta fields."""
+    for meta_field in (TypeNameMetaFieldDef, SchemaMetaFieldDef, TypeMetaFieldDef):
+        assert isinstance(meta_field, GraphQLField)
     assert ITEMS._schema.get_root_type(OperationType.QUERY) is QUERY_TYPE
     assert _has_directives(parse("{ item { firstName @skip(if: true) } }"))
     assert not _has_directives(DOCUMENT)
@@ -417,6 +423,49 @@ async def test_schema_overrides_and_config_keep_their_names() -> None:
 
     assert "graphiql" in get_graphql_ide_html("graphiql").lower()
     assert await await_maybe(1) == 1
+
+
+def test_parse_stops_at_max_tokens_and_counts_the_tokens() -> None:
+    """documents.py Documents.parse: ``parse(max_tokens=…)`` aborts with a message it recognises, and the
+    document's ``token_count`` weighs it in the cache (0 would make the cache unbounded)."""
+    with pytest.raises(GraphQLSyntaxError) as refused:
+        parse("{ item { firstName firstName firstName } }", max_tokens=5)
+    assert refused.value.message.endswith("tokens. Parsing aborted.")
+    assert getattr(parse("{ item { firstName } }"), "token_count", 0) == 6  # { item { firstName } }
+
+
+async def test_an_extension_parses_and_validates_in_strawberrys_place() -> None:
+    """documents.py ParseWithinLimits and ValidateOnce: a ``graphql_document`` set in ``on_parse`` is not
+    parsed again; ``pre_execution_errors`` set in ``on_validate`` skip validation; ``validate_document``
+    with the context's ``validation_rules`` (DisableIntrospection's among them) validates."""
+    preset = {"document": "query Q($unused: Int) { item { shout } }"}
+    found: list[str] = []
+
+    class Preparsed(SchemaExtension):
+        def on_parse(self) -> Iterator[None]:
+            self.execution_context.graphql_document = parse(preset["document"])
+            yield
+
+        def on_validate(self) -> Iterator[None]:
+            context = self.execution_context
+            assert context.graphql_document is not None
+            errors = validate_document(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+            found.extend(error.message for error in errors)
+            context.pre_execution_errors = []
+            yield
+
+    schema = strawberry.Schema(query=ItemQuery, extensions=[DisableIntrospection, Preparsed])
+    result = await schema.execute("not even GraphQL")
+    assert result.errors is None
+    assert result.data == {"item": {"shout": "ADA"}}
+    assert found == ["Variable '$unused' is never used in operation 'Q'."]
+    found.clear()
+    preset["document"] = "{ __schema { queryType { name } } }"
+    await schema.execute("not even GraphQL")
+    assert found
+    assert all("introspection has been disabled" in message for message in found)
 
 
 # --- SQLAlchemy: datasources/prepared.py -----------------------------------------------------------
