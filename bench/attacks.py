@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -50,6 +51,8 @@ OWNER = ("owner@attacks.example.com", "owner password, not a secret 1")
 VICTIM = ("victim@attacks.example.com", "victim password, not a secret 2")
 GUESSED = ("guessed@attacks.example.com", "guessed password, not a secret 3")
 INNOCENTS = [(f"innocent{n}@attacks.example.com", f"innocent password, not a secret {n}") for n in range(3)]
+# Signed-in attackers, one per attack that needs staff, so one's spent budget does not refuse the next.
+READERS = [(f"reader{n}@attacks.example.com", f"reader password, not a secret {n}") for n in range(2)]
 ME = "{ me { id } }"
 SIGN_IN = (
     "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken errors { code } } }"
@@ -72,6 +75,7 @@ class Scale:
     """How big each attack is: the issue's sizes, or a smoke run's."""
 
     cap: float
+    window: float
     repeats: int
     documents: int
     user_aliases: int
@@ -87,8 +91,8 @@ class Scale:
     customers: int
 
 
-FULL = Scale(30.0, 340_000, 100, 2000, 8, 300, 50, 18, 40, 2000, 50, 3000, 300, 100)
-QUICK = Scale(2.0, 2000, 3, 20, 2, 3, 3, 2, 6, 20, 2, 40, 10, 5)
+FULL = Scale(30.0, 3.0, 340_000, 100, 2000, 8, 300, 50, 18, 40, 2000, 50, 3000, 300, 100)
+QUICK = Scale(2.0, 0.2, 2000, 3, 20, 2, 3, 3, 2, 6, 20, 2, 40, 10, 5)
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -230,8 +234,8 @@ def postgres_database(url: str | None) -> Iterator[str | None]:
     if url is None:
         yield None
         return
-    base = url.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0]
-    admin = base.replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
+    server = urlsplit(url).netloc  # user@host:port; the database named in the URL is not used
+    admin = f"postgresql://{server}/postgres"
     name = f"loyalty_attacks_{secrets.token_hex(6)}"
 
     async def run(statement: str) -> None:
@@ -244,9 +248,9 @@ def postgres_database(url: str | None) -> Iterator[str | None]:
     try:
         asyncio.run(run(f'CREATE DATABASE "{name}"'))
     except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        raise HarnessError(f"PostgreSQL is not reachable at {base.split('@')[-1]}: {error}") from error
+        raise HarnessError(f"PostgreSQL is not reachable at {server}: {error}") from error
     try:
-        yield f"{base}/{name}"
+        yield f"postgresql+asyncpg://{server}/{name}"
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -358,7 +362,7 @@ class Bench:
             base_url=server.url, timeout=None, limits=httpx.Limits(max_connections=64)
         )
         self.innocent_client = httpx.AsyncClient(base_url=server.url, timeout=None)
-        self.owner_token = ""
+        self.reader_tokens: list[str] = []
         self.innocent_tokens: list[str] = []
         self.customer_id = ""
         self.signed_in_at = -math.inf
@@ -394,12 +398,12 @@ class Bench:
         return str(data["signIn"]["accessToken"])
 
     async def seed(self) -> None:
-        """Staff (three innocents, a victim owner, one whose password is guessed) and customers."""
+        """Staff (innocents, attackers, a victim owner, one whose password is guessed) and customers."""
         owner_token = await self.sign_in(*OWNER, 0)
         enroll = (
             "mutation($i: EnrollUserInput!) { enrollUser(input: $i) { user { id } errors { code message } } }"
         )
-        staff = [(*INNOCENTS[n], "MANAGER") for n in range(3)] + [(*VICTIM, "OWNER"), (*GUESSED, "MANAGER")]
+        staff = [(*who, "MANAGER") for who in [*INNOCENTS, *READERS, GUESSED]] + [(*VICTIM, "OWNER")]
         for email, password, role in staff:
             person = {
                 "email": email,
@@ -425,8 +429,8 @@ class Bench:
         Signing in only then keeps the setup's own sign-ins clear of the per-email and per-address budgets.
         """
         if time.monotonic() - self.signed_in_at > 600:
-            self.owner_token = await self.sign_in(*OWNER, 0)
             self.innocent_tokens = [await self.sign_in(*who, n + 1) for n, who in enumerate(INNOCENTS)]
+            self.reader_tokens = [await self.sign_in(*who, n + 10) for n, who in enumerate(READERS)]
             self.signed_in_at = time.monotonic()
         for token in self.innocent_tokens:
             await self.graphql(ME, bearer(token))
@@ -480,7 +484,7 @@ class Bench:
         aliases = " ".join(
             f"u{n}: users(first: 100) {{ edges {{ node {{ id }} }} }}" for n in range(self.scale.user_aliases)
         )
-        await self.post(outcome, "{ " + aliases + " }", address(number) | bearer(self.owner_token))
+        await self.post(outcome, "{ " + aliases + " }", address(number) | bearer(self.reader_tokens[0]))
 
     async def fan_out(self, number: int, outcome: Outcome) -> None:
         def level(depth: int) -> str:
@@ -491,7 +495,7 @@ class Bench:
             return f"a: {name} {{ {inner} }} b: {name} {{ {inner} }}"
 
         query = "{ users(first: 100, filter: {role: USER}) { edges { node { " + level(0) + " } } } }"
-        await self.post(outcome, query, address(number) | bearer(self.owner_token))
+        await self.post(outcome, query, address(number) | bearer(self.reader_tokens[1]))
 
     async def introspection(self, number: int, outcome: Outcome) -> None:
         selection = (
@@ -539,15 +543,16 @@ class Bench:
 
     async def lock_out_the_owner(self, number: int, outcome: Outcome) -> None:
         await self.post(outcome, self.sign_ins([VICTIM[0]] * 6), address(number))
+        start = time.perf_counter()
         response = await self.client.post(
             "/graphql",
             json={"query": SIGN_IN, "variables": {"e": VICTIM[0], "p": VICTIM[1]}},
             headers=address(number, 99),
         )
+        took = duration(time.perf_counter() - start)
         signed_in = bool(((response.json().get("data") or {}).get("signIn") or {}).get("accessToken"))
-        outcome.notes.append(
-            "owner elsewhere: " + ("signed in" if signed_in else answer_label(response).split(" ", 1)[1])
-        )
+        answer = "signed in" if signed_in else answer_label(response).split(" ", 1)[1]
+        outcome.notes.append(f"the owner from elsewhere: {answer} in {took}")
 
     async def denied_reads(self, number: int, outcome: Outcome) -> None:
         # A nullable field, so each alias is refused on its own (a non-null one ends at the first).
@@ -607,10 +612,14 @@ class Attack:
     name: str
     run: Callable[[Bench, int, Outcome], Awaitable[None]]
     extra: Callable[[dict[str, int], Outcome], str]
+    # Sent again and again for Scale.window, so the innocent `me` is measured during it, not after it.
+    # Attacks whose state is the point (sign-ins, budgets, the memory of distinct documents) run once.
+    repeat: bool = False
 
 
-def rows(delta: dict[str, int], _: Outcome) -> str:
-    return f"{delta['log']} log rows"
+def rows(delta: dict[str, int], outcome: Outcome) -> str:
+    requests = len(outcome.times) + len(outcome.cut)
+    return f"{delta['log']} log rows" + (f" for {requests} requests" if requests > 1 else "")
 
 
 def checked(delta: dict[str, int], _: Outcome) -> str:
@@ -631,15 +640,23 @@ def nothing(_delta: dict[str, int], _outcome: Outcome) -> str:
 def attacks(scale: Scale) -> list[Attack]:
     kb = (3 * scale.repeats + 2) // 1000
     return [
-        Attack(f"1 document of {kb} kB: `me` x{scale.repeats:,}, anonymous", Bench.one_megabyte, nothing),
+        Attack(
+            f"1 document of {kb} kB: `me` x{scale.repeats:,}, anonymous", Bench.one_megabyte, nothing, True
+        ),
         Attack(f"{scale.documents} distinct such documents, in turn", Bench.distinct_megabytes, nothing),
-        Attack(f"{scale.user_aliases:,} aliases of `users(first:100)`, owner", Bench.user_pages, nothing),
+        Attack(
+            f"{scale.user_aliases:,} aliases of `users(first:100)`, a manager",
+            Bench.user_pages,
+            nothing,
+            True,
+        ),
         Attack(
             f"fan-out x2 per level, {scale.fanout_levels} levels, under `users(first:100)`",
             Bench.fan_out,
             nothing,
+            True,
         ),
-        Attack(f"{scale.schema_aliases} aliased `__schema`, anonymous", Bench.introspection, nothing),
+        Attack(f"{scale.schema_aliases} aliased `__schema`, anonymous", Bench.introspection, nothing, True),
         Attack(f"{scale.sign_in_aliases} aliased wrong `signIn`, anonymous", Bench.aliased_sign_ins, checked),
         Attack(
             f"{scale.parallel_sign_in_requests} such requests in parallel",
@@ -650,7 +667,7 @@ def attacks(scale: Scale) -> list[Attack]:
             f"{scale.parallel_guesses} parallel wrong sign-ins, one email", Bench.parallel_guesses, checked
         ),
         Attack("6 aliased wrong sign-ins for an owner, then the owner", Bench.lock_out_the_owner, checked),
-        Attack(f"{scale.denied_aliases:,} aliased denied reads, anonymous", Bench.denied_reads, rows),
+        Attack(f"{scale.denied_aliases:,} aliased denied reads, anonymous", Bench.denied_reads, rows, True),
         Attack("a burst past the rate limit, anonymous", Bench.burst, per_refusal),
         Attack("text/plain and form-encoded POSTs", Bench.simple_requests, nothing),
         Attack(f"{scale.oauth_requests} `/oauth/token` with a wrong secret", Bench.oauth_flood, rows),
@@ -658,6 +675,13 @@ def attacks(scale: Scale) -> list[Attack]:
 
 
 # --- running and printing -----------------------------------------------------------------------
+
+
+async def repeated(bench: Bench, number: int, attack: Attack, outcome: Outcome) -> None:
+    start = time.monotonic()
+    await attack.run(bench, number, outcome)
+    while attack.repeat and time.monotonic() - start < bench.scale.window:
+        await attack.run(bench, number, outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,7 +700,7 @@ async def measure(bench: Bench, number: int, attack: Attack) -> Row:
     outcome, innocent, stop = Outcome(), Innocent(), asyncio.Event()
     loop = asyncio.create_task(bench.innocent_loop(stop, innocent))
     try:
-        await asyncio.wait_for(attack.run(bench, number, outcome), scale.cap)
+        await asyncio.wait_for(repeated(bench, number, attack, outcome), scale.cap)
     except TimeoutError:
         outcome.capped = True
     stop.set()
