@@ -56,6 +56,7 @@ def create_app(
         max_depth=settings.max_depth,
         max_aliases=settings.max_aliases,
         max_root_fields=settings.max_root_fields,
+        max_field_repeats=settings.max_field_repeats,
         max_cost=settings.max_cost,
     )
     schema = build_schema(introspection=settings.introspection, limits=limits)

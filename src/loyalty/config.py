@@ -111,10 +111,11 @@ class Settings(BaseSettings):
     )
 
     # Limits before work (README: Limits): a document over any is refused with QUERY_TOO_COMPLEX.
-    max_tokens: int = Field(default=2_000, ge=100, le=1_000_000, description="Tokens of a document.")
+    max_tokens: int = Field(default=1_000, ge=100, le=1_000_000, description="Tokens of a document.")
     max_depth: int = Field(default=15, ge=2, le=1000, description="Fields nested in fields.")
     max_aliases: int = Field(default=30, ge=0, description="Aliases in an operation, fragments expanded.")
     max_root_fields: int = Field(default=20, ge=1, description="Fields at the root of an operation.")
+    max_field_repeats: int = Field(default=3, ge=1, description="One response name in one selection set.")
     max_cost: int = Field(default=20_000, ge=1, description="Objects an answer may hold, plus weights.")
     persisted_operations: str | None = Field(
         default=None,

@@ -56,11 +56,10 @@ class RequireOperationName(SchemaExtension):
 
 
 class LoyaltySchema(strawberry.Schema):
-    def __init__(self, *args, limits: QueryLimits, extensions: list, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *, limits: QueryLimits, extensions: list, **kwargs: Any) -> None:
         self.limits = limits
         self.known_operations = KnownOperations()
         super().__init__(
-            *args,
             extensions=[
                 *extensions,
                 lambda: ParseWithinLimits(self.documents),
@@ -80,8 +79,8 @@ class LoyaltySchema(strawberry.Schema):
         else:
             try:
                 _, figures = self.documents.admit(query, operation_name)
-            except QueryTooComplex as refused:
-                return Admission(None, self.limits.refusal_spend, refusal=refused)
+            except QueryTooComplex as over:
+                return Admission(None, self.limits.refusal_spend, refusal=over)
             except GraphQLError as unparsable:
                 return Admission(None, REQUEST_WEIGHT, refusal=unparsable)
         cost = figures.cost.evaluate(variables)
@@ -108,7 +107,8 @@ class LoyaltySchema(strawberry.Schema):
             variable_values=variables,
             operation_name=operation_name,
             context_value=context,
-            is_awaitable=optimized_is_awaitable,
+            # Strawberry's check returns bool where graphql-core declares a TypeGuard; it is the same test.
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
         )
 
     def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def]

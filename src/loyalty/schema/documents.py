@@ -25,8 +25,8 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 # Tokens of all the documents kept (and as many for the known operations). Measured with tracemalloc,
-# a parsed document takes ~1 KB per token with its validation, so this is ~100 MB at most; the
-# console's and partners' operations are a few hundred documents of under 100 tokens each.
+# a parsed document takes ~430 bytes per token, so this is ~45 MB at most; the console's and partners'
+# operations are a few hundred documents of under 100 tokens each.
 CACHE_TOKENS = 100_000
 CACHE_ENTRIES = 1024
 

@@ -67,17 +67,18 @@ _Term = tuple[tuple[str, int], ...]  # the page variables (name, fallback) multi
 class QueryLimits:
     """The most a document may hold; see the README's "Limits" for why each default."""
 
-    max_tokens: int = 2_000
+    max_tokens: int = 1_000
     max_depth: int = 15
     max_aliases: int = 30
     max_root_fields: int = 20
+    max_field_repeats: int = 3
     max_cost: int = 20_000
 
     @property
     def refusal_spend(self) -> int:
-        """What a refused document takes from its caller's budget: a tenth of the largest cost allowed,
-        so that a caller sending refused documents runs out of budget ten times faster than one sending
-        the largest allowed, while a developer's mistake costs seconds."""
+        """What a refused document takes from its caller's budget: a tenth of the largest cost allowed.
+        Refusals cost us little but are not free to send (a default budget holds ~15 a minute), while a
+        developer's mistake in GraphiQL costs a few seconds of budget."""
         return REQUEST_WEIGHT + self.max_cost // 10
 
 
@@ -135,6 +136,7 @@ class Figures:
     depth: int
     aliases: int
     root_fields: int
+    repeats: int = 0  # the most times one response name is asked for in one selection set
     cost: Cost = field(default_factory=Cost)
 
 
@@ -146,14 +148,15 @@ class QueryTooComplex(GraphQLError):
 
 
 def refusal(figures: Figures, limits: QueryLimits) -> QueryTooComplex | None:
-    """The first static limit (depth, aliases, root fields) the figures pass; None if within all."""
+    """The first static limit (depth, aliases, root fields, repeats) the figures pass; None if within all."""
     for measured, limit, what in (
-        (figures.depth, limits.max_depth, "nested fields deep"),
-        (figures.aliases, limits.max_aliases, "aliases"),
-        (figures.root_fields, limits.max_root_fields, "root fields"),
+        (figures.depth, limits.max_depth, "has more than {} nested fields deep"),
+        (figures.aliases, limits.max_aliases, "has more than {} aliases"),
+        (figures.root_fields, limits.max_root_fields, "has more than {} root fields"),
+        (figures.repeats, limits.max_field_repeats, "asks for one field more than {} times in a selection"),
     ):
         if measured > limit:
-            return QueryTooComplex(f"The operation has more than {limit} {what}.")
+            return QueryTooComplex(f"The document {what.format(limit)}.")
     return None
 
 
@@ -178,27 +181,40 @@ def select_operation(document: DocumentNode, operation_name: str | None) -> Oper
 def measure(
     schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, limits: QueryLimits
 ) -> Figures:
-    """The figures of the operation the request names (zeros when none is clear: execution refuses it)."""
+    """The figures of a document: its shape the worst of all its operations (validation reads them
+    all), its cost that of the operation the request runs (none when that is unclear: it is refused)."""
+    selected = select_operation(document, operation_name)
+    worst = _Shape()
+    root_fields = 0
+    cost = Cost()
+    for operation in document.definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        root = schema.get_root_type(operation.operation)
+        if root is None:
+            continue
+        walk = _Walk(schema, document, operation, limits.max_depth)
+        shape = walk.selections(operation.selection_set, root, depth=1, page=None)
+        worst.depth, worst.aliases = max(worst.depth, shape.depth), max(worst.aliases, shape.aliases)
+        worst.repeats = max(worst.repeats, shape.repeats)
+        root_fields = max(root_fields, walk.root_fields(operation.selection_set))
+        if operation is selected:
+            cost = shape.cost
     tokens = getattr(document, "token_count", 0)
-    operation = select_operation(document, operation_name)
-    root = schema.get_root_type(operation.operation) if operation else None
-    if operation is None or root is None:
-        return Figures(tokens=tokens, depth=0, aliases=0, root_fields=0)
-    walk = _Walk(schema, document, operation, limits.max_depth)
-    shape = walk.selections(operation.selection_set, root, depth=1, page=None)
-    root_fields = walk.root_fields(operation.selection_set)
-    return Figures(tokens, shape.depth, shape.aliases, root_fields, shape.cost)
+    return Figures(tokens, worst.depth, worst.aliases, root_fields, worst.repeats, cost)
 
 
 @dataclass(slots=True)
 class _Shape:
     depth: int = 0
     aliases: int = 0
+    repeats: int = 0
     cost: Cost = field(default_factory=Cost)
 
     def add(self, other: _Shape, times: int = 1) -> None:
         self.depth = max(self.depth, other.depth)
         self.aliases += other.aliases * times
+        self.repeats = max(self.repeats, other.repeats)
         self.cost.add(other.cost, times)
 
 
@@ -253,6 +269,9 @@ class _Walk:
         if depth > self.max_depth:
             shape.depth = depth  # deeper than allowed already: no need to look further
             return shape
+        names: dict[str, int] = {}
+        self.response_names(selection_set, names, set())
+        shape.repeats = max(names.values(), default=0)
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 shape.add(self.field(selection, parent, depth=depth, page=page))
@@ -264,6 +283,24 @@ class _Walk:
             elif isinstance(selection, FragmentSpreadNode):
                 shape.add(self.spread(selection.name.value, depth=depth, page=page))
         return shape
+
+    def response_names(
+        self, selection_set: SelectionSetNode, names: dict[str, int], spread: set[str]
+    ) -> None:
+        """Count the fields of one selection set by response name, as validation compares them
+        (pairwise for each name: the time it takes grows with the square of a name's repeats, and
+        with their product down nested repeats). Each named fragment is counted once, as there."""
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = (selection.alias or selection.name).value
+                names[name] = names.get(name, 0) + 1
+            elif isinstance(selection, InlineFragmentNode):
+                self.response_names(selection.selection_set, names, spread)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in spread:
+                spread.add(selection.name.value)
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    self.response_names(fragment.selection_set, names, spread)
 
     def spread(self, name: str, *, depth: int, page: _Page | None) -> _Shape:
         fragment = self.fragments.get(name)
@@ -298,6 +335,7 @@ class _Walk:
         item = Cost.of(1)
         item.add(inner.cost)
         shape.depth, shape.aliases = max(depth, inner.depth), shape.aliases + inner.aliases
+        shape.repeats = inner.repeats
         if not _is_list(definition):
             shape.cost = item
         elif page is None:
