@@ -172,6 +172,22 @@ async def test_refusals_over_budget_check_no_password(api: Api, owner: Staff) ->
     assert await checked_passwords(api, owner) == ADDRESS_ATTEMPTS
 
 
+# --- the log --------------------------------------------------------------------------------------
+
+
+async def test_refused_sign_ins_are_logged_once_then_counted(api: Api, owner: Staff) -> None:
+    await fail_from(api, ATTACKER, owner.email)
+    for _ in range(20):
+        assert await sign_in_from(api, ATTACKER, owner.email) == "ACCOUNT_LOCKED"
+    await api.services.audit.flush()
+
+    data = await api.data(FAILED_SIGN_INS, token=owner.token)
+
+    details = [edge["node"]["details"] for edge in data["logs"]["edges"]]
+    assert Counter(d["reason"] for d in details) == {"INVALID_CREDENTIALS": MAX_FAILURES, "ACCOUNT_LOCKED": 2}
+    assert sorted(d.get("repeats", 0) for d in details if d["reason"] == "ACCOUNT_LOCKED") == [0, 19]
+
+
 # --- housekeeping --------------------------------------------------------------------------------
 
 
