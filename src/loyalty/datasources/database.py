@@ -100,7 +100,9 @@ class Database:
     @statement_hook.setter
     def statement_hook(self, hook: StatementHook | None) -> None:
         """Listen to SQLAlchemy's statements only while a hook is set: no cost otherwise."""
-        listeners = [(engine, "before_cursor_execute", self._report_cursor) for engine in self.engines]
+        listeners: list[tuple[AsyncEngine, str, Callable[..., None]]] = [
+            (engine, "before_cursor_execute", self._report_cursor) for engine in self.engines
+        ]
         if self.is_sqlite:  # the writer's BEGIN IMMEDIATE ends through the driver, not a cursor
             listeners += [
                 (self._writer, "commit", self._report_commit),

@@ -33,6 +33,8 @@ from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
 # Where a statement runs: a connection (in its transaction), or the database (alone, on any connection).
 Connectable = Database | AsyncConnection
+# What a prepared statement may be: executable, and compilable on its own.
+Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
 Row = Sequence[Any]
 
 _REQUIRED = object()
@@ -79,7 +81,7 @@ class _Compiled:
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     @classmethod
-    def of(cls, statement: sa.Executable, dialect: Dialect) -> _Compiled:
+    def of(cls, statement: Statement, dialect: Dialect) -> _Compiled:
         compiled = statement.compile(dialect=dialect)
         sql = str(compiled)
         if "POSTCOMPILE" in sql:
@@ -126,7 +128,7 @@ class Prepared:
 
     __slots__ = ("_compiled", "_reads", "statement")
 
-    def __init__(self, statement: sa.Executable) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None  # for PostgreSQL, the one dialect run raw
         self._reads = isinstance(statement, sa.Select)

@@ -117,7 +117,7 @@ async def fetch_password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str 
 
 def _list_filter(*, by_role: bool, by_search: bool) -> list[sa.ColumnElement[bool]]:
     """The listing's conditions, their values bound as ``roles`` and ``pattern``."""
-    conditions = [_ACTIVE]
+    conditions: list[sa.ColumnElement[bool]] = [_ACTIVE]
     if by_role:
         conditions.append(OneOf(users.c.role, "roles"))
     if by_search:
