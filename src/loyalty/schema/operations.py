@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphql import DocumentNode
+from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -52,11 +52,15 @@ class RememberKnownOperations(SchemaExtension):
         if context.query is not None and context.graphql_document is not None:
             # The name the request asked for (Strawberry fills in the first operation's when none is).
             requested = getattr(context.context, "operation_name", None)
-            _, figures = self._documents.admit(context.query, requested)
             try:
-                plan = compile_plan(context.schema._schema, context.graphql_document, requested)
-            except Unsupported:
-                plan = None
-            known = KnownOperation(context.graphql_document, context.operation_type, plan, figures)
-            self._known.put((context.query, requested), known)
+                _, figures = self._documents.admit(context.query, requested)
+            except GraphQLError:  # over the limits: run by a caller other than the endpoint, not kept
+                figures = None
+            if figures is not None:
+                try:
+                    plan = compile_plan(context.schema._schema, context.graphql_document, requested)
+                except Unsupported:
+                    plan = None
+                known = KnownOperation(context.graphql_document, context.operation_type, plan, figures)
+                self._known.put((context.query, requested), known)
         yield
