@@ -269,3 +269,9 @@ async def test_a_customer_page_of_the_console_is_well_within_the_limits(api: Api
     body = await api.post(query, token=owner.token)
     assert "errors" not in body
     assert body["extensions"]["cost"]["requested"] < LIMITS.max_cost / 2
+
+
+async def test_a_document_over_the_limits_run_directly_is_not_remembered() -> None:
+    schema = build_schema()
+    await schema.execute("{ me { " + " pointsAccounts { id }" * 4 + " } }")
+    assert len(schema.known_operations) == 0
