@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from loyalty.auth.permissions import Role
+from loyalty.resolvers.context import Loaders
 from tests.conftest import Api, Staff
 
 TWO_LEDGERS = """
@@ -36,3 +39,19 @@ async def test_a_bad_page_of_one_ledger_fails_only_that_ledger_in_a_batch(
         assert [(error["message"], error["path"]) for error in body["errors"]] == [
             (message, ["bad", "transactions"])
         ]
+
+
+async def test_a_load_cancelled_for_one_field_still_answers_the_others_waiting_for_it(
+    api: Api, owner: Staff
+) -> None:
+    # graphql-core cancels what the siblings of a failed non-null field still wait for; another
+    # field elsewhere may wait for the same user.
+    loaders = Loaders(api.services)
+    cancelled = loaders.user.load(uuid.UUID(owner.id))
+    waiting = loaders.user.load(uuid.UUID(owner.id))
+
+    cancelled.cancel()  # type: ignore[attr-defined]
+    found = await waiting
+
+    assert found is not None
+    assert found.email == owner.email

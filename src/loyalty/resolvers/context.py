@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Concatenate, ParamSpec, TypeVar
@@ -18,6 +19,21 @@ from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.pagination import Page
 from loyalty.services.points import LedgerPageKey
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SharedLoader(DataLoader[K, V]):
+    """A DataLoader whose every ``load`` waits on its own future, the batch's shielded.
+
+    graphql-core cancels what the siblings of a failed non-null field still wait for
+    (``gather_with_cancel``); a loader's future for a key is shared by every field that loads it,
+    and cancelling it for one cancelled it for all, a CancelledError through the whole request.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
 
 class Loaders:
     """Per-request DataLoaders, created on first use so a query pays only for what it touches."""
@@ -27,15 +43,15 @@ class Loaders:
 
     @cached_property
     def user(self) -> DataLoader[uuid.UUID, UserRecord | None]:
-        return DataLoader(load_fn=self._services.users.by_ids)
+        return SharedLoader(load_fn=self._services.users.by_ids)
 
     @cached_property
     def accounts_of_user(self) -> DataLoader[uuid.UUID, list[PointsAccountRecord]]:
-        return DataLoader(load_fn=self._services.points.accounts_of)
+        return SharedLoader(load_fn=self._services.points.accounts_of)
 
     @cached_property
     def ledger_page(self) -> DataLoader[LedgerPageKey, Page[LedgerRecord]]:
-        return DataLoader(load_fn=self._services.points.ledger_pages)
+        return SharedLoader(load_fn=self._services.points.ledger_pages)
 
 
 @dataclass(slots=True)
