@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -91,7 +91,7 @@ class Scale:
     customers: int
 
 
-FULL = Scale(30.0, 3.0, 340_000, 100, 2000, 8, 300, 50, 18, 40, 2000, 50, 3000, 300, 100)
+FULL = Scale(30.0, 3.0, 340_000, 100, 2000, 8, 300, 50, 18, 40, 2000, 50, 10_000, 300, 100)
 QUICK = Scale(2.0, 0.2, 2000, 3, 20, 2, 3, 3, 2, 6, 20, 2, 40, 10, 5)
 
 
@@ -104,7 +104,7 @@ class Outcome:
 
     times: list[float] = field(default_factory=list)
     cut: list[float] = field(default_factory=list)  # requests still unanswered at the cap: time so far
-    answers: Counter[str] = field(default_factory=Counter)
+    answers: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # label: times
     notes: list[str] = field(default_factory=list)
     capped: bool = False
 
@@ -147,7 +147,7 @@ async def timed(outcome: Outcome, request: Awaitable[httpx.Response]) -> httpx.R
         outcome.cut.append(time.perf_counter() - start)
         raise
     outcome.times.append(time.perf_counter() - start)
-    outcome.answers[answer_label(response)] += 1
+    outcome.answers[answer_label(response)].append(outcome.times[-1])
     return response
 
 
@@ -566,7 +566,10 @@ class Bench:
 
         async def client() -> None:
             nonlocal sent
-            while sent < self.scale.burst_max and outcome.answers[RATE_LIMITED] < self.scale.burst_refusals:
+            while (
+                sent < self.scale.burst_max
+                and len(outcome.answers.get(RATE_LIMITED, ())) < self.scale.burst_refusals
+            ):
                 sent += 1
                 await self.post(outcome, "{ __typename }", address(number))
 
@@ -627,8 +630,8 @@ def checked(delta: dict[str, int], _: Outcome) -> str:
 
 
 def per_refusal(delta: dict[str, int], outcome: Outcome) -> str:
-    refused = outcome.answers[RATE_LIMITED]
-    sent = sum(outcome.answers.values())
+    refused = len(outcome.answers.get(RATE_LIMITED, ()))
+    sent = len(outcome.times)
     ratio = f"{delta['log'] / refused:.2f}" if refused else "-"
     return f"{sent} sent, {refused} refused, {delta['log']} log rows ({ratio} per 429)"
 
@@ -736,7 +739,11 @@ def answer_times(outcome: Outcome, cap: float) -> str:
 
 def answer_codes(outcome: Outcome) -> str:
     return (
-        ", ".join(f"{label} x{n}" if n > 1 else label for label, n in outcome.answers.most_common(2)) or "-"
+        ", ".join(
+            f"{label} x{len(times)} ({duration(statistics.median(times))})"
+            for label, times in sorted(outcome.answers.items(), key=lambda item: -len(item[1]))[:3]
+        )
+        or "-"
     )
 
 
@@ -752,7 +759,7 @@ def innocent_times(innocent: Innocent) -> str:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| attack | answer: median / max | status, code | innocent `me` p50 / p99 | extra |",
+        "| attack | answer: median / max | status, code: count (median) | innocent `me` p50 / p99 | extra |",
         "|---|--:|---|--:|---|",
     ]
     lines += [f"| {r.attack} | {r.answer} | {r.codes} | {r.innocent} | {r.extra} |" for r in rows]
