@@ -11,11 +11,13 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loyalty.datasources.database import connection_lost
 from loyalty.services.errors import RequestRefused
 
 logger = logging.getLogger("loyalty.graphql")
 
 INTERNAL_MESSAGE = "Internal server error."
+UNAVAILABLE_MESSAGE = "The database connection was lost; nothing was changed by this field. Try again."
 
 # graphql-core's " Did you mean 'x', 'y', or 'z'?" (names never hold a "?"), at the end or mid-message.
 _SUGGESTION = re.compile(r" Did you mean [^?]*\?")
@@ -54,6 +56,11 @@ def format_error(error: GraphQLError, request_id: str, *, suggestions: bool = Tr
         code = "BAD_USER_INPUT"  # variables that do not fit their types, refused before execution
     elif original is None or isinstance(original, GraphQLError):
         code = "INTERNAL"
+    elif connection_lost(original):
+        # A transaction is never repeated once it began (a read is, once); the connection died under
+        # it (a failover, a restart), so it rolled back: the client may retry.
+        code, message = "SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE
+        logger.warning("database connection lost", extra={"request_id": request_id, "path": error.path})
     else:
         code = "INTERNAL"
         message = INTERNAL_MESSAGE
