@@ -78,3 +78,19 @@ async def test_refused_token_requests_are_logged_once_per_window(api: Api, owner
 
     [entry] = [edge["node"] for edge in data["logs"]["edges"]]
     assert (entry["outcome"], entry["details"]) == ("DENIED", {"code": "RATE_LIMITED"})
+
+
+async def test_repeated_wrong_secrets_leave_the_first_refusal_and_one_summary(api: Api, owner: Staff) -> None:
+    client = await api.services.partners.create_client("Shop", ["users:read"])
+    for _ in range(ADDRESS_BUDGET):
+        assert (await token_request(api, "203.0.113.7", (client.client_id, "guess"))).status_code == 401
+
+    await api.services.audit.flush()
+    data = await api.data(LOGS, {"filter": {"action": "auth.client_token"}}, token=owner.token)
+
+    entries = [edge["node"] for edge in data["logs"]["edges"]]
+    assert len(entries) == 2
+    summary, first = entries  # newest first
+    assert first["details"] == {"error": "invalid_client"}
+    assert first["targetId"] == client.client_id
+    assert summary["details"]["repeats"] == ADDRESS_BUDGET - 1

@@ -113,4 +113,7 @@ class PartnerService:
             target_id=(claimed_id or "")[:64] or None,
             details={"error": error} if error else None,
         )
-        await self._audit.record_alone(entry)
+        if error is None:
+            await self._audit.record_alone(entry)
+        else:  # a caller may repeat a refused request at will: repeats are summarized, the first kept
+            await self._audit.record_repeated(entry, key=(origin.source_ip, entry.target_id, error))
