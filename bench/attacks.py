@@ -5,8 +5,9 @@
 Starts `loyalty serve` from --repo (default: this checkout; its .venv must exist, `uv sync --frozen`)
 on a free loopback port, on SQLite in a temporary data directory, or with --database-url on a
 database `loyalty_attacks_<random>` created on that PostgreSQL server and dropped afterwards. Seeds an
-owner, staff and customers with accounts through the API, then runs each attack in a bounded loop
-while three signed-in staff members send `{ me { id } }` ten times a second between them (open
+owner, staff and customers with accounts through the API, then runs each attack, bounded by a cap
+(the cheap ones again and again for 3 s, so that they overlap the measurement), while three signed-in
+staff members send `{ me { id } }` ten times a second between them (open
 loop: a stalled server shows as latency, not as fewer samples). Prints one table row per attack: the
 time to answer the attack's requests (median, max), their statuses and codes, the innocent `me`'s
 p50/p99, and what the attack cost (server CPU, RSS growth, log rows, passwords checked).
@@ -352,6 +353,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 class Bench:
+    """The clients, the seeded people's tokens, and the attacks sent through them."""
+
     def __init__(self, server: Server, store: Store, scale: Scale, partner_client_id: str) -> None:
         self.server = server
         self.partner_client_id = partner_client_id
@@ -466,7 +469,7 @@ class Bench:
     def post(self, outcome: Outcome, query: str, headers: dict[str, str]) -> Awaitable[httpx.Response]:
         return timed(outcome, self.client.post("/graphql", json={"query": query}, headers=headers))
 
-    # Each attack: number (its addresses), outcome to fill, and it returns what it wrote in "extra".
+    # The attacks: each gets its number (for its addresses) and fills the outcome as answers come.
 
     async def one_megabyte(self, number: int, outcome: Outcome) -> None:
         await self.post(outcome, "{" + "me " * self.scale.repeats + "}", address(number))
