@@ -417,13 +417,13 @@ class Bench:
             }
             await self.graphql(enroll, bearer(owner_token), {"i": person})
         for n in range(self.scale.customers):
-            person = {
+            customer = {
                 "email": f"customer{n}@attacks.example.com",
                 "firstName": "Customer",
                 "lastName": str(n),
                 "initialPoints": 100,
             }
-            data = await self.graphql(enroll, bearer(owner_token), {"i": person})
+            data = await self.graphql(enroll, bearer(owner_token), {"i": customer})
             self.customer_id = data["enrollUser"]["user"]["id"]
 
     async def ready(self) -> None:
