@@ -25,6 +25,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from loyalty.auth.permissions import Role
+from loyalty.config import Settings
 from loyalty.schema import build_schema
 from tests.conftest import TEST_PASSWORD, Api
 from tests.fuzzing import JSON_VALUES, assert_harmless, budget, codes_in
@@ -157,6 +158,13 @@ async def _seed(api: Api) -> Seed:
     for kind, needed in SEEDED.items():
         assert len(seed.values[kind]) >= needed, (kind, seed.values[kind])
     return seed
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings with budgets no run spends: documents that cost thousands are sent by the
+    hundred, and a 429 would stop them before they meet the resolvers."""
+    return settings.model_copy(update={"rate_limit": "1000000000/minute"})
 
 
 @pytest.fixture
