@@ -17,7 +17,7 @@ from asyncio import isfuture
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import GeneratorType
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from graphql import (
     DocumentNode,
@@ -238,12 +238,13 @@ class Plan:
             context_value=context,
             raw_variable_values=variables,
             operation_name=self.operation_name,
-            is_awaitable=is_awaitable,
+            is_awaitable=_is_awaitable,
         )
         if isinstance(executor, list):
             return ExecutionResult(data=None, errors=executor)
         request = _Request(executor)
-        request.data = data = {}
+        data: dict[str, Any] = {}
+        request.data = data
         whole = _Slot(None, None, None)
         # A mutation's fields run one after the other, each with all it leads to.
         rounds = [(step,) for step in self.root.steps] if self.serial else [self.root.steps]
@@ -263,6 +264,8 @@ class Plan:
 # --- running ---------------------------------------------------------------------------------------
 
 _AWAITABLE_TYPES: dict[type, bool] = {}
+# Strawberry's check, typed as the type guard graphql-core's executor asks for (it is one).
+_is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", is_awaitable)
 
 
 def _awaitable(value: Any) -> bool:
@@ -293,7 +296,8 @@ def _walk_steps(
             try:
                 data[key] = read(source)
             except Exception as raw:  # noqa: BLE001
-                data[key] = request.fail(raw, step, Path(path, key, type_name), nullable=step.nullable)
+                request.fail(raw, step, Path(path, key, type_name), nullable=step.nullable)
+                data[key] = None
             continue
         step_path = Path(path, key, type_name)
         here = _Slot(data, key, step_path) if step.nullable else anchor
@@ -306,7 +310,8 @@ def _walk_steps(
             else:
                 data[key] = step.complete(request, step, value, step_path, here)
         except Exception as raw:  # noqa: BLE001 - resolver errors become GraphQL errors, as in graphql-core
-            data[key] = request.fail(raw, step, step_path, nullable=step.nullable)
+            request.fail(raw, step, step_path, nullable=step.nullable)
+            data[key] = None
     return data
 
 
@@ -364,7 +369,8 @@ def _list(item: Complete, items_nullable: bool) -> Complete:
                     here = _Slot(results, index, entry_path) if items_nullable else anchor
                     results[index] = item(request, step, entry, entry_path, here)
             except Exception as raw:  # noqa: BLE001
-                results[index] = request.fail(raw, step, entry_path, nullable=items_nullable)
+                request.fail(raw, step, entry_path, nullable=items_nullable)
+                results[index] = None
         return results
 
     return complete
@@ -545,7 +551,7 @@ def _leaf_reader(
     coerce, check for null. (Such an attribute holds a plain value, never an awaitable.)"""
     output_type = definition.type
     nullable = not isinstance(output_type, GraphQLNonNull)
-    leaf_type = output_type if nullable else output_type.of_type
+    leaf_type = output_type.of_type if isinstance(output_type, GraphQLNonNull) else output_type
     attribute = _attribute_read_by(definition)
     if attribute is None or not is_leaf_type(leaf_type):
         return None
