@@ -80,10 +80,16 @@ LOG_PAGE = (
 )
 STAFF = "SELECT users.id, users.email, users.role FROM users WHERE users.id = $1 AND users.deleted_at IS NULL"
 RETENTION = "SELECT settings.value FROM settings WHERE settings.name = 'log_retention_days'"
+MAX_COST = 20_000  # LOYALTY_MAX_COST's default, reported with each answer's cost
 
 
 def _json(content: Any) -> Response:
     return Response(orjson.dumps(content), media_type="application/json")
+
+
+def _answer(data: dict[str, Any], cost: int) -> Response:
+    """The answer as our server writes it, with the cost it reports for the scenario's document."""
+    return _json({"extensions": {"cost": {"requested": cost, "limit": MAX_COST}}, "data": data})
 
 
 def _connection(edges: list[dict[str, Any]], has_next_page: bool) -> dict[str, Any]:
@@ -155,10 +161,10 @@ class Floor:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(USER, uuid.UUID(user_id))
             if row is None:
-                return _json({"data": {"user": None}})
+                return _answer({"user": None}, 6)
             accounts = await conn.fetch(ACCOUNTS_OF_USERS, [row[0]])
         node = {"email": row[1], "role": row[4], "pointsAccounts": [{"balance": a[3]} for a in accounts]}
-        return _json({"data": {"user": node}})
+        return _answer({"user": node}, 6)
 
     async def adjust_points(self, request: Request) -> Response:
         """(b) adjustPoints(input: {accountId, action: ADD, amount}) { account { id balance }
@@ -200,7 +206,7 @@ class Floor:
             "transaction": {"id": str(transaction_id), "balanceAfter": balance},
             "errors": [],
         }
-        return _json({"data": {"adjustPoints": payload}})
+        return _answer({"adjustPoints": payload}, 18)
 
     async def users(self, _request: Request) -> Response:
         """(c) { users(first: 50) { edges { cursor node { id email role pointsAccounts { id balance } } }
@@ -221,7 +227,7 @@ class Floor:
                 "pointsAccounts": by_user.get(row[0], []),
             }
             edges.append({"cursor": encode_time_cursor(row[5], row[0]), "node": node})
-        return _json({"data": {"users": _connection(edges, len(rows) > PAGE)}})
+        return _answer({"users": _connection(edges, len(rows) > PAGE)}, 352)
 
     async def logs(self, _request: Request) -> Response:
         """(d) { logs(first: 50) { edges { cursor node { id timestamp action outcome actorId targetId } }
@@ -240,7 +246,7 @@ class Floor:
                 "targetId": row[8],
             }
             edges.append({"cursor": encode_time_cursor(row[1], row[0]), "node": node})
-        return _json({"data": {"logs": _connection(edges, len(rows) > PAGE)}})
+        return _answer({"logs": _connection(edges, len(rows) > PAGE)}, 102)
 
 
 def create_app(
