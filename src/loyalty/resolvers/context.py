@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from strawberry.dataloader import DataLoader
 
@@ -24,15 +24,31 @@ V = TypeVar("V")
 
 
 class SharedLoader(DataLoader[K, V]):
-    """A DataLoader whose every ``load`` waits on its own future, the batch's shielded.
+    """A DataLoader whose every pending ``load`` is a future of its own, settled from the batch's.
 
     graphql-core cancels what the siblings of a failed non-null field still wait for
-    (``gather_with_cancel``); a loader's future for a key is shared by every field that loads it,
+    (``gather_with_cancel``); the batch's future for a key is shared by every field that loads it,
     and cancelling it for one cancelled it for all, a CancelledError through the whole request.
+    (``asyncio.shield`` does the same at three times the cost: ~3 µs a load against ~1 µs.)
     """
 
     def load(self, key: K) -> Awaitable[V]:
-        return asyncio.shield(super().load(key))
+        shared = cast("asyncio.Future[V]", super().load(key))
+        if shared.done():  # a done future cannot be cancelled
+            return shared
+        own: asyncio.Future[V] = shared.get_loop().create_future()
+        shared.add_done_callback(functools.partial(_settle, own))
+        return own
+
+
+def _settle(own: asyncio.Future[V], shared: asyncio.Future[V]) -> None:
+    error = shared.exception()  # retrieved even when every field waiting for it was cancelled
+    if own.cancelled():
+        return
+    if error is not None:
+        own.set_exception(error)
+    else:
+        own.set_result(shared.result())
 
 
 class Loaders:
