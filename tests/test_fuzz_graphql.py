@@ -33,8 +33,8 @@ from tests.test_partners import ALL_SCOPES, partner
 
 SDL = build_schema().as_str()
 SCHEMA = graphql.build_schema(SDL)
-QUERY_ROUNDS_BUDGET = 25  # rounds of 9 documents, each sent twice
-MUTATION_ROUNDS_BUDGET = 20  # rounds of 13
+QUERY_ROUNDS_BUDGET = 50  # rounds of 9 documents, each sent twice
+MUTATION_ROUNDS_BUDGET = 40  # rounds of 13
 
 # How many seeded values of each kind the strategies may point at (the seed holds at least these).
 SEEDED = {"user": 8, "account": 6, "approval": 3, "log": 6, "email": 8}

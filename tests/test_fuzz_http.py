@@ -27,7 +27,7 @@ from tests.conftest import Api
 from tests.fuzzing import JSON_VALUES, TEXT, assert_harmless, budget
 from tests.test_partners import partner
 
-EXAMPLES = 400
+EXAMPLES = 800
 MAX_BODY_BYTES = 1024 * 1024  # the default limit, which the test settings keep
 OVERSIZED = b"@@oversized@@"  # a body one byte over the limit, made when sent (it would flood reports)
 ADDRESSES = ("/graphql", "/oauth/token", "/healthz", "/readyz", "/.well-known/jwks.json")
