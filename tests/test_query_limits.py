@@ -182,7 +182,13 @@ async def test_fifty_aliased_sign_ins_are_refused_before_any_password_is_checked
     assert "auth.sign_in_failed" not in {edge["node"]["action"] for edge in logs["logs"]["edges"]}
 
 
-FRAGMENTS_OF_ID = "fragment A on User { id } fragment B on User { id } fragment C on User { id }"
+FRAGMENTS_OF_ACCOUNTS = (
+    "fragment A on User { pointsAccounts { id } } fragment B on User { pointsAccounts { id } }"
+    " fragment C on User { pointsAccounts { id } }"
+)
+FRAGMENTS_OF_ID = (
+    "fragment A on User { id __typename } fragment B on User { id __typename } fragment C on User { id }"
+)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +198,10 @@ FRAGMENTS_OF_ID = "fragment A on User { id } fragment B on User { id } fragment 
         ("{ me { " + " ".join(f"m{n}: id" for n in range(31)) + " } }", "aliases"),
         ("{ " + " ".join(f"m{n}: logRetentionDays" for n in range(21)) + " }", "root fields"),
         ("{ me { " + " pointsAccounts { id }" * 4 + " } }", "more than 3 times"),
-        ("{ me { ...A ...B ... on User { id ...C } } } " + FRAGMENTS_OF_ID, "more than 3 times"),
+        (
+            "{ me { ...A ...B ... on User { pointsAccounts { id } ...C } } } " + FRAGMENTS_OF_ACCOUNTS,
+            "more than 3 times",
+        ),
         (
             "{ me { id } } query Other { me " + "{ pointsAccounts { user " * 8 + "{ id }" + " } }" * 8 + " }",
             "deep",
@@ -201,6 +210,16 @@ FRAGMENTS_OF_ID = "fragment A on User { id } fragment B on User { id } fragment 
 )
 async def test_each_limit_refuses_what_is_over_it(api: Api, owner: Staff, query: str, message: str) -> None:
     assert message in await refusal(api, query, token=owner.token)
+
+
+async def test_leaves_repeated_by_fragments_are_not_refused(api: Api, owner: Staff) -> None:
+    # What a code generator sends: every fragment asks for id and __typename again.
+    query = "{ me { id __typename ...A ...B ... on User { id __typename ...C } } } " + FRAGMENTS_OF_ID
+
+    body = await api.post(query, token=owner.token)
+
+    assert "errors" not in body
+    assert body["data"]["me"]["id"] == owner.id
 
 
 async def test_the_cost_comes_back_with_the_answer(api: Api, owner: Staff) -> None:

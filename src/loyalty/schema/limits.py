@@ -71,7 +71,7 @@ class QueryLimits:
     max_depth: int = 15
     max_aliases: int = 30
     max_root_fields: int = 20
-    max_field_repeats: int = 3
+    max_field_repeats: int = 3  # of a field with sub-fields
     max_cost: int = 20_000
 
     @property
@@ -287,11 +287,14 @@ class _Walk:
     def response_names(
         self, selection_set: SelectionSetNode, names: dict[str, int], spread: set[str]
     ) -> None:
-        """Count the fields of one selection set by response name, as validation compares them
-        (pairwise for each name: the time it takes grows with the square of a name's repeats, and
-        with their product down nested repeats). Each named fragment is counted once, as there."""
+        """Count the fields with sub-selections of one selection set by response name, as validation
+        compares them (pairwise for each name, and their sub-fields too: the time grows with the
+        product of the repeats down the nesting). Leaves repeat cheaply (300 ``id`` in one selection
+        validate in ~15 ms; the token limit bounds them) and clients repeat them by design: code
+        generators spread fragments that each ask for ``id`` and ``__typename``. Each named fragment
+        is counted once, as there."""
         for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
+            if isinstance(selection, FieldNode) and selection.selection_set is not None:
                 name = (selection.alias or selection.name).value
                 names[name] = names.get(name, 0) + 1
             elif isinstance(selection, InlineFragmentNode):
