@@ -250,7 +250,7 @@ class GraphQLEndpoint:
             body["errors"] = [
                 format_error(error, request_id, suggestions=self._suggestions) for error in result.errors
             ]
-        if result.extensions:  # the cost (helper A)
+        if result.extensions:  # the cost
             body["extensions"] = result.extensions
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if not executed:
