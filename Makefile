@@ -20,6 +20,7 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen lint-imports
+	$(UV) run --frozen mypy src
 
 schema: install
 	$(UV) run --frozen loyalty schema -o schema.graphql

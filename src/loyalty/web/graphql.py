@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
@@ -266,10 +267,11 @@ class GraphQLEndpoint:
         operation_name: str | None,
         allowed: frozenset[OperationType],
         context: Context,
-    ) -> ExecutionResult:
+    ) -> ExecutionResult | StrawberryExecutionResult:
         """Nothing for a refused document; a known operation from its plan; any other through
         Strawberry's full path. The cost goes with the answer, in ``extensions.cost``."""
         known = admission.known
+        result: ExecutionResult | StrawberryExecutionResult
         if admission.refusal is not None:
             result = ExecutionResult(None, [admission.refusal])
         elif known is not None and known.operation_type in allowed:
