@@ -28,7 +28,7 @@ from loyalty.auth.permissions import Role
 from loyalty.config import Settings
 from loyalty.schema import build_schema
 from tests.conftest import TEST_PASSWORD, Api
-from tests.fuzzing import JSON_VALUES, assert_harmless, budget, codes_in
+from tests.fuzzing import JSON_VALUES, assert_harmless, budget, codes_in, without_budgets
 from tests.test_partners import ALL_SCOPES, partner
 
 SDL = build_schema().as_str()
@@ -162,9 +162,7 @@ async def _seed(api: Api) -> Seed:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The test settings with budgets no run spends: documents that cost thousands are sent by the
-    hundred, and a 429 would stop them before they meet the resolvers."""
-    return settings.model_copy(update={"rate_limit": "1000000000/minute"})
+    return without_budgets(settings)
 
 
 @pytest.fixture

@@ -19,12 +19,13 @@ from urllib.parse import urlencode
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from loyalty.auth.permissions import Role
+from loyalty.config import Settings
 from tests.conftest import Api
-from tests.fuzzing import JSON_VALUES, TEXT, assert_harmless, budget
+from tests.fuzzing import JSON_VALUES, TEXT, assert_harmless, budget, without_budgets
 from tests.test_partners import partner
 
 EXAMPLES = 800
@@ -88,6 +89,11 @@ def _with_payload(token: str, extra: dict[str, Any]) -> str:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return without_budgets(settings)
+
+
+@pytest.fixture
 async def secrets(api: Api) -> Secrets:
     owner = await api.user(Role.OWNER)
     await api.user(Role.USER, points_balance=100)
@@ -124,8 +130,19 @@ GRAPHQL_BODIES = st.fixed_dictionaries(
 FORM_VALUES = (
     st.sampled_from(["@@client_id@@", "@@client_secret@@", "client_credentials", "password", ""]) | TEXT
 )
-FORMS = st.dictionaries(
-    st.sampled_from(["grant_type", "client_id", "client_secret", "scope"]) | TEXT, FORM_VALUES, max_size=5
+FORMS = st.one_of(
+    st.fixed_dictionaries(  # nearly a token request
+        {"grant_type": st.just("client_credentials") | FORM_VALUES},
+        optional={
+            "client_id": st.just("@@client_id@@") | FORM_VALUES,
+            "client_secret": st.just("@@client_secret@@") | FORM_VALUES,
+            "scope": st.sampled_from(["users:read", "points:read users:read", "points:credit", "openid"])
+            | TEXT,
+        },
+    ),
+    st.dictionaries(
+        st.sampled_from(["grant_type", "client_id", "client_secret", "scope"]) | TEXT, FORM_VALUES, max_size=5
+    ),
 ).map(lambda form: urlencode(form).encode())
 # Bodies that have broken JSON parsers: huge numbers, deep nesting, NUL, lone surrogates, bad UTF-8.
 NASTY_BODIES = st.sampled_from(
@@ -216,7 +233,7 @@ class RandomRequest:
     body: bytes
 
 
-REQUESTS = st.builds(
+ANY_REQUEST = st.builds(
     RandomRequest,
     method=METHODS,
     path=PATHS,
@@ -227,6 +244,30 @@ REQUESTS = st.builds(
     forwarded_for=FORWARDED_FOR,
     body=BODIES,
 )
+# Most requests are nearly right, so that they pass the checks at the door and reach the work.
+GRAPHQL_REQUEST = st.builds(
+    RandomRequest,
+    method=st.sampled_from(["POST", "POST", "GET"]),
+    path=st.just("/graphql"),
+    params=QUERY_STRINGS,
+    content_type=st.just("application/json") | CONTENT_TYPES,
+    accept=st.none() | ACCEPTS,
+    authorization=AUTHORIZATIONS,
+    forwarded_for=FORWARDED_FOR,
+    body=GRAPHQL_BODIES | BODIES,
+)
+TOKEN_REQUEST = st.builds(
+    RandomRequest,
+    method=st.sampled_from(["POST", "POST", "GET"]),
+    path=st.just("/oauth/token"),
+    params=st.none(),
+    content_type=st.just("application/x-www-form-urlencoded") | CONTENT_TYPES,
+    accept=st.none() | ACCEPTS,
+    authorization=AUTHORIZATIONS,
+    forwarded_for=FORWARDED_FOR,
+    body=FORMS | BODIES,
+)
+REQUESTS = st.one_of(GRAPHQL_REQUEST, GRAPHQL_REQUEST, TOKEN_REQUEST, ANY_REQUEST)
 
 
 # --- the test -------------------------------------------------------------------------------------
@@ -253,3 +294,22 @@ async def test_random_http_requests_are_answered_cleanly(
     assert_harmless(
         response, sent=f"{request.method} {request.path} {request.params} {headers} {body[:300]!r}"
     )
+    known = request.path if request.path in ADDRESSES else "elsewhere"
+    event(f"{known} -> {response.status_code}")  # shown by --hypothesis-show-statistics
+
+
+# --- what the fuzzer found ------------------------------------------------------------------------
+
+
+async def test_a_token_request_whose_authorization_is_a_scheme_and_a_space_is_an_invalid_client(
+    api: Api,
+) -> None:
+    """Was a 500 (also over uvicorn): authlib split ``Basic `` into one word and failed to unpack it."""
+    response = await api.client.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials",
+        headers={"content-type": "application/x-www-form-urlencoded", "authorization": "Basic "},
+    )
+
+    body = assert_harmless(response, sent="POST /oauth/token, Authorization: 'Basic '")
+    assert (response.status_code, body["error"]) == (401, "invalid_client")
