@@ -313,3 +313,26 @@ async def test_a_token_request_whose_authorization_is_a_scheme_and_a_space_is_an
 
     body = assert_harmless(response, sent="POST /oauth/token, Authorization: 'Basic '")
     assert (response.status_code, body["error"]) == (401, "invalid_client")
+
+
+@pytest.mark.parametrize(
+    ("credentials", "form"),
+    [
+        pytest.param({}, b"grant_type=client_credentials&client_id=%00&client_secret=x", id="in the form"),
+        pytest.param(
+            {"authorization": "Basic AAA6eA=="}, b"grant_type=client_credentials", id="in http basic"
+        ),
+    ],
+)
+async def test_a_token_request_whose_client_id_holds_a_nul_is_an_invalid_request(
+    api: Api, credentials: dict[str, str], form: bytes
+) -> None:
+    """Was a 500 on PostgreSQL, which stores no NUL: the client's lookup failed, then its log entry."""
+    response = await api.client.post(
+        "/oauth/token",
+        content=form,
+        headers={"content-type": "application/x-www-form-urlencoded", **credentials},
+    )
+
+    body = assert_harmless(response, sent=f"POST /oauth/token {credentials} {form!r}")
+    assert (response.status_code, body["error"]) == (400, "invalid_request")
