@@ -11,6 +11,7 @@ without a trace of the server's insides (see ``tests.fuzzing``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,9 +124,27 @@ DOCUMENTS = st.sampled_from(
         "{ me { " + "pointsAccounts { user { " * 200 + "id" + " } }" * 200 + " } }",
     ]
 )
-GRAPHQL_BODIES = st.fixed_dictionaries(
-    {"query": DOCUMENTS | TEXT},
-    optional={"variables": JSON_VALUES, "operationName": JSON_VALUES, "extensions": JSON_VALUES},
+# Automatic persisted queries: a hash of a document (sent with it, or alone to run a stored one) or not.
+PERSISTED = st.fixed_dictionaries(
+    {
+        "persistedQuery": st.fixed_dictionaries(
+            {"version": st.sampled_from([1, 2, "1", None])},
+            optional={
+                "sha256Hash": DOCUMENTS.map(lambda query: hashlib.sha256(query.encode()).hexdigest()) | TEXT
+            },
+        )
+    }
+)
+GRAPHQL_BODIES = st.one_of(
+    st.fixed_dictionaries(
+        {"query": DOCUMENTS | TEXT},
+        optional={
+            "variables": JSON_VALUES,
+            "operationName": JSON_VALUES,
+            "extensions": PERSISTED | JSON_VALUES,
+        },
+    ),
+    st.fixed_dictionaries({"extensions": PERSISTED}, optional={"variables": JSON_VALUES}),
 ).map(_json)
 FORM_VALUES = (
     st.sampled_from(["@@client_id@@", "@@client_secret@@", "client_credentials", "password", ""]) | TEXT
@@ -217,6 +236,7 @@ QUERY_STRINGS = st.one_of(
     st.none(),
     st.dictionaries(st.sampled_from(["query", "variables", "operationName", "extensions"]) | TEXT, DOCUMENTS | TEXT, max_size=3),
     st.fixed_dictionaries({"query": DOCUMENTS}, optional={"variables": JSON_VALUES.map(json.dumps) | TEXT}),
+    st.fixed_dictionaries({"extensions": PERSISTED.map(json.dumps)}, optional={"query": DOCUMENTS}),
 )  # fmt: skip
 FORWARDED_FOR = st.none() | st.sampled_from(["1.2.3.4", "::1", "not an address", "1.2.3.4, " * 300])
 
