@@ -35,7 +35,7 @@ OVERSIZED = b"@@oversized@@"  # a body one byte over the limit, made when sent (
 ADDRESSES = ("/graphql", "/oauth/token", "/healthz", "/readyz", "/.well-known/jwks.json")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # tokens would bury a failure's report
 class Secrets:
     """The run's real credentials, which the requests name by a placeholder."""
 
@@ -51,7 +51,7 @@ class Secrets:
             "staff": lambda: f"Bearer {self.staff_token}",
             "partner": lambda: f"Bearer {self.partner_token}",
             "truncated": lambda: f"Bearer {self.staff_token[:-7]}",
-            "resigned": lambda: f"Bearer {_with_payload(self.staff_token, {'role': 'OWNER'})}",
+            "tampered": lambda: f"Bearer {_with_payload(self.staff_token, {'role': 'OWNER'})}",
             "alg_none": lambda: f"Bearer {_unsigned(self.staff_token)}",
             "basic": lambda: "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode(),
             "basic_wrong": lambda: "Basic " + base64.b64encode(f"{self.client_id}:nope".encode()).decode(),
@@ -225,7 +225,7 @@ ACCEPTS = st.sampled_from(
 )
 AUTHORIZATIONS = (
     st.sampled_from(
-        ["none", "staff", "partner", "truncated", "resigned", "alg_none", "basic", "basic_wrong"]
+        ["none", "staff", "partner", "truncated", "tampered", "alg_none", "basic", "basic_wrong"]
     ).map("@@{}@@".format)
     | st.sampled_from(
         ["Bearer", "Bearer ", "bearer x.y.z", "Bearer a.b", "Token abc", "Basic ###", "Basic " + "A" * 3000]
