@@ -156,11 +156,17 @@ class TokenEndpoint:
         if not form.get("grant_type"):
             return _oauth_error(400, "invalid_request", "grant_type is required.")
         headers = {key.title(): value for key, value in request.headers.items()}
-        basic_id, basic_secret = extract_basic_authorization(headers)
+        try:
+            basic_id, basic_secret = extract_basic_authorization(headers)
+        except ValueError:  # a scheme with nothing after it ("Basic "), which authlib fails to split
+            return _oauth_error(401, "invalid_client", "The Authorization header holds no credentials.")
         if basic_id and ("client_id" in form or "client_secret" in form):
             return _oauth_error(
                 400, "invalid_request", "Authenticate the client one way only (RFC 6749 §2.3)."
             )
+        if any("\x00" in value for value in (*form.values(), basic_id or "", basic_secret or "")):
+            # PostgreSQL stores no NUL: the client's lookup and its log entry would fail.
+            return _oauth_error(400, "invalid_request", "Parameters may not hold NUL characters.")
         claimed_id = basic_id or form.get("client_id")
         record = await self._services.partners.find_active_client(claimed_id) if claimed_id else None
         secret = basic_secret if basic_id else form.get("client_secret")
