@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types.execution import ExecutionContext
 
 from loyalty.schema.documents import Documents, ParseWithinLimits, ValidateOnce
 from loyalty.schema.limits import REQUEST_WEIGHT, QueryLimits, QueryTooComplex, cost_refusal
@@ -34,7 +35,7 @@ class Admission:
 class TagValidationErrors(SchemaExtension):
     """Marks validation errors with ``extensions.code`` (they carry no exception to tell them by)."""
 
-    def on_validate(self):  # type: ignore[no-untyped-def]
+    def on_validate(self) -> Iterator[None]:
         yield
         for error in self.execution_context.pre_execution_errors or ():
             if isinstance(error, GraphQLError) and "code" not in (error.extensions or {}):
@@ -44,7 +45,7 @@ class TagValidationErrors(SchemaExtension):
 class RequireOperationName(SchemaExtension):
     """A document with several operations must name the one to run (graphql-core would pick the first)."""
 
-    def on_parse(self):  # type: ignore[no-untyped-def]
+    def on_parse(self) -> Iterator[None]:
         yield
         # Strawberry fills in the first operation's name when none is given; the request's is kept here.
         requested = getattr(self.execution_context.context, "operation_name", None)
@@ -111,7 +112,9 @@ class LoyaltySchema(strawberry.Schema):
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
         )
 
-    def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def]
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Errors are logged by the HTTP layer, which knows the request id and masks internals."""
 
 

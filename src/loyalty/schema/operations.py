@@ -11,6 +11,7 @@ only the cost that depends on variables is worked out per request.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from graphql import DocumentNode, GraphQLError
@@ -47,7 +48,7 @@ class RememberKnownOperations(SchemaExtension):
         self._known = known
         self._documents = documents
 
-    def on_execute(self):  # type: ignore[no-untyped-def]
+    def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         if context.query is not None and context.graphql_document is not None:
             # The name the request asked for (Strawberry fills in the first operation's when none is).

@@ -160,6 +160,7 @@ class _Request:
             error: Exception = result
         else:
             try:
+                # A hole's slot always has a path (only the whole of ``data``, never a hole, has none).
                 slot.container[slot.key] = hole.complete(self, hole.step, result, slot.path, hole.anchor)  # type: ignore[arg-type]
                 return
             except Exception as raised:  # noqa: BLE001
