@@ -95,7 +95,7 @@ class Documents:
             if error.message.endswith("tokens. Parsing aborted."):
                 raise too_many_tokens(self.limits) from None
             raise
-        return ParsedDocument(node, getattr(node, "token_count", 0))
+        return ParsedDocument(node, node.token_count)
 
 
 class ParseWithinLimits(SchemaExtension):
