@@ -28,7 +28,6 @@ import math
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -46,6 +45,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+
+from serving import HarnessError, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 OWNER = ("owner@attacks.example.com", "owner password, not a secret 1")
@@ -65,10 +66,6 @@ CHEAP_ARGON2 = {
     "LOYALTY_ARGON2_MEMORY_KIB": "1024",
     "LOYALTY_ARGON2_PARALLELISM": "1",
 }
-
-
-class HarnessError(Exception):
-    """The benchmark could not measure (as opposed to a target missed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +177,6 @@ def usage(pid: int) -> Usage:
 
 
 # --- the database: created, dropped, and counted ---------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Store:
@@ -311,17 +302,7 @@ class Server:
             self.process = subprocess.Popen(
                 [str(self.loyalty), "serve", "--port", str(self.port)], env=self.env, stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise HarnessError(f"the server exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise HarnessError("the server did not answer /healthz within 60 s")
+        wait_healthy("the server", self.process, self.url, self.log)
 
     def stop(self) -> None:
         if self.process is None:

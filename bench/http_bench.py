@@ -20,7 +20,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from scenarios import (
     in_process,
     logging_statements,
 )
+from serving import HarnessError, free_port, log_tail, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -62,10 +62,6 @@ TARGET_RATIO = {"a": 0.35, "b": 0.35, "c": 0.25, "d": 0.30}
 TARGET_STATEMENTS = {"c": 3}
 TARGET_P99_OVER_P50 = 4.0
 TARGET_RSS_MB = 200.0
-
-
-class HarnessError(Exception):
-    """The benchmark could not measure (as opposed to a target missed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +174,6 @@ def loyalty_command(env: dict[str, str], *args: str) -> None:
 # --- servers ---------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """A server process (pinned with taskset), its log in a file, stopped on exit."""
 
@@ -196,17 +186,7 @@ class Server:
             )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise HarnessError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise HarnessError(f"{self.name} did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
+        wait_healthy(self.name, self.process, self.base_url, self.log, timeout)
 
     def peak_rss_mb(self) -> float:
         """VmHWM of the worker: the process itself, or its largest child when uvicorn supervises workers."""
@@ -224,7 +204,7 @@ class Server:
                 self.process.wait()
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+        return log_tail(self.log)
 
 
 def _vm_hwm_mb(pid: int) -> float:

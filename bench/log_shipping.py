@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from loyalty.services.container import Services
 from loyalty.services.notifications import build_notifications
 from loyalty.services.points import Adjustment, PointsAction, PointsService
 from loyalty.services.proposals import Proposals
+from serving import free_port
 
 
 class DroppingAuditTrail(AuditTrail):
@@ -49,12 +49,6 @@ class DroppingAuditTrail(AuditTrail):
 
     async def record_alone(self, entry: LogEntry) -> None:
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
