@@ -35,6 +35,10 @@ class PersistedQueryError(Exception):
         self.message = message
 
 
+def _not_in_list() -> PersistedQueryError:
+    return PersistedQueryError("PERSISTED_QUERY_NOT_IN_LIST", "Only registered operations run here.")
+
+
 def sha256_hex(query: str) -> str:
     return hashlib.sha256(query.encode()).hexdigest()
 
@@ -90,9 +94,7 @@ class PersistedOperations:
             if self.allowed is not None and not (
                 isinstance(query, str) and sha256_hex(query) in self.allowed
             ):
-                raise PersistedQueryError(
-                    "PERSISTED_QUERY_NOT_IN_LIST", "Only registered operations run here."
-                )
+                raise _not_in_list()
             return payload, None
         digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
         if not isinstance(persisted, dict) or persisted.get("version") != 1 or not isinstance(digest, str):
@@ -102,17 +104,13 @@ class PersistedOperations:
                 raise PersistedQueryError("BAD_REQUEST", "The sha256Hash is not the hash of the query.")
             if self.allowed is not None:
                 if digest not in self.allowed:
-                    raise PersistedQueryError(
-                        "PERSISTED_QUERY_NOT_IN_LIST", "Only registered operations run here."
-                    )
+                    raise _not_in_list()
                 return payload, None
             return payload, (digest, query)
         known = self.allowed.get(digest) if self.allowed is not None else self._registered.get(digest)
         if known is None:
             if self.allowed is not None:
-                raise PersistedQueryError(
-                    "PERSISTED_QUERY_NOT_IN_LIST", "Only registered operations run here."
-                )
+                raise _not_in_list()
             raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
         return {**payload, "query": known}, None
 
