@@ -80,6 +80,10 @@ class Context:
     auth_failure: str | None = None
     # Whom a refused token names (a disabled partner client), for the activity log.
     refused: Principal | None = None
+    # The console keeps its refresh token in an HttpOnly cookie: it asks so with a request header,
+    # and the web layer sets the cookie from ``issued_refresh_token``.
+    refresh_token_in_cookie: bool = False
+    issued_refresh_token: str | None = None
     _loaders: Loaders | None = None
 
     @property

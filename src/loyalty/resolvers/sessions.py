@@ -8,10 +8,13 @@ from loyalty.services.errors import ServiceError
 from loyalty.services.sessions import Session
 
 
-def _signed_in(session: Session) -> SignInPayload:
+def signed_in_payload(ctx: Context, session: Session) -> SignInPayload:
+    """The payload of a new session; the console's refresh token goes to a cookie, not the body."""
+    if ctx.refresh_token_in_cookie:
+        ctx.issued_refresh_token = session.refresh_token
     return SignInPayload(
         access_token=session.access_token,
-        refresh_token=session.refresh_token,
+        refresh_token=None if ctx.refresh_token_in_cookie else session.refresh_token,
         expires_in=session.expires_in,
         user=session.user,
     )
@@ -20,7 +23,7 @@ def _signed_in(session: Session) -> SignInPayload:
 @changes_data
 async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
     try:
-        return _signed_in(await ctx.services.sessions.sign_in(email, password, ctx.origin))
+        return signed_in_payload(ctx, await ctx.services.sessions.sign_in(email, password, ctx.origin))
     except ServiceError as error:
         return SignInPayload(errors=user_errors(error))
 
@@ -28,7 +31,7 @@ async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
 @changes_data
 async def refresh_token(ctx: Context, token: str) -> SignInPayload:
     try:
-        return _signed_in(await ctx.services.sessions.refresh(token, ctx.origin))
+        return signed_in_payload(ctx, await ctx.services.sessions.refresh(token, ctx.origin))
     except ServiceError as error:
         return SignInPayload(errors=user_errors(error))
 
