@@ -1,0 +1,20 @@
+import type { CodegenConfig } from "@graphql-codegen/cli";
+
+const config: CodegenConfig = {
+  schema: "../schema.graphql",
+  documents: ["src/**/*.{ts,tsx}", "!src/gql/**/*"],
+  ignoreNoDocuments: true,
+  generates: {
+    "src/gql/": {
+      preset: "client",
+      presetConfig: { fragmentMasking: false },
+      config: {
+        enumsAsTypes: true,
+        useTypeImports: true,
+        scalars: { DateTime: "string", ID: "string", Long: "number", JSON: "unknown" },
+      },
+    },
+  },
+};
+
+export default config;
