@@ -54,13 +54,13 @@ export class ApiClient {
     document: Document<TResult, TVariables>,
     ...[variables]: TVariables extends Record<string, never> ? [] | [TVariables] : [TVariables]
   ): Promise<TResult> {
-    const first = await this.post(document.toString(), variables);
+    const first = await this.post<TResult>(document.toString(), variables);
     if (!isUnauthenticated(first) || this.accessToken === null) return unwrap(first);
     if (!(await this.refresh())) {
       this.endSession();
       return unwrap(first);
     }
-    const second = await this.post(document.toString(), variables);
+    const second = await this.post<TResult>(document.toString(), variables);
     if (isUnauthenticated(second)) this.endSession();
     return unwrap(second);
   }
