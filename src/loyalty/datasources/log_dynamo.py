@@ -83,6 +83,37 @@ _deserializer = TypeDeserializer()
 _session = aioboto3.Session()
 
 
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it
+
+
+def table_definition() -> dict[str, Any]:
+    """The table's CreateTable arguments but its name: keys, sparse GSIs, billing mode.
+
+    One definition for :meth:`DynamoLogStore.create_table` and the AWS CDK stack in ``deploy/``,
+    so the deployed table cannot drift from what the reads expect.
+    """
+    key_attributes = ("pk", "sk", *_INDEXED_ATTRIBUTES)
+    return {
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in key_attributes],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": attribute, "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for attribute, index in _INDEX_BY_ATTRIBUTE.items()
+        ],
+    }
+
+
 class LogWriteIncomplete(Exception):
     """DynamoDB kept refusing part of a batch (throttling); the caller should ship it again later."""
 
@@ -126,7 +157,7 @@ def entry_item(entry: LogEntry, *, retention_days: int) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": month_key(entry.timestamp),
         "sk": sort_key(entry.timestamp, entry.id),
-        "expires_at": int(_utc(entry.timestamp).timestamp()) + retention_days * 86_400,
+        TTL_ATTRIBUTE: int(_utc(entry.timestamp).timestamp()) + retention_days * 86_400,
         "search_text": search_text(
             action=entry.action, actor_email=entry.actor_email, target_id=entry.target_id
         ),
@@ -311,30 +342,8 @@ class DynamoLogStore:
         TTL is (re-)enabled either way, so a creation interrupted before that step heals.
         """
         client = await self._dynamodb()
-        key_attributes = ("pk", "sk", *_INDEXED_ATTRIBUTES)
         try:
-            await client.create_table(
-                TableName=self.table_name,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"} for name in key_attributes
-                ],
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": index,
-                        "KeySchema": [
-                            {"AttributeName": attribute, "KeyType": "HASH"},
-                            {"AttributeName": "sk", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                    for attribute, index in _INDEX_BY_ATTRIBUTE.items()
-                ],
-            )
+            await client.create_table(TableName=self.table_name, **table_definition())
             created = True
         except ClientError as error:
             if _error_code(error) != "ResourceInUseException":
@@ -380,7 +389,7 @@ class DynamoLogStore:
             return
         await client.update_time_to_live(
             TableName=self.table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
 
     # --- writes -----------------------------------------------------------------------------
