@@ -95,6 +95,22 @@ async def test_aliased_wrong_guesses_in_one_request_check_five_passwords_and_loc
     assert await sign_in_from(api, OWNERS_ADDRESS, owner.email) is None
 
 
+async def test_a_burst_on_a_locked_email_is_refused_without_reaching_the_database(
+    api: Api, owner: Staff
+) -> None:
+    await fail_from(api, ATTACKER, owner.email)
+    assert await sign_in_from(api, ATTACKER, owner.email) == "ACCOUNT_LOCKED"  # found in the database
+    statements: list[str] = []
+    api.services.db.statement_hook = statements.append
+    try:
+        codes = await asyncio.gather(*(sign_in_from(api, ATTACKER, owner.email) for _ in range(20)))
+    finally:
+        api.services.db.statement_hook = None
+
+    assert set(codes) == {"ACCOUNT_LOCKED"}
+    assert [s for s in statements if "sign_in_" in s or "users" in s] == []
+
+
 # --- not a weapon against the owner --------------------------------------------------------------
 
 
