@@ -36,9 +36,15 @@ def _settings() -> Settings:
 
 
 def serve(args: argparse.Namespace) -> None:
+    import signal
+
     import uvicorn
 
     settings = _settings()
+    # On SIGTERM uvicorn lets in-flight requests finish and the app shut down (the email worker and
+    # the log shipper stop cleanly), then raises the signal again under this handler. A shutdown that
+    # completed exits 0, not 143, so container supervisors do not report it as a crash.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     uvicorn.run(
         "loyalty.app:create_served_app",
         factory=True,
