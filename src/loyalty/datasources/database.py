@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
@@ -207,6 +208,24 @@ class Database:
                         **options,
                     )
         return self._driver_pool
+
+    def pool_use(self) -> dict[str, tuple[int, int]]:
+        """Per pool, the connections checked out and the pool's size (its steady connections; SQLAlchemy
+        opens overflow connections beyond it, asyncpg's pool none): for metrics, read without waiting."""
+        named = (
+            {"writer": self._writer, "reader": self._reader}
+            if self.is_sqlite
+            else {"sqlalchemy": self._writer}
+        )
+        use = {}
+        for name, engine in named.items():
+            pool = engine.pool
+            if isinstance(pool, QueuePool):
+                use[name] = (pool.checkedout(), pool.size())
+        if self._driver_pool is not None:
+            raw = self._driver_pool
+            use["asyncpg"] = (raw.get_size() - raw.get_idle_size(), raw.get_max_size())
+        return use
 
     async def dispose(self) -> None:
         if self._driver_pool is not None:

@@ -249,3 +249,12 @@ async def counts(conn: AsyncConnection) -> dict[str, int]:
     """How many messages are in each status (statuses with none are absent)."""
     query = sa.select(email_outbox.c.status, sa.func.count()).group_by(email_outbox.c.status)
     return {status: int(count) for status, count in await conn.execute(query)}
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """Messages not yet sent nor failed (PENDING or SENDING), and the oldest one's creation time."""
+    query = sa.select(sa.func.count(), sa.func.min(email_outbox.c.created_at)).where(
+        email_outbox.c.status.in_((PENDING, SENDING))
+    )
+    count, oldest = (await conn.execute(query)).one()
+    return int(count), oldest

@@ -48,3 +48,10 @@ async def remove(conn: AsyncConnection, seqs: Sequence[int]) -> None:
 
 async def waiting(conn: AsyncConnection) -> int:
     return int(await conn.scalar(sa.select(sa.func.count()).select_from(log_outbox)) or 0)
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """Entries waiting to be shipped, and the oldest one's time."""
+    query = sa.select(sa.func.count(), sa.func.min(log_outbox.c.created_at))
+    count, oldest = (await conn.execute(query)).one()
+    return int(count), oldest

@@ -1,0 +1,117 @@
+"""Per request: the context every log line reads, one access log line, the request metrics, and a
+server span when tracing is on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, StatusCode
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loyalty.observability.context import RequestTelemetry, request_scope
+from loyalty.observability.metrics import LATENCY, REQUESTS, Outcome
+from loyalty.observability.tracing import Tracing
+from loyalty.web.origin import Network, client_ip
+
+access_log = logging.getLogger("loyalty.access")
+
+
+class TelemetryMiddleware:
+    """Sits inside :class:`~loyalty.web.request_id.RequestIdMiddleware`, whose id it reads."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Collection[str],
+        trusted_proxies: Sequence[Network] = (),
+        tracing: Tracing | None = None,
+    ) -> None:
+        self.app = app
+        self._routes = frozenset(routes)  # label values: the app's paths, anything else is "other"
+        self._trusted_proxies = tuple(trusted_proxies)
+        self._tracing = tracing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        response = {"status": 500, "bytes": 0}  # 500 unless a response starts (an error escaped)
+
+        async def send_measured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                response["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        path: str = scope["path"]
+        route = path if path in self._routes else "other"
+        with request_scope(scope["state"]["request_id"]) as request, self._span(scope, route) as span:
+            try:
+                await self.app(scope, receive, send_measured)
+            finally:
+                status = response["status"]
+                seconds = time.perf_counter() - started
+                outcome = request.outcome or (Outcome.OK if status < 400 else Outcome.HTTP_ERROR)
+                REQUESTS.labels(route, request.operation_label, outcome, f"{status // 100}xx").inc()
+                LATENCY.labels(route, request.operation_label, outcome).observe(seconds)
+                if span is not None:
+                    _end_span(span, status, request)
+                self._log(scope, path, status, seconds, response["bytes"])
+
+    def _span(self, scope: Scope, route: str) -> AbstractContextManager[Any]:
+        if self._tracing is None:
+            return nullcontext()
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        return self._tracing.tracer.start_as_current_span(
+            f"{scope['method']} {route}",
+            context=propagate.extract(headers),  # continue the caller's trace (W3C traceparent)
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": scope["method"],
+                "url.path": scope["path"],
+                "http.route": route,
+                "loyalty.request_id": scope["state"]["request_id"],
+            },
+        )
+
+    def _log(self, scope: Scope, path: str, status: int, seconds: float, size: int) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        peer = scope.get("client")
+        forwarded = next((value for key, value in scope["headers"] if key == b"x-forwarded-for"), None)
+        address = client_ip(
+            peer[0] if peer else None,
+            forwarded.decode("latin-1") if forwarded is not None else None,
+            self._trusted_proxies,
+        )
+        access_log.info(
+            "%s %s %d",
+            scope["method"],
+            path,
+            status,
+            extra={
+                "method": scope["method"],
+                "path": path,  # without the query string, which may hold a query's variables
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "bytes": size,
+                "client_ip": address,
+            },
+        )
+
+
+def _end_span(span: Any, status: int, request: RequestTelemetry) -> None:
+    span.set_attribute("http.response.status_code", status)
+    span.set_attribute("loyalty.principal", request.principal)
+    if request.operation is not None:
+        span.set_attribute("graphql.operation.name", request.operation)
+    if status >= 500:
+        span.set_status(StatusCode.ERROR)
