@@ -10,12 +10,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from loyalty.config import Settings
 from loyalty.schema import build_schema
 from loyalty.schema.limits import QueryLimits
 from loyalty.services.container import Services
+from loyalty.web.console import ConsolePages
+from loyalty.web.console_sessions import ConsoleSessions
 from loyalty.web.cors import CORSMiddleware
 from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
 from loyalty.web.graphql import GraphQLEndpoint
@@ -25,6 +27,7 @@ from loyalty.web.persisted import PersistedOperations
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
 from loyalty.web.security_headers import SecurityHeadersMiddleware
+from loyalty.web.session_cookie import RefreshCookie
 
 
 def create_served_app() -> Starlette:
@@ -61,11 +64,14 @@ def create_app(
     )
     schema = build_schema(introspection=settings.introspection, limits=limits)
     rate_limiter = RateLimiter(settings.rate_limit, redis_url=settings.redis_url)
+    console = ConsolePages(settings.console_dir)
+    refresh_cookie = RefreshCookie(max_age_seconds=settings.refresh_token_days * 24 * 3600)
     graphql = GraphQLEndpoint(
         schema,
         services,
         max_body_bytes=settings.max_body_bytes,
-        graphiql=settings.graphiql,
+        refresh_cookie=refresh_cookie,
+        explorer=console.graphiql if settings.graphiql else None,
         trusted_proxies=settings.trusted_networks,
         rate_limiter=rate_limiter,
         max_concurrent=settings.max_concurrent_operations,
@@ -87,6 +93,15 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         address_budget=oauth_budgets[0],
         client_budget=oauth_budgets[1],
+    )
+
+    console_sessions = ConsoleSessions(
+        services,
+        refresh_cookie,
+        own_urls=(settings.issuer, settings.console_url),
+        allowed_origins=settings.allowed_origins,
+        budget=rate_limiter,
+        trusted_proxies=settings.trusted_networks,
     )
 
     async def oauth_token(request: Request) -> Response:
@@ -117,14 +132,17 @@ def create_app(
             await budget.close()
         await services.close()
 
+    api_routes: list[BaseRoute] = [
+        Route("/graphql", graphql.handle, methods=["GET", "POST"]),
+        Route("/oauth/token", oauth_token, methods=["POST"]),
+        Route("/auth/refresh", console_sessions.refresh, methods=["POST"]),
+        Route("/auth/sign-out", console_sessions.sign_out, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    ]
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql.handle, methods=["GET", "POST"]),
-            Route("/oauth/token", oauth_token, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/.well-known/jwks.json", jwks, methods=["GET"]),
-        ],
+        routes=[*api_routes, *console.routes(api_routes)],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),

@@ -1,4 +1,4 @@
-"""The GraphQL endpoint: POST JSON (or GET for queries), GraphiQL for browsers.
+"""The GraphQL endpoint: POST JSON (or GET for queries), GraphiQL (web/console.py) for browsers.
 
 GraphQL over HTTP as https://graphql.github.io/graphql-over-http/draft/ has it: JSON bodies only,
 the response in the media type ``Accept`` asks for, and that type's status codes."""
@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from graphql import ExecutionResult, FieldNode
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
@@ -26,12 +25,13 @@ from loyalty.schema import Admission, LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.principals import ClientRefused
+from loyalty.web.console import accepts_html
 from loyalty.web.errors import JSONResponse, error_response, format_error
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network, request_origin
 from loyalty.web.persisted import PersistedOperations, PersistedQueryError
 from loyalty.web.rate_limit import RateLimiter
-from loyalty.web.security_headers import explorer_policy
+from loyalty.web.session_cookie import RefreshCookie, asks_for_cookie
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -112,7 +112,8 @@ class GraphQLEndpoint:
         services: Services,
         *,
         max_body_bytes: int,
-        graphiql: bool,
+        refresh_cookie: RefreshCookie,
+        explorer: Callable[[Request], Awaitable[Response]] | None = None,
         trusted_proxies: Sequence[Network] = (),
         rate_limiter: RateLimiter | None = None,
         max_concurrent: int = 16,
@@ -130,21 +131,20 @@ class GraphQLEndpoint:
         # one core: more at once adds no throughput, only turns for each to wait behind the others,
         # which stretched the 99th percentile of a 50-row page to 4x its median (2.3x with 16).
         self._admission = asyncio.Semaphore(max_concurrent)
-        self._graphiql_html = get_graphql_ide_html("graphiql") if graphiql else None
-        self._graphiql_policy = explorer_policy(self._graphiql_html) if self._graphiql_html else ""
+        self._refresh_cookie = refresh_cookie
+        self._explorer = explorer
 
     async def handle(self, request: Request) -> Response:
         """GraphiQL for a browser; else the request answered in the media type it accepts."""
         media_type = response_media_type(request.headers.get("accept"))
+        response: Response
         if (
-            self._graphiql_html
+            self._explorer is not None
             and request.method in _READS
             and "query" not in request.query_params
-            and _wants_html(request)
+            and accepts_html(request)
         ):
-            response: Response = HTMLResponse(
-                self._graphiql_html, headers={"content-security-policy": self._graphiql_policy}
-            )
+            response = await self._explorer(request)
         elif media_type is None:
             response = error_response(
                 406, "NOT_ACCEPTABLE", f"Accept '{MediaType.JSON}' or '{MediaType.GRAPHQL_RESPONSE}'."
@@ -194,7 +194,12 @@ class GraphQLEndpoint:
     ) -> Response:
         request_id = request.state.request_id
         origin = request_origin(request, self._trusted_proxies)
-        context = Context(services=self._services, origin=origin, operation_name=operation_name)
+        context = Context(
+            services=self._services,
+            origin=origin,
+            operation_name=operation_name,
+            refresh_token_in_cookie=asks_for_cookie(request),
+        )
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -257,7 +262,10 @@ class GraphQLEndpoint:
         if not executed:
             return JSONResponse(body, status_code=request.state.media_type.status_before_execution)
         body["data"] = result.data  # the spec: "data" is present (maybe null) once execution started
-        return JSONResponse(body)
+        response = JSONResponse(body)
+        if context.issued_refresh_token is not None:  # a sign-in asked to keep it in the cookie
+            self._refresh_cookie.set(response, request, context.issued_refresh_token)
+        return response
 
     async def _run(
         self,
@@ -315,7 +323,3 @@ def _query_string_params(
         }
     )
     return _graphql_params(payload)
-
-
-def _wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "")
