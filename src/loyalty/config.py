@@ -145,6 +145,9 @@ class Settings(BaseSettings):
         description="Comma-separated exact origins (https://console.example.com) whose pages call the API.",
     )
     graphiql: bool = True
+    console_dir: Path | None = Field(
+        default=None, description="The built console (npm run build); default: console_dist in loyalty.web."
+    )
     introspection: bool = True
     sql_echo: bool = False
 
