@@ -151,6 +151,19 @@ class Settings(BaseSettings):
     introspection: bool = True
     sql_echo: bool = False
 
+    # Logs and metrics (README: Logs, metrics and traces); traces follow the standard OTEL_* variables.
+    log_format: Literal["json", "text", "auto"] = Field(
+        default="auto", description="json, text, or auto: text when stderr is a terminal, else json."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve /metrics on this port (off when unset)."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Where the metrics listener binds.")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token /metrics requires; needed off the loopback interface."
+    )
+
     # Email notifications: queued in the database with each change, sent by a worker.
     email_sender: Literal["console", "smtp", "ses"] = Field(
         default="console", description="console prints messages (development); smtp or ses send them."
@@ -191,6 +204,21 @@ class Settings(BaseSettings):
     def _smtp_login_complete(self) -> Settings:
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise ValueError("LOYALTY_SMTP_USERNAME and LOYALTY_SMTP_PASSWORD go together")
+        return self
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _metrics_protected(self) -> Settings:
+        """Metrics name operations and show load: beyond this machine, only with a token."""
+        loopback = self.metrics_host in ("localhost", "::1") or self.metrics_host.startswith("127.")
+        if self.metrics_port is not None and not loopback and self.metrics_token is None:
+            raise ValueError(
+                "LOYALTY_METRICS_TOKEN is needed when LOYALTY_METRICS_HOST is not a loopback address"
+            )
         return self
 
     @field_validator("database_url")
