@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from loyalty.config import Settings
+from loyalty.observability.logs import configure_logging
+from loyalty.observability.metrics import OperationLabels
+from loyalty.observability.tracing import Tracing, record_statement
 from loyalty.schema import build_schema
 from loyalty.schema.limits import QueryLimits
 from loyalty.services.container import Services
@@ -21,6 +25,7 @@ from loyalty.web.console_sessions import ConsoleSessions
 from loyalty.web.cors import CORSMiddleware
 from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
 from loyalty.web.graphql import GraphQLEndpoint
+from loyalty.web.metrics_listener import MetricsListener, StorageCollector
 from loyalty.web.oauth import TokenEndpoint
 from loyalty.web.origin import request_origin
 from loyalty.web.persisted import PersistedOperations
@@ -28,11 +33,15 @@ from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
 from loyalty.web.security_headers import SecurityHeadersMiddleware
 from loyalty.web.session_cookie import RefreshCookie
+from loyalty.web.telemetry import TelemetryMiddleware, operation_names
 
 
 def create_served_app() -> Starlette:
-    """The app as ``loyalty serve`` runs it: with the garbage collector tuned once it has started."""
-    return create_app(tune_gc=True)
+    """The app as ``loyalty serve`` runs it: logging set up (in each worker process), and the garbage
+    collector tuned once it has started."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings, tune_gc=True)
 
 
 def _tune_gc() -> None:
@@ -66,6 +75,10 @@ def create_app(
     rate_limiter = RateLimiter(settings.rate_limit, redis_url=settings.redis_url)
     console = ConsolePages(settings.console_dir)
     refresh_cookie = RefreshCookie(max_age_seconds=settings.refresh_token_days * 24 * 3600)
+    tracing = Tracing.from_environment()
+    if tracing is not None and services.db.statement_hook is None:
+        services.db.statement_hook = record_statement
+    persisted = PersistedOperations.from_setting(settings.persisted_operations)
     graphql = GraphQLEndpoint(
         schema,
         services,
@@ -76,7 +89,9 @@ def create_app(
         rate_limiter=rate_limiter,
         max_concurrent=settings.max_concurrent_operations,
         suggestions=settings.introspection,
-        persisted=PersistedOperations.from_setting(settings.persisted_operations),
+        persisted=persisted,
+        operation_labels=OperationLabels(operation_names((persisted.allowed or {}).values())),
+        tracing=tracing,
     )
 
     oauth_budgets = (
@@ -126,7 +141,19 @@ def create_app(
         services.shipper.start()
         if settings.email_worker_in_process:
             services.email_worker.start()
+        metrics = None
+        if settings.metrics_port is not None:
+            token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+            storage = StorageCollector(services.db, asyncio.get_running_loop())
+            metrics = MetricsListener(
+                settings.metrics_host, settings.metrics_port, storage=storage, token=token
+            )
+            metrics.start()
         yield
+        if metrics is not None:
+            metrics.stop()
+        if tracing is not None:
+            tracing.shutdown()
         await rate_limiter.close()
         for budget in oauth_budgets:
             await budget.close()
@@ -145,6 +172,12 @@ def create_app(
         routes=[*api_routes, *console.routes(api_routes)],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(
+                TelemetryMiddleware,
+                routes=[route.path for route in api_routes if isinstance(route, Route)],
+                trusted_proxies=settings.trusted_networks,
+                tracing=tracing,
+            ),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
             Middleware(CORSMiddleware, origins=settings.allowed_origins),
         ],

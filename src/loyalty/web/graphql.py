@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, FieldNode
+from graphql import ExecutionResult, FieldNode, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
@@ -20,8 +21,13 @@ from strawberry.types.execution import ExecutionResult as StrawberryExecutionRes
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
+from loyalty.observability.context import RequestTelemetry, current_request
+from loyalty.observability.metrics import OperationLabels, Outcome, Refusal, count_refusal
+from loyalty.observability.tracing import Tracing
 from loyalty.resolvers.context import Context
 from loyalty.schema import Admission, LoyaltySchema
+from loyalty.schema.limits import QueryTooComplex
+from loyalty.schema.operations import KnownOperation
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.principals import ClientRefused
@@ -119,8 +125,12 @@ class GraphQLEndpoint:
         max_concurrent: int = 16,
         suggestions: bool = True,
         persisted: PersistedOperations | None = None,
+        operation_labels: OperationLabels | None = None,
+        tracing: Tracing | None = None,
     ):
         self._persisted = persisted or PersistedOperations()
+        self._operation_labels = operation_labels or OperationLabels()
+        self._tracing = tracing
         self._schema = schema
         self._suggestions = suggestions
         self._services = services
@@ -137,6 +147,9 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         """GraphiQL for a browser; else the request answered in the media type it accepts."""
         media_type = response_media_type(request.headers.get("accept"))
+        telemetry = current_request()
+        if telemetry is not None:
+            telemetry.operation_label = OperationLabels.OTHER  # until a validated document names it
         response: Response
         if (
             self._explorer is not None
@@ -154,6 +167,8 @@ class GraphQLEndpoint:
             response = await self._answer(request)
             response.headers["content-type"] = media_type.content_type
         response.headers["vary"] = "Accept"  # each answer above depends on it
+        if telemetry is not None and telemetry.outcome is None and response.status_code >= 400:
+            telemetry.outcome = Outcome.GRAPHQL_ERROR
         return response
 
     async def _answer(self, request: Request) -> Response:
@@ -164,12 +179,14 @@ class GraphQLEndpoint:
             else:
                 refusal = unsupported_body(request.headers.get("content-type"))
                 if refusal is not None:
+                    count_refusal(Refusal.UNSUPPORTED_MEDIA_TYPE)
                     return error_response(415, "UNSUPPORTED_MEDIA_TYPE", refusal)
                 body = await read_body(request, self._max_body_bytes)
                 payload, request.state.persist = self._persisted.resolve(orjson.loads(body))
                 query, variables, operation_name = _graphql_params(payload)
                 allowed = _ALL_OPERATIONS
         except BodyTooLarge:
+            count_refusal(Refusal.BODY_TOO_LARGE)
             return error_response(413, "PAYLOAD_TOO_LARGE", f"The body is over {self._max_body_bytes} bytes.")
         except VariablesNotJSON:
             return error_response(400, "BAD_REQUEST", "The 'variables' parameter is not valid JSON.")
@@ -178,6 +195,8 @@ class GraphQLEndpoint:
         except BadRequest as error:
             return error_response(400, "BAD_REQUEST", str(error))
         except PersistedQueryError as error:
+            if error.code == "PERSISTED_QUERY_NOT_IN_LIST":
+                count_refusal(Refusal.PERSISTED_NOT_IN_LIST)
             return error_response(request.state.media_type.status_before_execution, error.code, error.message)
         except HoldsNul:
             status = request.state.media_type.status_before_execution
@@ -211,6 +230,13 @@ class GraphQLEndpoint:
                 context.auth_failure = str(refusal)
                 context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
         admission = self._schema.admit(query, operation_name, variables)
+        telemetry = current_request()
+        if telemetry is not None:
+            if context.principal is not None:
+                telemetry.principal = context.principal.actor_id
+            telemetry.operation = _operation_name(admission.known, operation_name)
+        if isinstance(admission.refusal, QueryTooComplex):
+            count_refusal(Refusal.QUERY_TOO_COMPLEX)
         persist = getattr(request.state, "persist", None)
         if persist is not None and admission.refusal is None:
             self._persisted.register(*persist)  # an automatic persisted query, once within the limits
@@ -218,6 +244,7 @@ class GraphQLEndpoint:
             caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
             retry_after = await self._rate_limiter.hit(caller_key, cost=admission.spend)
             if retry_after is not None:
+                count_refusal(Refusal.RATE_LIMITED)
                 await self._services.audit.record_rate_limited(context.caller())
                 response = error_response(
                     429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s."
@@ -225,8 +252,11 @@ class GraphQLEndpoint:
                 response.headers["Retry-After"] = str(int(retry_after))
                 return response
         try:
-            async with self._admission:
-                result = await self._run(admission, query, variables, operation_name, allowed, context)
+            with self._operation_span(admission.known) as span:
+                async with self._admission:
+                    result = await self._run(admission, query, variables, operation_name, allowed, context)
+                if telemetry is not None:
+                    self._describe(telemetry, admission, query, operation_name, result, span)
         except InvalidOperationTypeError as refusal:
             if refusal.operation_type is OperationType.SUBSCRIPTION:
                 return error_response(
@@ -267,6 +297,47 @@ class GraphQLEndpoint:
             self._refresh_cookie.set(response, request, context.issued_refresh_token)
         return response
 
+    def _operation_span(self, known: KnownOperation | None) -> AbstractContextManager[Any]:
+        """A span for the operation when tracing, named once its type and name are known."""
+        if self._tracing is None:
+            return nullcontext()
+        plan = "none" if known is None else "compiled" if known.plan is not None else "graphql-core"
+        return self._tracing.tracer.start_as_current_span(
+            "graphql.operation", attributes={"loyalty.known_operation": plan}
+        )
+
+    def _describe(
+        self,
+        telemetry: RequestTelemetry,
+        admission: Admission,
+        query: str,
+        operation_name: str | None,
+        result: ExecutionResult | StrawberryExecutionResult,
+        span: Any,
+    ) -> None:
+        """The operation's bounded label and outcome, for the request's metrics and span."""
+        # A document run for the first time became a known operation (validated) as it started.
+        known = admission.known or (
+            self._schema.known_operations.get((query, operation_name)) if admission.refusal is None else None
+        )
+        name = _operation_name(known, operation_name)
+        telemetry.operation = name
+        telemetry.operation_label = self._operation_labels.label(name, validated=known is not None)
+        if telemetry.outcome is None:
+            telemetry.outcome = (
+                Outcome.GRAPHQL_ERROR
+                if result.errors
+                else Outcome.USER_ERROR
+                if _holds_user_errors(result.data)
+                else Outcome.OK
+            )
+        if span is not None:
+            kind = known.operation_type.value if known is not None else "operation"
+            span.update_name(f"{kind} {name}" if name else kind)
+            span.set_attribute("graphql.operation.name", name or "")
+            span.set_attribute("graphql.operation.type", kind)
+            span.set_attribute("loyalty.outcome", telemetry.outcome)
+
     async def _run(
         self,
         admission: Admission,
@@ -300,6 +371,25 @@ class GraphQLEndpoint:
             cost = {"requested": admission.cost, "limit": self._schema.limits.max_cost}
             result.extensions = {**(result.extensions or {}), "cost": cost}
         return result
+
+
+def _operation_name(known: KnownOperation | None, requested: str | None) -> str | None:
+    """The name of the operation run: the one requested, or a known document's only operation's."""
+    if requested is not None or known is None:
+        return requested[:100] if requested is not None else None
+    names = [
+        node.name.value
+        for node in known.document.definitions
+        if isinstance(node, OperationDefinitionNode) and node.name is not None
+    ]
+    return names[0] if len(names) == 1 else None
+
+
+def _holds_user_errors(data: Any) -> bool:
+    """Whether a root field's payload carries ``errors`` (UserErrors, as data)."""
+    return isinstance(data, dict) and any(
+        isinstance(payload, dict) and payload.get("errors") for payload in data.values()
+    )
 
 
 def _query_string_params(

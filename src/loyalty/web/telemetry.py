@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from graphql import OperationDefinitionNode, parse
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,3 +116,13 @@ def _end_span(span: Any, status: int, request: RequestTelemetry) -> None:
         span.set_attribute("graphql.operation.name", request.operation)
     if status >= 500:
         span.set_status(StatusCode.ERROR)
+
+
+def operation_names(queries: Iterable[str]) -> set[str]:
+    """The names of the operations in ``queries`` (the persisted ones: their names are always labels)."""
+    names = set()
+    for query in queries:
+        for node in parse(query).definitions:
+            if isinstance(node, OperationDefinitionNode) and node.name is not None:
+                names.add(node.name.value)
+    return names
