@@ -40,7 +40,14 @@ def serve(args: argparse.Namespace) -> None:
 
     import uvicorn
 
+    from loyalty.observability.logs import configure_logging
+
     settings = _settings()
+    if settings.metrics_port is not None and args.workers > 1:
+        # Each worker would bind the port, and a scrape would see one worker's figures: scale out
+        # with more single-worker instances (one container each) instead.
+        sys.exit("LOYALTY_METRICS_PORT serves one process's metrics: run --workers 1, or turn metrics off.")
+    configure_logging(settings.log_format, settings.log_level)  # the workers set theirs up as they start
     # On SIGTERM uvicorn lets in-flight requests finish and the app shut down (the email worker and
     # the log shipper stop cleanly), then raises the signal again under this handler. A shutdown that
     # completed exits 0, not 143, so container supervisors do not report it as a crash.
@@ -53,7 +60,8 @@ def serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        access_log=False,
+        access_log=False,  # loyalty.access logs each request, with its id, principal and operation
+        log_config=None,  # uvicorn's loggers propagate to the handler configure_logging installed
         proxy_headers=False,  # X-Forwarded-For is read by the app, from trusted proxies only
     )
 

@@ -15,7 +15,12 @@ from loyalty.observability.context import current_request
 LogFormat = Literal["json", "text", "auto"]
 
 # What every LogRecord has; anything else on a record came from ``extra=`` and is written as a field.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# (uvicorn's ``color_message`` is its message with terminal colours: not for a log line.)
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -81,3 +86,4 @@ def configure_logging(log_format: LogFormat = "auto", level: str = "INFO") -> No
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # loyalty.access writes one line per request
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugins announce themselves at start
