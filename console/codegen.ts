@@ -8,7 +8,9 @@ const config: CodegenConfig = {
     "src/gql/": {
       preset: "client",
       presetConfig: { fragmentMasking: false },
+      // Documents as strings: no GraphQL parser or printer in the bundle.
       config: {
+        documentMode: "string",
         enumsAsTypes: true,
         useTypeImports: true,
         scalars: { DateTime: "string", ID: "string", Long: "number", JSON: "unknown" },

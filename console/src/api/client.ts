@@ -54,6 +54,14 @@ export class ApiClient {
     document: Document<TResult, TVariables>,
     ...[variables]: TVariables extends Record<string, never> ? [] | [TVariables] : [TVariables]
   ): Promise<TResult> {
+    return this.execute(document, variables);
+  }
+
+  /** `request` without the check that required variables are given (for hooks that pass them on). */
+  async execute<TResult, TVariables>(
+    document: Document<TResult, TVariables>,
+    variables: TVariables | undefined,
+  ): Promise<TResult> {
     const first = await this.post<TResult>(document.toString(), variables);
     if (!isUnauthenticated(first) || this.accessToken === null) return unwrap(first);
     if (!(await this.refresh())) {
