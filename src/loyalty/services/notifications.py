@@ -38,6 +38,7 @@ from loyalty.datasources.email_senders import (
     SesSender,
     SmtpSender,
 )
+from loyalty.observability.metrics import count_email_failure
 
 logger = logging.getLogger("loyalty.email")
 
@@ -359,6 +360,7 @@ class EmailWorker:
                 await self.sender.send(email)
         except PermanentSendError as error:
             logger.error("email %s refused for good: %s", message.id, error)
+            count_email_failure(final=True)
             await self._record(
                 email_outbox.mark_failed, message.id, attempt=message.attempts, error=_describe(error)
             )
@@ -366,12 +368,14 @@ class EmailWorker:
         except Exception as error:  # noqa: BLE001 - any other failure is worth another attempt
             if message.attempts >= self._max_attempts:
                 logger.error("email %s failed after %d attempts: %s", message.id, message.attempts, error)
+                count_email_failure(final=True)
                 await self._record(
                     email_outbox.mark_failed, message.id, attempt=message.attempts, error=_describe(error)
                 )
                 return Delivery.FAILED
             retry_at = self._clock() + self.backoff(message.attempts)
             logger.warning("email %s not sent (attempt %d): %s", message.id, message.attempts, error)
+            count_email_failure(final=False)
             await self._record(
                 email_outbox.retry_later,
                 message.id,
