@@ -60,7 +60,7 @@ for _kind in ("retry", "failed"):
     EMAIL_SEND_FAILURES.labels(_kind)
 
 
-def refused(reason: Refusal) -> None:
+def count_refusal(reason: Refusal) -> None:
     """Count a refusal, and mark the request being handled (if any) as refused."""
     REFUSALS.labels(reason.value).inc()
     request = current_request()
@@ -91,3 +91,13 @@ class OperationLabels:
             self._names.add(name)
             return name
         return self.OTHER
+
+
+def count_email_failure(*, final: bool) -> None:
+    """Count an email the sender could not send: ``final`` when it will not be tried again."""
+    EMAIL_SEND_FAILURES.labels("failed" if final else "retry").inc()
+
+
+def count_ship_failure() -> None:
+    """Count a round of shipping the activity log's outbox that failed."""
+    LOG_SHIP_FAILURES.inc()

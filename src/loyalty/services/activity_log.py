@@ -15,6 +15,7 @@ from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import log_outbox, settings
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry, LogQuery, LogStore
+from loyalty.observability.metrics import count_ship_failure
 from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
 from loyalty.services.pagination import Page, check_page_size, decode_time_cursor, encode_time_cursor
@@ -232,3 +233,4 @@ class OutboxShipper:
                 store_ready = not self._create_store
                 backoff = min(max(backoff * 2, 0.5), self._max_backoff)
                 logger.warning("shipping log entries failed (%s); retrying in %.1f s", error, backoff)
+                count_ship_failure()
