@@ -13,6 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loyalty.observability.metrics import Refusal, count_refusal
 from loyalty.web.errors import error_response
 
 ALLOWED_METHODS = ("GET", "POST")
@@ -80,6 +81,7 @@ class CORSMiddleware:
                     "vary": "Origin",
                 },
             )
+        count_refusal(Refusal.CORS_REFUSED)
         response = error_response(403, "CORS_REFUSED", refusal)
         response.headers["vary"] = "Origin"
         return response

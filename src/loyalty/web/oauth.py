@@ -30,6 +30,8 @@ from loyalty.auth.permissions import Scope
 from loyalty.auth.principal import Caller, Origin
 from loyalty.auth.tokens import secret_digest
 from loyalty.datasources.partner_clients import PartnerClientRecord
+from loyalty.observability.context import current_request
+from loyalty.observability.metrics import Refusal, count_refusal
 from loyalty.services.container import Services
 from loyalty.web.errors import JSONResponse
 from loyalty.web.graphql import BodyTooLarge, read_body
@@ -171,6 +173,9 @@ class TokenEndpoint:
         record = await self._services.partners.find_active_client(claimed_id) if claimed_id else None
         secret = basic_secret if basic_id else form.get("client_secret")
         if record is not None and secret and _Client(record).check_client_secret(secret):
+            telemetry = current_request()
+            if telemetry is not None:
+                telemetry.principal = f"client:{record.client_id}"
             retry_after = await self._client_budget.hit(record.client_id)
             if retry_after is not None:
                 return await self._slow_down(origin, retry_after)
@@ -188,6 +193,7 @@ class TokenEndpoint:
         return JSONResponse(payload, status_code=status, headers=dict(response_headers))
 
     async def _slow_down(self, origin: Origin, retry_after: float) -> Response:
+        count_refusal(Refusal.TOKEN_RATE_LIMITED)
         await self._services.audit.record_rate_limited(
             Caller(None, origin), action="auth.client_token_limited"
         )
