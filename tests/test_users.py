@@ -72,14 +72,15 @@ async def test_enrolment_trims_names_and_keeps_the_email_readable(api: Api, owne
     assert user["email"].lower() == "grace@example.com"
 
 
-async def test_staff_enrolled_with_a_password_can_sign_in(api: Api, owner: Staff) -> None:
+async def test_staff_enrolled_with_a_password_is_refused(api: Api, owner: Staff) -> None:
     staff = customer("eng@example.com", role="ENGINEER", password="a long enough password")
-    await api.data(ENROLL, {"input": staff}, token=owner.token)
 
-    data = await api.data(
-        'mutation { signIn(email: "eng@example.com", password: "a long enough password") { user { role } errors { code } } }'
-    )
-    assert data["signIn"] == {"user": {"role": "ENGINEER"}, "errors": []}
+    data = await api.data(ENROLL, {"input": staff}, token=owner.token)
+
+    assert data["enrollUser"]["user"] is None
+    assert [(e["code"], e["field"]) for e in data["enrollUser"]["errors"]] == [
+        ("VALIDATION", "input.password")
+    ]
 
 
 async def test_an_email_is_taken_whatever_its_case(api: Api, owner: Staff) -> None:

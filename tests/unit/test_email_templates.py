@@ -38,6 +38,22 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "amount": 1500,
         "balance_after": 12500,
     },
+    "staff_invitation": {
+        "first_name": "Grace",
+        "email": "grace@example.com",
+        "role": "PRODUCT_MANAGER",
+        "invited_by": "owner@example.com",
+        "link_url": f"{CONSOLE}/accept-invitation#token=t0ken",
+        "valid_hours": 72,
+    },
+    "password_reset": {
+        "first_name": "Grace",
+        "email": "grace@example.com",
+        "forced": False,
+        "forced_by": None,
+        "link_url": f"{CONSOLE}/reset-password#token=t0ken",
+        "valid_minutes": 60,
+    },
 }
 
 
@@ -123,6 +139,35 @@ def test_a_points_change_names_a_program_other_than_the_default(templates: Email
     assert "added to your airline points account" in message.text
 
 
+@pytest.mark.parametrize(
+    ("name", "page"), [("staff_invitation", "accept-invitation"), ("password_reset", "reset-password")]
+)
+def test_password_emails_carry_their_link_with_the_token_in_the_fragment(
+    templates: EmailTemplates, name: str, page: str
+) -> None:
+    message = templates.render(name, CONTEXTS[name])
+
+    assert f"{CONSOLE}/{page}#token=t0ken" in message.text
+    assert f'href="{CONSOLE}/{page}#token=t0ken"' in message.html
+
+
+def test_an_invitation_names_the_role_the_inviter_and_how_long_it_lasts(templates: EmailTemplates) -> None:
+    message = templates.render("staff_invitation", CONTEXTS["staff_invitation"])
+
+    assert "product manager account" in message.text
+    assert "set up by owner@example.com" in message.text
+    assert "for 72 hours" in message.text
+
+
+def test_a_forced_reset_says_an_owner_did_it(templates: EmailTemplates) -> None:
+    context = {**CONTEXTS["password_reset"], "forced": True, "forced_by": "owner@example.com"}
+
+    message = templates.render("password_reset", context)
+
+    assert "An owner of the loyalty back office has reset your password (owner@example.com)" in message.text
+    assert "If you did not ask for this" not in message.text
+
+
 def test_customers_get_no_link_to_the_staff_console(templates: EmailTemplates) -> None:
     message = templates.render("points_changed", CONTEXTS["points_changed"])
 
@@ -139,6 +184,8 @@ def test_customers_get_no_link_to_the_staff_console(templates: EmailTemplates) -
         ),
         ("approval_decided", {"checker_email": HOSTILE, "comment": HOSTILE}),
         ("points_changed", {"first_name": HOSTILE, "program": HOSTILE}),
+        ("staff_invitation", {"first_name": HOSTILE, "invited_by": HOSTILE}),
+        ("password_reset", {"first_name": HOSTILE, "forced": True, "forced_by": HOSTILE}),
     ],
 )
 def test_user_provided_text_is_escaped_in_html_and_kept_in_text(

@@ -24,6 +24,8 @@ SPEC_TABLE: dict[str, tuple[str, str, str, str, str]] = {
     "read the activity log":               ("yes", "yes",                  "yes",     "–",                          "–"),
     "change staff roles to or from OWNER": ("yes", "–",                    "–",       "–",                          "–"),
     "set log retention":                   ("yes", "–",                    "–",       "–",                          "–"),
+    # Not a row of the table: the specification's "Authentication" says "an owner may force a reset".
+    "force a staff member's password reset": ("yes", "–",                  "–",       "–",                          "–"),
 }
 # fmt: on
 

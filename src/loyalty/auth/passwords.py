@@ -8,9 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 256
-
 
 class PasswordHashing:
     """Hashes and checks passwords one at a time per worker, on a thread of its own.
@@ -42,11 +39,3 @@ class PasswordHashing:
         except (VerificationError, InvalidHashError):
             return False
 
-
-def password_problem(password: str) -> str | None:
-    """Why ``password`` is not acceptable for a staff account, or ``None``."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
-    return None

@@ -31,6 +31,7 @@ class Operation(StrEnum):
     READ_LOGS = "read the activity log"
     MANAGE_OWNERS = "change staff roles to or from OWNER"
     SET_LOG_RETENTION = "set log retention"
+    FORCE_PASSWORD_RESET = "force a staff member's password reset"
 
 
 class Access(Enum):
@@ -43,17 +44,18 @@ class Access(Enum):
 _A, _C, _R, _D = Access.ALLOW, Access.CUSTOMERS_ONLY, Access.REQUEST, Access.DENY
 
 # fmt: off
-#                                 OWNER MANAGER ENGINEER PRODUCT_MANAGER USER
+#                                    OWNER MANAGER ENGINEER PRODUCT_MANAGER USER
 _MATRIX: dict[Operation, tuple[Access, Access, Access, Access, Access]] = {
-    Operation.READ_USERS:        (_A,   _A,     _A,      _C,             _D),
-    Operation.ENROLL_USERS:      (_A,   _A,     _R,      _R,             _D),
-    Operation.UPDATE_USERS:      (_A,   _A,     _R,      _D,             _D),
-    Operation.DELETE_USERS:      (_A,   _R,     _D,      _D,             _D),
-    Operation.ADJUST_POINTS:     (_A,   _A,     _R,      _D,             _D),
-    Operation.DECIDE_REQUESTS:   (_A,   _A,     _D,      _D,             _D),
-    Operation.READ_LOGS:         (_A,   _A,     _A,      _D,             _D),
-    Operation.MANAGE_OWNERS:     (_A,   _D,     _D,      _D,             _D),
-    Operation.SET_LOG_RETENTION: (_A,   _D,     _D,      _D,             _D),
+    Operation.READ_USERS:             (_A,   _A,     _A,      _C,             _D),
+    Operation.ENROLL_USERS:           (_A,   _A,     _R,      _R,             _D),
+    Operation.UPDATE_USERS:           (_A,   _A,     _R,      _D,             _D),
+    Operation.DELETE_USERS:           (_A,   _R,     _D,      _D,             _D),
+    Operation.ADJUST_POINTS:          (_A,   _A,     _R,      _D,             _D),
+    Operation.DECIDE_REQUESTS:        (_A,   _A,     _D,      _D,             _D),
+    Operation.READ_LOGS:              (_A,   _A,     _A,      _D,             _D),
+    Operation.MANAGE_OWNERS:          (_A,   _D,     _D,      _D,             _D),
+    Operation.SET_LOG_RETENTION:      (_A,   _D,     _D,      _D,             _D),
+    Operation.FORCE_PASSWORD_RESET:   (_A,   _D,     _D,      _D,             _D),
 }
 # fmt: on
 
@@ -63,6 +65,13 @@ _COLUMNS = (Role.OWNER, Role.MANAGER, Role.ENGINEER, Role.PRODUCT_MANAGER, Role.
 def access(role: Role, operation: Operation) -> Access:
     """The matrix cell for ``role`` doing ``operation``."""
     return _MATRIX[operation][_COLUMNS.index(role)]
+
+
+def grants(role: Role) -> list[tuple[Operation, Access]]:
+    """Every operation ``role`` may do in some way, with how (what a client offers; DENY left out)."""
+    return [
+        (operation, cell) for operation in Operation if (cell := access(role, operation)) is not Access.DENY
+    ]
 
 
 def may_see(role: Role, target_role: Role) -> bool:

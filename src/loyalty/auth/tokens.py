@@ -21,6 +21,9 @@ from loyalty.lru import Lru
 AUDIENCE = "loyalty-api"
 ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
+# A staff access token's claim: the user's sessions epoch when it was issued. Signing out everywhere
+# moves the epoch on, and a token of an earlier epoch stops granting access.
+SESSIONS_EPOCH_CLAIM = "sessions_epoch"
 _KEY_FILE = "jwt-private-key.pem"
 
 

@@ -18,6 +18,9 @@ class UserRecord:
     role: Role
     enrolled_at: datetime
     updated_at: datetime
+    password_set: bool = False
+    # Access tokens issued under an earlier epoch no longer grant access (see ``users.sessions_epoch``).
+    sessions_epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,9 @@ users = sa.Table(
     # The external (OpenID Connect) identity this staff member signs in with, once linked.
     sa.Column("external_issuer", sa.String(255)),
     sa.Column("external_subject", sa.String(255)),
+    # Moved on by "sign out everywhere" and password changes: access tokens carry the value they
+    # were issued under, and one from an earlier epoch no longer grants access.
+    sa.Column("sessions_epoch", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint(f"role IN {ROLES!r}", name="role"),
 )
 # Case-insensitive unique email among users not deleted: a deleted user's email may be reused.
@@ -142,6 +145,47 @@ refresh_tokens = sa.Table(
     sa.Column("used_at", UTCDateTime),
     sa.Column("revoked_at", UTCDateTime),
 )
+
+# One-time links to set a password (an invitation) or reset one, stored as the SHA-256 of their
+# token. A link is spent once: ``used_at`` is set by a conditional update, so of two parallel uses one
+# wins; a newer link of the same purpose revokes the older ones.
+LINK_PURPOSES = ("INVITATION", "RESET")
+password_links = sa.Table(
+    "password_links",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("purpose", sa.String(10), nullable=False),
+    sa.Column("token_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.CheckConstraint(f"purpose IN {LINK_PURPOSES!r}", name="purpose"),
+)
+sa.Index("ix_password_links_user", password_links.c.user_id, password_links.c.purpose)
+
+# Requests for a password reset email, counted per email and per address so the form cannot flood
+# anyone's inbox; kept an hour.
+password_reset_requests = sa.Table(
+    "password_reset_requests",
+    metadata,
+    sa.Column("seq", SequenceKey, primary_key=True, autoincrement=True),
+    sa.Column("email_key", sa.String(254), nullable=False),
+    sa.Column("source_key", sa.String(64), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+)
+sa.Index(
+    "ix_password_reset_requests_email_key",
+    password_reset_requests.c.email_key,
+    password_reset_requests.c.requested_at,
+)
+sa.Index(
+    "ix_password_reset_requests_source_key",
+    password_reset_requests.c.source_key,
+    password_reset_requests.c.requested_at,
+)
+sa.Index("ix_password_reset_requests_requested_at", password_reset_requests.c.requested_at)
 
 # Sign-in attempts, reserved before the password is checked: a row counts as a failure unless it
 # succeeded. Addresses an email signed in from are spared the lock other addresses caused.

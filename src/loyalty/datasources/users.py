@@ -26,6 +26,8 @@ _COLUMNS = (
     users.c.role,
     users.c.enrolled_at,
     users.c.updated_at,
+    users.c.password_hash.is_not(None).label("password_set"),
+    users.c.sessions_epoch,
 )
 _ACTIVE = users.c.deleted_at.is_(None)
 
@@ -35,7 +37,7 @@ _BY_IDS = Prepared(sa.select(*_COLUMNS).where(OneOf(users.c.id, "ids"), _ACTIVE)
 
 
 def _record(row: Row) -> UserRecord:
-    return UserRecord(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6])
+    return UserRecord(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6], bool(row[7]), row[8])
 
 
 async def insert_user(
@@ -49,7 +51,9 @@ async def insert_user(
     now: datetime,
     user_id: uuid.UUID | None = None,
 ) -> UserRecord:
-    record = UserRecord(user_id or uuid.uuid4(), email, first_name, last_name, role, now, now)
+    record = UserRecord(
+        user_id or uuid.uuid4(), email, first_name, last_name, role, now, now, password_hash is not None
+    )
     with unique_violations_as_duplicates():
         await conn.execute(
             users.insert().values(
@@ -195,6 +199,26 @@ async def update_user(
     with unique_violations_as_duplicates():
         row = (await conn.execute(statement.returning(*_COLUMNS))).first()
     return _record(row) if row else None
+
+
+async def set_password_hash(
+    conn: AsyncConnection, user_id: uuid.UUID, password_hash: str | None, *, end_sessions: bool
+) -> UserRecord | None:
+    """Set (or with ``None`` clear) a password; ``end_sessions`` moves the sessions epoch on, so the
+    access tokens issued before stop granting access."""
+    values: dict[str, Any] = {"password_hash": password_hash}
+    if end_sessions:
+        values["sessions_epoch"] = users.c.sessions_epoch + 1
+    statement = users.update().where(users.c.id == user_id, _ACTIVE).values(**values).returning(*_COLUMNS)
+    row = (await conn.execute(statement)).first()
+    return _record(row) if row else None
+
+
+async def end_sessions(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Move the sessions epoch on: the user's access tokens issued before stop granting access."""
+    await conn.execute(
+        users.update().where(users.c.id == user_id).values(sessions_epoch=users.c.sessions_epoch + 1)
+    )
 
 
 async def soft_delete_user(conn: AsyncConnection, user_id: uuid.UUID, *, now: datetime) -> bool:

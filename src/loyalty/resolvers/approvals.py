@@ -5,7 +5,16 @@ from __future__ import annotations
 from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import ApprovalPayload, Connection, user_errors
+from loyalty.services.approvals import may_cancel_now, may_decide_now
 from loyalty.services.errors import ServiceError
+
+
+def viewer_can_decide(ctx: Context, record: ApprovalRecord) -> bool:
+    return may_decide_now(ctx.principal, record)
+
+
+def viewer_can_cancel(ctx: Context, record: ApprovalRecord) -> bool:
+    return may_cancel_now(ctx.principal, record)
 
 
 async def approval_requests(

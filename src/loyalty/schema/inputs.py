@@ -21,7 +21,9 @@ class EnrollUserInput:
     last_name: str
     role: Role = Role.USER
     password: str | None = strawberry.field(
-        default=None, description="Staff only; customers have no password."
+        default=None,
+        description="Refused when given: staff choose their own password through the invitation.",
+        deprecation_reason="Staff set their own password through the invitation; any value is refused.",
     )
     initial_points: Long | None = strawberry.field(
         default=Long(0), description="Credited as the first ledger row."

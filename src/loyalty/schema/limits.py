@@ -10,9 +10,10 @@ The cost is the most objects a response can hold, the way GitHub and Shopify cou
 (or list item) weighs 1, scalars and enums 0; a list's items are counted as many times as it may be
 long: a connection's page is its ``first`` argument (the schema's default when absent, the variable's
 value when given by one), any other list ``LIST_LENGTH`` long. Root mutation fields weigh
-``MUTATION_WEIGHT`` (a transaction, a log row, maybe emails), signing in ``SIGN_IN_WEIGHT`` (an
-Argon2id check costs ~100 ms of CPU), and introspection's ``__schema`` ``SCHEMA_WEIGHT`` (its answer
-is built from the whole schema, ~25 ms). The cost of a document with ``first: $n`` depends on the
+``MUTATION_WEIGHT`` (a transaction, a log row, maybe emails), signing in, setting a password and
+asking for a reset email ``SIGN_IN_WEIGHT`` (an Argon2id check costs ~100 ms of CPU; an email goes
+to whoever an anonymous caller names), and introspection's ``__schema`` ``SCHEMA_WEIGHT`` (its
+answer is built from the whole schema, ~25 ms). The cost of a document with ``first: $n`` depends on the
 request's variables: it is kept as a polynomial in the page variables, evaluated per request without
 walking the document again.
 """
@@ -57,8 +58,11 @@ SIGN_IN_WEIGHT = 1_000
 # any request, measured at about what ten objects of a page cost.
 REQUEST_WEIGHT = 10
 SCHEMA_WEIGHT = 100
-# Root mutation fields that check a password (the rest of Mutation weighs MUTATION_WEIGHT).
-_SIGN_IN_FIELDS = frozenset({"signIn"})
+# Root mutation fields that check or hash a password with Argon2id, or send an email to whoever an
+# anonymous caller names (the rest of Mutation weighs MUTATION_WEIGHT).
+_SIGN_IN_FIELDS = frozenset(
+    {"signIn", "acceptInvitation", "resetPassword", "changePassword", "requestPasswordReset"}
+)
 
 _Term = tuple[tuple[str, int], ...]  # the page variables (name, fallback) multiplied in a term
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from loyalty.resolvers import accounts as account_resolvers
 from loyalty.resolvers import activity_log as log_resolvers
 from loyalty.resolvers import approvals as approval_resolvers
 from loyalty.resolvers import points as points_resolvers
@@ -15,6 +16,7 @@ from loyalty.schema.types import (
     AdjustPointsPayload,
     ApprovalPayload,
     DeleteUserPayload,
+    RequestPasswordResetPayload,
     RetentionPayload,
     SignInPayload,
     SignOutPayload,
@@ -41,6 +43,55 @@ class Mutation:
     @strawberry.mutation(description="End the session the refresh token belongs to.")
     async def sign_out(self, info: Info, refresh_token: str) -> SignOutPayload:
         return await sessions_resolvers.sign_out(info.context, refresh_token)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Set your password from an invitation link's token and sign in. INVALID_LINK when the "
+        "link is unknown, used or expired; WEAK_PASSWORD under 12 characters or a common password."
+    )
+    async def accept_invitation(self, info: Info, token: str, password: str) -> SignInPayload:
+        return await account_resolvers.accept_invitation(info.context, token, password)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Email a one-time reset link (valid 1 hour) if the email is a staff member's. The "
+        "answer is the same whether or not it is, and emails per address and per email are limited."
+    )
+    async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetPayload:
+        return await account_resolvers.request_password_reset(info.context, email)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Set a new password from a reset link's token and sign in; every other session ends."
+    )
+    async def reset_password(self, info: Info, token: str, password: str) -> SignInPayload:
+        return await account_resolvers.reset_password(info.context, token, password)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Change your password (the current one required; a wrong one counts as a failed "
+        "sign-in). Every other session ends; returns a fresh one."
+    )
+    async def change_password(self, info: Info, current_password: str, new_password: str) -> SignInPayload:
+        return await account_resolvers.change_password(  # type: ignore[return-value]
+            info.context, current_password, new_password
+        )
+
+    @strawberry.mutation(
+        description="End every session you have: refresh tokens at once, access tokens within a minute."
+    )
+    async def sign_out_everywhere(self, info: Info) -> SignOutPayload:
+        return await account_resolvers.sign_out_everywhere(info.context)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Clear a staff member's password, end their sessions and email them a reset link. "
+        "OWNER only; not yourself (change your password instead)."
+    )
+    async def force_password_reset(self, info: Info, user_id: strawberry.ID) -> UserPayload:
+        return await account_resolvers.force_password_reset(info.context, user_id)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Send a new invitation to a staff member who has no password yet; the older link "
+        "stops working."
+    )
+    async def resend_invitation(self, info: Info, user_id: strawberry.ID) -> UserPayload:
+        return await account_resolvers.resend_invitation(info.context, user_id)  # type: ignore[return-value]
 
     @strawberry.mutation(
         description="Enrol a customer or a staff member, with a points account in the default program."

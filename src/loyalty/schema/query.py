@@ -6,6 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from loyalty.datasources.log_store import LogQuery
+from loyalty.resolvers import accounts as account_resolvers
 from loyalty.resolvers import activity_log as log_resolvers
 from loyalty.resolvers import approvals as approval_resolvers
 from loyalty.resolvers import points as points_resolvers
@@ -15,6 +16,7 @@ from loyalty.schema.inputs import LogFilter, UserFilter
 from loyalty.schema.types import (
     ApprovalRequestConnection,
     LogEntryConnection,
+    PasswordLink,
     PointsAccount,
     User,
     UserConnection,
@@ -69,6 +71,13 @@ class Query:
         return await log_resolvers.logs(  # type: ignore[return-value]
             info.context, log_filter, first=50 if first is None else first, after=after
         )
+
+    @strawberry.field(
+        description="What a password link (from an invitation or reset email) is for, and whose it is; "
+        "null when it is unknown, used or expired. No sign-in needed."
+    )
+    async def password_link(self, info: Info, token: str) -> PasswordLink | None:
+        return await account_resolvers.password_link(info.context, token)  # type: ignore[return-value]
 
     @strawberry.field(description="How many days log entries are kept.")
     async def log_retention_days(self, info: Info) -> int:

@@ -13,9 +13,20 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from loyalty.resolvers import accounts as account_resolvers
+from loyalty.resolvers import approvals as approval_resolvers
 from loyalty.resolvers import points as points_resolvers
 from loyalty.resolvers import users as users_resolvers
-from loyalty.schema.enums import ApprovalKind, ApprovalStatus, LogOutcome, PointsAction, Role
+from loyalty.schema.enums import (
+    ApprovalKind,
+    ApprovalStatus,
+    LogOutcome,
+    PasswordLinkPurpose,
+    Permission,
+    PermissionAccess,
+    PointsAction,
+    Role,
+)
 from loyalty.schema.scalars import DateTime, Long
 
 
@@ -42,6 +53,36 @@ class User:
     @strawberry.field(description="The sum of the balances of all the user's accounts.")
     async def total_points(self, info: Info) -> Long:
         return await users_resolvers.total_points(info.context, self)  # type: ignore[arg-type, return-value]
+
+    @strawberry.field(
+        description="What this user's role may do, and how (the server's permission matrix; a client "
+        "offers only these actions)."
+    )
+    def permissions(self) -> list[PermissionGrant]:
+        return account_resolvers.permissions(self)  # type: ignore[arg-type, return-value]
+
+    @strawberry.field(
+        description="Staff: whether they have chosen a password (false while the invitation is pending). "
+        "Null for customers, who have none."
+    )
+    def password_set(self) -> bool | None:
+        return account_resolvers.password_set(self)  # type: ignore[arg-type]
+
+
+@strawberry.type(description="One thing a role may do, and how.")
+class PermissionGrant:
+    permission: Permission
+
+    @strawberry.field(description="ALLOW: directly; CUSTOMERS_ONLY: on customers only; REQUEST: by proposal.")
+    def access(self) -> PermissionAccess:
+        return PermissionAccess[self.access.name]
+
+
+@strawberry.type(description="What a password link is for and whose it is (its token is not repeated).")
+class PasswordLink:
+    purpose: PasswordLinkPurpose
+    email: str
+    expires_at: DateTime
 
 
 @strawberry.type
@@ -148,6 +189,12 @@ class SignOutPayload:
     ok: bool
 
 
+@strawberry.type
+class RequestPasswordResetPayload:
+    ok: bool = strawberry.field(description="Always true: the answer never tells whether the email exists.")
+    errors: list[UserError]
+
+
 @strawberry.type(description="A change proposed by a maker, applied when a checker approves it.")
 class ApprovalRequest:
     id: strawberry.ID
@@ -166,6 +213,16 @@ class ApprovalRequest:
     @strawberry.field
     def status(self) -> ApprovalStatus:
         return ApprovalStatus(self.status)  # type: ignore[arg-type]
+
+    @strawberry.field(
+        description="Whether you may approve or reject it now: pending, not yours, and yours to decide."
+    )
+    def viewer_can_decide(self, info: Info) -> bool:
+        return approval_resolvers.viewer_can_decide(info.context, self)  # type: ignore[arg-type]
+
+    @strawberry.field(description="Whether you may cancel it now: yours, and pending.")
+    def viewer_can_cancel(self, info: Info) -> bool:
+        return approval_resolvers.viewer_can_cancel(info.context, self)  # type: ignore[arg-type]
 
 
 @strawberry.type

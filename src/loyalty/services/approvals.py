@@ -40,6 +40,25 @@ def _staff(principal: Principal) -> StaffPrincipal:
     return principal
 
 
+def may_decide_now(principal: Principal | None, record: ApprovalRecord) -> bool:
+    """Whether ``principal`` may approve or reject ``record`` now: pending, not theirs, theirs to decide."""
+    return (
+        isinstance(principal, StaffPrincipal)
+        and record.status == ApprovalStatus.PENDING
+        and record.maker_id != principal.actor_id
+        and may_decide(principal.role, ApprovalKind(record.kind))
+    )
+
+
+def may_cancel_now(principal: Principal | None, record: ApprovalRecord) -> bool:
+    """Whether ``principal`` may cancel ``record`` now: theirs, and pending."""
+    return (
+        isinstance(principal, StaffPrincipal)
+        and record.status == ApprovalStatus.PENDING
+        and record.maker_id == principal.actor_id
+    )
+
+
 def _may_view(principal: StaffPrincipal, record: ApprovalRecord) -> bool:
     return record.maker_id == principal.actor_id or may_decide(principal.role, ApprovalKind(record.kind))
 
@@ -184,7 +203,7 @@ class ApprovalService:
         kind = ApprovalKind(record.kind)
         if kind is ApprovalKind.ENROLL_USER:
             user_id = uuid.UUID(record.target_id)
-            _, details = await self._users.apply_enrolment(conn, checker, change, None, user_id)
+            _, details = await self._users.apply_enrolment(conn, checker, change, user_id)
         elif kind is ApprovalKind.UPDATE_USER:
             _, details = await self._users.apply_update(conn, checker, record.target_id, change)
         elif kind is ApprovalKind.DELETE_USER:

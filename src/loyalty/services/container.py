@@ -12,11 +12,13 @@ from loyalty.datasources.database import Database
 from loyalty.datasources.log_sql import SqlLogStore
 from loyalty.datasources.log_store import LogStore
 from loyalty.datasources.migrations import current_revision, head_revision
+from loyalty.services.accounts import AccountService
 from loyalty.services.activity_log import ActivityLog, OutboxShipper
 from loyalty.services.approvals import ApprovalService
 from loyalty.services.audit import AuditTrail
 from loyalty.services.notifications import EmailWorker, build_notifications
 from loyalty.services.partners import PartnerService
+from loyalty.services.password_links import PasswordLinks
 from loyalty.services.points import PointsService
 from loyalty.services.principals import ExternalIssuer, PrincipalDirectory
 from loyalty.services.proposals import Proposals
@@ -38,6 +40,7 @@ class Services:
     partners: PartnerService
     approvals: ApprovalService
     email_worker: EmailWorker
+    accounts: AccountService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -82,20 +85,22 @@ class Services:
             audit.on_recorded = shipper.notify
         notifier, email_worker = build_notifications(settings, db)
         proposals = Proposals(db, notifier)
-        users = UserService(db, hashing, principals, audit, proposals)
+        links = PasswordLinks(notifier)
+        users = UserService(db, hashing, principals, audit, proposals, links)
         points = PointsService(db, audit, proposals, notifier)
+        sessions = SessionService(
+            db,
+            hashing,
+            tokens,
+            audit,
+            refresh_token_days=settings.refresh_token_days,
+            address_attempts=settings.sign_in_address_attempts,
+        )
         return cls(
             db=db,
             tokens=tokens,
             principals=principals,
-            sessions=SessionService(
-                db,
-                hashing,
-                tokens,
-                audit,
-                refresh_token_days=settings.refresh_token_days,
-                address_attempts=settings.sign_in_address_attempts,
-            ),
+            sessions=sessions,
             users=users,
             points=points,
             audit=audit,
@@ -104,6 +109,7 @@ class Services:
             partners=PartnerService(db, tokens, principals, audit),
             approvals=ApprovalService(db, audit, users, points, principals, notifier),
             email_worker=email_worker,
+            accounts=AccountService(db, hashing, sessions, links, audit, principals),
         )
 
     async def readiness(self) -> str | None:

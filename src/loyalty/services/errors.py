@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     SELF_ACTION = "SELF_ACTION"
     LAST_OWNER = "LAST_OWNER"
     IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    INVALID_LINK = "INVALID_LINK"
 
 
 @dataclass(frozen=True, slots=True)

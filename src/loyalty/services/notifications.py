@@ -42,7 +42,7 @@ from loyalty.observability.metrics import count_email_failure
 
 logger = logging.getLogger("loyalty.email")
 
-TEMPLATES = ("approval_requested", "approval_decided", "points_changed")
+TEMPLATES = ("approval_requested", "approval_decided", "points_changed", "staff_invitation", "password_reset")
 # Templates addressed to customers, sent only with LOYALTY_NOTIFY_CUSTOMERS.
 CUSTOMER_TEMPLATES = frozenset({"points_changed"})
 MAX_EVENT_LENGTH = 200
@@ -111,6 +111,11 @@ class EmailTemplates:
 
     def approval_url(self, request_id: Any) -> str:
         return f"{self.console_url}/approvals/{quote(str(request_id), safe='')}"
+
+    def password_link_url(self, page: str, token: str) -> str:
+        """A console page that sets a password; the token rides in the fragment, which browsers never
+        send, so it reaches neither a server log nor a Referer header."""
+        return f"{self.console_url}/{page}#token={token}"
 
     def render(self, template: str, context: Mapping[str, Any]) -> RenderedEmail:
         if template not in TEMPLATES:

@@ -1,8 +1,9 @@
 """Turns a bearer token into the staff member or partner client behind it.
 
 The permissions in force are the ones in the database, not the ones at sign-in: a deleted or demoted
-staff member, or a disabled client, loses access once the cached entry expires (``cache_seconds``,
-at most 60), and at once on the instance that made the change.
+staff member, a disabled client, or a staff access token issued before its user signed out everywhere
+(or changed their password) loses access once the cached entry expires (``cache_seconds``, at most
+60), and at once on the instance that made the change.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 from loyalty.auth.oidc import ExternalIdentity, OidcVerifier
 from loyalty.auth.permissions import Role, Scope
 from loyalty.auth.principal import PartnerPrincipal, Principal, StaffPrincipal
-from loyalty.auth.tokens import InvalidToken, TokenIssuer
+from loyalty.auth.tokens import SESSIONS_EPOCH_CLAIM, InvalidToken, TokenIssuer
 from loyalty.datasources import partner_clients, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
@@ -98,7 +99,10 @@ class PrincipalDirectory:
         self._db = db
         self._tokens = tokens
         self._external = external
-        self._staff: _TtlCache[uuid.UUID, StaffPrincipal | None] = _TtlCache(cache_seconds, max_entries)
+        # A staff member's principal and sessions epoch (see ``SESSIONS_EPOCH_CLAIM``).
+        self._staff: _TtlCache[uuid.UUID, tuple[StaffPrincipal, int] | None] = _TtlCache(
+            cache_seconds, max_entries
+        )
         self._clients: _TtlCache[str, PartnerPrincipal | None] = _TtlCache(cache_seconds, max_entries)
 
     async def authenticate(self, bearer_token: str) -> Principal:
@@ -120,10 +124,11 @@ class PrincipalDirectory:
                 client.client_id, client.name, frozenset(s for s in client.scopes if s in granted)
             )
         user_id = parse_id(verified.subject)
-        principal = await self._staff.get_or_load(user_id, self._load_staff) if user_id else None
-        if principal is None:
+        staff = await self._staff.get_or_load(user_id, self._load_staff) if user_id else None
+        # A token without the claim was issued before any "sign out everywhere": epoch 0.
+        if staff is None or claims.get(SESSIONS_EPOCH_CLAIM, 0) != staff[1]:
             raise Unauthenticated("The access token no longer grants access.")
-        return principal
+        return staff[0]
 
     async def _external_staff(self, identity: ExternalIdentity) -> StaffPrincipal:
         """The staff member an external identity is: the user row linked to it (issuer and sub)."""
@@ -170,10 +175,12 @@ class PrincipalDirectory:
     def forget_client(self, client_id: str) -> None:
         self._clients.pop(client_id)
 
-    async def _load_staff(self, user_id: uuid.UUID) -> StaffPrincipal | None:
+    async def _load_staff(self, user_id: uuid.UUID) -> tuple[StaffPrincipal, int] | None:
         async with self._db.read() as conn:
             user = await users.fetch_user(conn, user_id)
-        return StaffPrincipal(user.id, user.email, user.role) if user and user.role.is_staff else None
+        if user is None or not user.role.is_staff:
+            return None
+        return StaffPrincipal(user.id, user.email, user.role), user.sessions_epoch
 
     async def _load_client(self, client_id: str) -> PartnerPrincipal | None:
         async with self._db.read() as conn:

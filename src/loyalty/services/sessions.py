@@ -36,12 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.principal import Caller, Origin, StaffPrincipal
-from loyalty.auth.tokens import TokenIssuer, new_refresh_token, secret_digest
+from loyalty.auth.tokens import SESSIONS_EPOCH_CLAIM, TokenIssuer, new_refresh_token, secret_digest
 from loyalty.datasources import refresh_tokens, sign_in_attempts, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_store import LogEntry
 from loyalty.datasources.records import UserRecord
 from loyalty.datasources.sign_in_attempts import PastAttempt
+from loyalty.observability.metrics import Refusal, count_refusal
 from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, ServiceError
 
@@ -60,6 +61,19 @@ class Session:
     refresh_token: str
     expires_in: int
     user: UserRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordAttempt:
+    """An attempt to check a password, counted before the check; ``refused`` says why it may not be made."""
+
+    key: str
+    source: str
+    now: datetime
+    refused: str | None = None
+    seq: int | None = None
+    user: UserRecord | None = None
+    password_hash: str | None = None
 
 
 def locked_until(failures: Iterable[datetime], max_failures: int = MAX_FAILURES) -> datetime | None:
@@ -88,12 +102,23 @@ def email_locked_until(
     return max((end for end in ends if end is not None), default=None)
 
 
-def _email_key(email: str) -> str:
+def email_key(email: str) -> str:
+    """What attempts on an email are counted under: the string the caller sent, normalized."""
     return email.strip().lower()[:254]
+
+
+def source_key(origin: Origin) -> str:
+    """What attempts from an address are counted under."""
+    return (origin.source_ip or _UNKNOWN_SOURCE)[:64]
 
 
 def _invalid_credentials() -> ServiceError:
     return ServiceError.of(ErrorCode.INVALID_CREDENTIALS, "wrong email or password")
+
+
+def account_locked() -> ServiceError:
+    count_refusal(Refusal.SIGN_IN_LOCKED)
+    return ServiceError.of(ErrorCode.ACCOUNT_LOCKED, "too many sign-in attempts; try again later")
 
 
 def _invalid_token() -> ServiceError:
@@ -178,50 +203,70 @@ class SessionService:
 
     async def sign_in(self, email: str, password: str, origin: Origin) -> Session:
         """A new session, or INVALID_CREDENTIALS / ACCOUNT_LOCKED alike for known and unknown emails."""
-        key = _email_key(email)
-        source = (origin.source_ip or _UNKNOWN_SOURCE)[:64]
-        now = datetime.now(UTC)
 
         def failure(reason: ErrorCode) -> LogEntry:
             return self._audit.entry(
-                None, origin, action="auth.sign_in_failed", outcome="FAILED", actor_email=key,
+                None, origin, action="auth.sign_in_failed", outcome="FAILED", actor_email=attempt.key,
                 details={"reason": reason.value},
             )  # fmt: skip
 
-        async with self._recent.turn(key):
-            refused = self._recent.refused(key, source)
-            if refused is None:
-                async with self._db.transaction() as conn:
-                    await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
-                    refused = await self._refused(conn, key, source, now)
-                    if refused is None:
-                        seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
-                        user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
-                        password_hash = await users.fetch_password_hash(conn, user.id) if user else None
-                if refused is not None:
-                    self._recent.remember(key, source, refused)
-        if refused is not None:
+        attempt = await self.reserve_attempt(email, origin)
+        if attempt.refused is not None:
             # Repeats are summarized, so a flood of refused attempts cannot flood the log.
-            await self._audit.record_repeated(failure(ErrorCode.ACCOUNT_LOCKED), key=(source, key, refused))
-            raise ServiceError.of(ErrorCode.ACCOUNT_LOCKED, "too many sign-in attempts; try again later")
-        if (
-            not await self._hashing.verify(password_hash, password[:1024])
-            or user is None
-            or not user.role.is_staff
-        ):
+            await self._audit.record_repeated(
+                failure(ErrorCode.ACCOUNT_LOCKED), key=(attempt.source, attempt.key, attempt.refused)
+            )
+            raise account_locked()
+        user = await self.password_matches(attempt, password)
+        if user is None:
             await self._audit.record_alone(failure(ErrorCode.INVALID_CREDENTIALS))
             raise _invalid_credentials()
         async with self._db.transaction() as conn:
-            await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
-            await sign_in_attempts.mark_succeeded(conn, seq=seq, email_key=key, source_key=source, now=now)
-            refresh_token = await self._store_refresh_token(conn, user.id, family_id=uuid.uuid4(), now=now)
+            await self.attempt_succeeded(conn, attempt)
+            session = await self.open_session(conn, user, now=attempt.now)
             entry = self._audit.entry(
                 _staff(user), origin, action="auth.sign_in", outcome="SUCCESS", target_type="user",
                 target_id=str(user.id),
             )  # fmt: skip
             await self._audit.record(conn, entry)
         self._audit.committed()
-        self._recent.forget(key, source)
+        return session
+
+    async def reserve_attempt(self, email: str, origin: Origin) -> PasswordAttempt:
+        """Count an attempt to check ``email``'s password before it is checked (see the module), or
+        say why it may not be made now (``refused``; nothing is counted then)."""
+        key = email_key(email)
+        source = source_key(origin)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
+            refused = await self._refused(conn, key, source, now)
+            if refused is not None:
+                return PasswordAttempt(key, source, now, refused=refused)
+            seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
+            user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
+            password_hash = await users.fetch_password_hash(conn, user.id) if user else None
+        return PasswordAttempt(key, source, now, seq=seq, user=user, password_hash=password_hash)
+
+    async def password_matches(self, attempt: PasswordAttempt, password: str) -> UserRecord | None:
+        """The staff member whose password this is, or ``None``; as slow for an unknown email."""
+        if not await self._hashing.verify(attempt.password_hash, password[:1024]):
+            return None
+        user = attempt.user
+        return user if user is not None and user.role.is_staff else None
+
+    @staticmethod
+    async def attempt_succeeded(conn: AsyncConnection, attempt: PasswordAttempt) -> None:
+        """Record, in ``conn``'s transaction, that the reserved attempt succeeded."""
+        assert attempt.seq is not None, "a refused attempt cannot succeed"
+        await sign_in_attempts.serialize(conn, email_key=attempt.key, source_key=attempt.source)
+        await sign_in_attempts.mark_succeeded(
+            conn, seq=attempt.seq, email_key=attempt.key, source_key=attempt.source, now=attempt.now
+        )
+
+    async def open_session(self, conn: AsyncConnection, user: UserRecord, *, now: datetime) -> Session:
+        """A new session (a new refresh token family) for ``user``, in ``conn``'s transaction."""
+        refresh_token = await self._store_refresh_token(conn, user.id, family_id=uuid.uuid4(), now=now)
         return self._session(user, refresh_token)
 
     async def _refused(self, conn: AsyncConnection, key: str, source: str, now: datetime) -> str | None:
@@ -298,7 +343,9 @@ class SessionService:
 
     def _session(self, user: UserRecord, refresh_token: str) -> Session:
         return Session(
-            access_token=self._tokens.issue_access_token(str(user.id)),
+            access_token=self._tokens.issue_access_token(
+                str(user.id), extra={SESSIONS_EPOCH_CLAIM: user.sessions_epoch}
+            ),
             refresh_token=refresh_token,
             expires_in=self._tokens.access_ttl_seconds,
             user=user,

@@ -1,4 +1,9 @@
-"""Enrolling, reading, editing and deleting users."""
+"""Enrolling, reading, editing and deleting users.
+
+Staff choose their own passwords: enrolling a staff member, or promoting a customer to staff (directly
+or by an approved request), sends an invitation in the same transaction (``PasswordLinks``); an
+enrolment that carries a password is refused, since nobody else should ever know it.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from loyalty.datasources.records import UserRecord
 from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
 from loyalty.services.pagination import Page, check_page_size, decode_time_cursor, encode_time_cursor
+from loyalty.services.password_links import PasswordLinks
 from loyalty.services.points import DEFAULT_PROGRAM, MAX_ADJUSTMENT
 from loyalty.services.principals import PrincipalDirectory
 from loyalty.services.proposals import Proposals
@@ -79,7 +85,8 @@ def _update_values(check: Problems, changes: Mapping[str, Any]) -> dict[str, Any
     return values
 
 
-def _require_owner_rights_for(principal: Principal, *roles: Role | None) -> None:
+def require_owner_rights_for(principal: Principal, *roles: Role | None) -> None:
+    """Only an owner gives, takes or acts on the OWNER role."""
     if Role.OWNER in roles and principal.access(Operation.MANAGE_OWNERS) is not Access.ALLOW:
         raise Forbidden("Only an owner gives, takes or edits the OWNER role.")
 
@@ -120,12 +127,14 @@ class UserService:
         principals: PrincipalDirectory,
         audit: AuditTrail,
         proposals: Proposals,
+        links: PasswordLinks,
     ) -> None:
         self._db = db
         self._hashing = hashing
         self._principals = principals
         self._audit = audit
         self._proposals = proposals
+        self._links = links
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -189,17 +198,11 @@ class UserService:
         async with self._audit.attempt(caller, "user.enroll", target_type="user") as attempt:
             principal = attempt.principal
             cell = _allowed_or_requested(principal, Operation.ENROLL_USERS)
-            _require_owner_rights_for(principal, enrolment.role)
+            require_owner_rights_for(principal, enrolment.role)
             check = Problems()
             fields = _enrolment_fields(check, enrolment)
             if enrolment.password is not None:
-                if enrolment.role is Role.USER:
-                    check.add("input.password", "customers have no password")
-                elif cell is Access.REQUEST:
-                    # Else the maker would sign in as the staff member a checker approves.
-                    check.add("input.password", "staff set their own password")
-                else:
-                    check.password("input.password", enrolment.password)
+                check.add("input.password", "staff set their own password through the invitation")
             check.raise_any()
             if cell is Access.REQUEST:
                 return await self._proposals.propose(
@@ -208,11 +211,8 @@ class UserService:
                     target_id=str(uuid.uuid4()),  # the new user's id, once approved
                     change=fields,
                 )
-            password_hash = await self._hashing.hash(enrolment.password) if enrolment.password else None
             async with self._db.transaction() as conn:
-                user, details = await self.apply_enrolment(
-                    conn, principal, fields, password_hash, uuid.uuid4()
-                )
+                user, details = await self.apply_enrolment(conn, principal, fields, uuid.uuid4())
                 await attempt.succeeded(conn, target_id=str(user.id), details=details)
         return user
 
@@ -221,10 +221,9 @@ class UserService:
         conn: AsyncConnection,
         principal: Principal,
         fields: Mapping[str, Any],
-        password_hash: str | None,
         user_id: uuid.UUID,
     ) -> tuple[UserRecord, dict[str, Any]]:
-        """Enrol in ``conn``'s transaction (directly, or when a request is approved)."""
+        """Enrol in ``conn``'s transaction (directly, or when a request is approved); staff are invited."""
         check = Problems()
         enrolment = Enrolment(
             fields["email"],
@@ -236,7 +235,7 @@ class UserService:
         )
         valid = _enrolment_fields(check, enrolment)
         check.raise_any()
-        _require_owner_rights_for(principal, enrolment.role)
+        require_owner_rights_for(principal, enrolment.role)
         now = datetime.now(UTC)
         await self._refuse_taken_email(conn, valid["email"], "input.email")
         try:
@@ -246,7 +245,7 @@ class UserService:
                 first_name=valid["firstName"],
                 last_name=valid["lastName"],
                 role=enrolment.role,
-                password_hash=password_hash,
+                password_hash=None,
                 now=now,
                 user_id=user_id,
             )
@@ -265,12 +264,10 @@ class UserService:
                 request_digest=None,
                 now=now,
             )
-        after = {
-            **_visible_fields(user),
-            "initialPoints": valid["initialPoints"],
-            "password": bool(password_hash),
-        }
-        return user, {"after": after}
+        details = {"after": {**_visible_fields(user), "initialPoints": valid["initialPoints"]}}
+        if user.role.is_staff:
+            details |= await self._invite(conn, principal, user)
+        return user, details
 
     async def update(
         self, caller: Caller, user_id: str, changes: Mapping[str, Any]
@@ -287,7 +284,7 @@ class UserService:
             if cell is Access.REQUEST:
                 async with self._db.read() as conn:
                     target = await self._visible_target(conn, principal, user_id)
-                _require_owner_rights_for(principal, target.role, changes.get("role"))
+                require_owner_rights_for(principal, target.role, changes.get("role"))
                 if "role" in changes and changes["role"] is not target.role and principal.is_user(target.id):
                     raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
                 stored = {
@@ -303,14 +300,20 @@ class UserService:
         return updated
 
     async def apply_update(
-        self, conn: AsyncConnection, principal: Principal, user_id: str, changes: Mapping[str, Any]
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        user_id: str,
+        changes: Mapping[str, Any],
     ) -> tuple[UserRecord, dict[str, Any]]:
+        """Update in ``conn``'s transaction (directly, or when a request is approved); a customer
+        promoted to staff is invited."""
         check = Problems()
         values = _update_values(check, changes)
         check.raise_any()
         target = await self._visible_target(conn, principal, user_id)
         new_role: Role | None = values.get("role")
-        _require_owner_rights_for(principal, target.role, new_role)
+        require_owner_rights_for(principal, target.role, new_role)
         if new_role is not None and new_role is not target.role:
             await self._refuse_role_change(conn, principal, target)
             if new_role is Role.USER:
@@ -327,10 +330,12 @@ class UserService:
         assert updated is not None  # the row was read in this transaction and is never removed
         before, after = _visible_fields(target), _visible_fields(updated)
         changed = [name for name in after if after[name] != before[name]]
-        details = {
+        details: dict[str, Any] = {
             "before": {name: before[name] for name in changed},
             "after": {name: after[name] for name in changed},
         }
+        if updated.role.is_staff and not target.role.is_staff:
+            details |= await self._invite(conn, principal, updated)
         return updated, details
 
     async def delete(self, caller: Caller, user_id: str) -> uuid.UUID | ApprovalRecord:
@@ -342,7 +347,7 @@ class UserService:
             if cell is Access.REQUEST:
                 async with self._db.read() as conn:
                     target = await self._visible_target(conn, principal, user_id)
-                _require_owner_rights_for(principal, target.role)
+                require_owner_rights_for(principal, target.role)
                 if principal.is_user(target.id):
                     raise ServiceError.of(ErrorCode.SELF_ACTION, "you cannot demote or delete yourself", "id")
                 return await self._proposals.propose(
@@ -358,12 +363,17 @@ class UserService:
         self, conn: AsyncConnection, principal: Principal, user_id: str
     ) -> tuple[UserRecord, dict[str, Any]]:
         target = await self._visible_target(conn, principal, user_id)
-        _require_owner_rights_for(principal, target.role)
+        require_owner_rights_for(principal, target.role)
         await self._refuse_role_change(conn, principal, target)
         now = datetime.now(UTC)
         await users.soft_delete_user(conn, target.id, now=now)
         await refresh_tokens.revoke_user_tokens(conn, target.id, now=now)
         return target, {"before": _visible_fields(target)}
+
+    async def _invite(self, conn: AsyncConnection, principal: Principal, user: UserRecord) -> dict[str, Any]:
+        """Invite a new staff member in ``conn``'s transaction; what the change's log entry tells of it."""
+        expires_at = await self._links.invite(conn, user, invited_by=principal.actor_email)
+        return {"invitation": {"email": user.email, "expiresAt": expires_at.isoformat()}}
 
     async def _visible_target(self, conn: AsyncConnection, principal: Principal, user_id: str) -> UserRecord:
         target_id = parse_id(user_id)

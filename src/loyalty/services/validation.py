@@ -6,7 +6,7 @@ import uuid
 
 from email_validator import EmailNotValidError, validate_email
 
-from loyalty.auth.passwords import password_problem
+from loyalty.auth.password_policy import password_problem
 from loyalty.services.errors import ErrorCode, Problem, ServiceError
 
 MAX_EMAIL_LENGTH = 254
@@ -60,7 +60,7 @@ class Problems:
 
     def password(self, field: str, value: str) -> str:
         if (problem := password_problem(value)) is not None:
-            self.add(field, problem)
+            self.add(field, problem, ErrorCode.WEAK_PASSWORD)
         return value
 
     def optional_text(self, field: str, value: str | None, *, max_length: int) -> str | None:
