@@ -17,6 +17,9 @@ import httpx
 import orjson
 import pytest
 from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from loyalty.app import create_app
 from loyalty.config import Settings
@@ -601,3 +604,25 @@ async def test_a_method_not_served_is_405_naming_the_methods_that_are(api: Api) 
 
         assert is_refusal(response, 405, "METHOD_NOT_ALLOWED"), (method, path, response.text)
         assert set(response.headers["allow"].split(", ")) == served[path], (method, path, response.headers)
+
+
+async def test_an_unhandled_failure_is_a_json_500_with_the_request_id_and_the_headers(
+    settings: Settings, services: Services
+) -> None:
+    async def failing(_request: Request) -> Response:
+        raise RuntimeError("a bug, with a secret in it")
+
+    app = create_app(settings, services=services)
+    app.router.routes.insert(0, Route("/fails", failing))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        response = await client.get("/fails", headers={"x-request-id": "req-500"})
+
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL"}}]
+    }
+    assert response.headers["x-request-id"] == "req-500"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

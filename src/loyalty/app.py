@@ -23,7 +23,7 @@ from loyalty.services.container import Services
 from loyalty.web.console import ConsolePages
 from loyalty.web.console_sessions import ConsoleSessions
 from loyalty.web.cors import CORSMiddleware
-from loyalty.web.errors import JSONResponse, method_not_allowed, not_found, server_error
+from loyalty.web.errors import JSONResponse, ServerErrors, method_not_allowed, not_found, server_error
 from loyalty.web.graphql import GraphQLEndpoint
 from loyalty.web.metrics_listener import MetricsListener, StorageCollector
 from loyalty.web.oauth import TokenEndpoint
@@ -180,6 +180,7 @@ def create_app(
             ),
             Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
             Middleware(CORSMiddleware, origins=settings.allowed_origins),
+            Middleware(ServerErrors),  # innermost: a 500 passes through the others like any answer
         ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
         lifespan=lifespan,

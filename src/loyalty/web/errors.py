@@ -10,6 +10,7 @@ import orjson
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalty.datasources.database import connection_lost
 from loyalty.services.errors import RequestRefused
@@ -90,3 +91,35 @@ async def server_error(request: Request, exc: Exception) -> Response:
         "request failed", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)}
     )
     return error_response(500, "INTERNAL", INTERNAL_MESSAGE)
+
+
+class ServerErrors:
+    """Answers an unhandled exception with the JSON 500 inside our middleware.
+
+    Starlette's own handler for it runs outside every middleware, so its 500 went out without the
+    request id and the security headers every other answer carries. Placed innermost, this turns the
+    exception into an ordinary response first; one raised after the response started cannot be
+    answered anew and goes on up.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:  # logged with its trace by server_error
+            if started:
+                raise
+            response = await server_error(Request(scope), exc)
+            await response(scope, receive, send)
