@@ -39,6 +39,7 @@ lint: install
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen lint-imports
 	$(UV) run --frozen mypy src
+	$(UV) run --frozen hadolint Dockerfile
 
 schema: install
 	$(UV) run --frozen loyalty schema -o schema.graphql
