@@ -63,6 +63,8 @@ def serve(args: argparse.Namespace) -> None:
         access_log=False,  # loyalty.access logs each request, with its id, principal and operation
         log_config=None,  # uvicorn's loggers propagate to the handler configure_logging installed
         proxy_headers=False,  # X-Forwarded-For is read by the app, from trusted proxies only
+        # Then the app shuts down: keep the sum under the stop timeout (ECS: 30 s by default).
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
 
 

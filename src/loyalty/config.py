@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    graceful_shutdown_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, how long requests in flight may still take before they are cancelled.",
+    )
     public_url: str | None = Field(default=None, description="Token issuer; defaults to http://host:port.")
 
     jwt_private_key: str | None = Field(default=None, description="PEM text or a path to a PEM file.")
