@@ -1,11 +1,32 @@
-import { Route, Routes } from "react-router";
-import { SignInDocument } from "./screens/SignIn/documents";
+import { Outlet, Route, Routes } from "react-router";
+import { RequireSession } from "./session/RequireSession";
+import { SessionProvider } from "./session/SessionProvider";
+import { Shell } from "./shell/Shell";
+import { Home } from "./screens/Home/Home";
+import { NotFound } from "./screens/NotFound/NotFound";
+import { SignIn } from "./screens/SignIn/SignIn";
 
 /** The console's routes; each screen lives in src/screens/<Name>/. */
 export function App() {
   return (
-    <Routes>
-      <Route path="*" element={<main><h1>Loyalty console</h1><p hidden>{SignInDocument ? "" : ""}</p></main>} />
-    </Routes>
+    <SessionProvider>
+      <Routes>
+        {/* Screens for anyone: signing in and the emailed links. */}
+        <Route path="/sign-in" element={<SignIn />} />
+        {/* Screens for signed-in staff, inside one shell that stays as they move around. */}
+        <Route
+          element={
+            <RequireSession>
+              <Shell>
+                <Outlet />
+              </Shell>
+            </RequireSession>
+          }
+        >
+          <Route path="/" element={<Home />} />
+          <Route path="*" element={<NotFound />} />
+        </Route>
+      </Routes>
+    </SessionProvider>
   );
 }
