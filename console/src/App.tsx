@@ -5,6 +5,7 @@ import { Shell } from "./shell/Shell";
 import { Home } from "./screens/Home/Home";
 import { NotFound } from "./screens/NotFound/NotFound";
 import { SignIn } from "./screens/SignIn/SignIn";
+import { UserDetail } from "./screens/UserDetail/UserDetail";
 
 /** The console's routes; each screen lives in src/screens/<Name>/. */
 export function App() {
@@ -24,6 +25,7 @@ export function App() {
           }
         >
           <Route path="/" element={<Home />} />
+          <Route path="/users/:id" element={<UserDetail />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

@@ -1,0 +1,108 @@
+import { graphql } from "../../gql";
+
+export const UserDetailDocument = graphql(`
+  query UserDetail($id: ID!) {
+    user(id: $id) {
+      id
+      email
+      firstName
+      lastName
+      role
+      passwordSet
+      enrolledAt
+      pointsAccounts {
+        id
+        program
+        balance
+      }
+    }
+  }
+`);
+
+export const AccountLedgerDocument = graphql(`
+  query AccountLedger($id: ID!, $first: Int, $after: String) {
+    pointsAccount(id: $id) {
+      id
+      transactions(first: $first, after: $after) {
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+        edges {
+          node {
+            id
+            action
+            amount
+            balanceAfter
+            reason
+            createdAt
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const DeleteUserDocument = graphql(`
+  mutation DeleteUser($id: ID!) {
+    deleteUser(id: $id) {
+      deletedUserId
+      approvalRequest {
+        id
+      }
+      errors {
+        code
+        field
+        message
+      }
+    }
+  }
+`);
+
+export const OpenPointsAccountDocument = graphql(`
+  mutation OpenPointsAccount($userId: ID!, $program: String!) {
+    openPointsAccount(userId: $userId, program: $program) {
+      account {
+        id
+      }
+      approvalRequest {
+        id
+      }
+      errors {
+        code
+        field
+        message
+      }
+    }
+  }
+`);
+
+export const ResendInvitationDocument = graphql(`
+  mutation ResendInvitation($userId: ID!) {
+    resendInvitation(userId: $userId) {
+      user {
+        id
+      }
+      errors {
+        code
+        field
+        message
+      }
+    }
+  }
+`);
+
+export const ForcePasswordResetDocument = graphql(`
+  mutation ForcePasswordReset($userId: ID!) {
+    forcePasswordReset(userId: $userId) {
+      user {
+        id
+      }
+      errors {
+        code
+        field
+        message
+      }
+    }
+  }
+`);
