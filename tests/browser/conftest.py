@@ -71,7 +71,10 @@ OWNER = Account("owner@example.com", Role.OWNER, "Olive", "Owner")
 MANAGER = Account("manager@example.com", Role.MANAGER, "Mina", "Manager")
 ENGINEER = Account("engineer@example.com", Role.ENGINEER, "Enzo", "Engineer")
 PRODUCT_MANAGER = Account("pm@example.com", Role.PRODUCT_MANAGER, "Priya", "Product")
-STAFF = (MANAGER, ENGINEER, PRODUCT_MANAGER)
+# Accounts whose password a test changes, kept apart so the others' sign-ins keep working.
+FORGETFUL = Account("forgetful@example.com", Role.MANAGER, "Fergus", "Forgetful")
+CAREFUL = Account("careful@example.com", Role.MANAGER, "Carla", "Careful")
+STAFF = (MANAGER, ENGINEER, PRODUCT_MANAGER, FORGETFUL, CAREFUL)
 CUSTOMERS = 30  # more than one page of the users list
 SURNAMES = ("Lovelace", "Hopper", "Turing", "Noether", "Curie", "Franklin")
 
@@ -115,6 +118,17 @@ class Server:
             assert data["signIn"]["accessToken"], data
             self._tokens[account.email] = data["signIn"]["accessToken"]
         return self._tokens[account.email]
+
+    def user_id(self, email: str) -> str:
+        """The id of the user with ``email``, read as the owner."""
+        found = self.graphql(
+            "query($s: String) { users(filter: {search: $s}, first: 2) { edges { node { id email } } } }",
+            {"s": email},
+            token=self.token(OWNER),
+        )
+        ids = [edge["node"]["id"] for edge in found["users"]["edges"] if edge["node"]["email"] == email]
+        assert len(ids) == 1, found
+        return ids[0]
 
     def next_email(self, address: str, timeout: float = 15) -> EmailMessage:
         """The next message to ``address`` the SMTP server received (once each), waiting for it."""
