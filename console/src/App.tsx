@@ -2,6 +2,8 @@ import { Outlet, Route, Routes } from "react-router";
 import { RequireSession } from "./session/RequireSession";
 import { SessionProvider } from "./session/SessionProvider";
 import { Shell } from "./shell/Shell";
+import { EditUser } from "./screens/EditUser/EditUser";
+import { EnrolUser } from "./screens/EnrolUser/EnrolUser";
 import { Home } from "./screens/Home/Home";
 import { NotFound } from "./screens/NotFound/NotFound";
 import { SignIn } from "./screens/SignIn/SignIn";
@@ -25,7 +27,9 @@ export function App() {
           }
         >
           <Route path="/" element={<Home />} />
+          <Route path="/users/new" element={<EnrolUser />} />
           <Route path="/users/:id" element={<UserDetail />} />
+          <Route path="/users/:id/edit" element={<EditUser />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

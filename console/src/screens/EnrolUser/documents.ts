@@ -1,0 +1,19 @@
+import { graphql } from "../../gql";
+
+export const EnrollUserDocument = graphql(`
+  mutation EnrollUser($input: EnrollUserInput!) {
+    enrollUser(input: $input) {
+      user {
+        id
+      }
+      approvalRequest {
+        id
+      }
+      errors {
+        code
+        field
+        message
+      }
+    }
+  }
+`);
