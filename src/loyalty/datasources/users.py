@@ -26,7 +26,8 @@ _COLUMNS = (
     users.c.role,
     users.c.enrolled_at,
     users.c.updated_at,
-    users.c.password_hash.is_not(None).label("password_set"),
+    # Not ``password_hash IS NOT NULL``: SQLite 3.40 answers true for a NULL in UPDATE ... RETURNING.
+    (sa.func.coalesce(sa.func.length(users.c.password_hash), 0) > 0).label("password_set"),
     users.c.sessions_epoch,
 )
 _ACTIVE = users.c.deleted_at.is_(None)

@@ -1,0 +1,686 @@
+"""Staff accounts that look after themselves, through the API and a real SMTP server: invitations,
+changing and resetting passwords, signing out everywhere, forced resets, and what each role may do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from loyalty.auth.permissions import Role
+from loyalty.datasources.tables import log_entries, password_links
+from tests.conftest import TEST_PASSWORD, Api, Staff
+from tests.test_approvals import APPROVE
+from tests.test_email_delivery import Clock, SmtpServer, body, clock, make_worker, smtp  # noqa: F401 (fixtures)
+from tests.test_sessions import REFRESH, WRONG_PASSWORD, sign_in
+
+NEW_PASSWORD = "a staff member's own pass phrase"
+CONSOLE = "http://127.0.0.1:8000"  # LOYALTY_CONSOLE_URL's default: the server itself
+
+ENROLL = """
+mutation($input: EnrollUserInput!) {
+  enrollUser(input: $input) { user { id passwordSet } approvalRequest { id } errors { code field } }
+}
+"""
+PROMOTE = """
+mutation($id: ID!, $role: Role!) {
+  updateUser(id: $id, input: {role: $role}) { user { role passwordSet } errors { code field } }
+}
+"""
+PASSWORD_LINK = "query($token: String!) { passwordLink(token: $token) { purpose email expiresAt } }"
+SESSION_FIELDS = "accessToken refreshToken expiresIn user { id email role passwordSet } errors { code field }"
+ACCEPT = f"""
+mutation($token: String!, $password: String!) {{
+  acceptInvitation(token: $token, password: $password) {{ {SESSION_FIELDS} }}
+}}
+"""
+RESET = f"""
+mutation($token: String!, $password: String!) {{
+  resetPassword(token: $token, password: $password) {{ {SESSION_FIELDS} }}
+}}
+"""
+CHANGE = f"""
+mutation($current: String!, $new: String!) {{
+  changePassword(currentPassword: $current, newPassword: $new) {{ {SESSION_FIELDS} }}
+}}
+"""
+REQUEST_RESET = "mutation($email: String!) { requestPasswordReset(email: $email) { ok errors { code } } }"
+SIGN_OUT_EVERYWHERE = "mutation { signOutEverywhere { ok } }"
+FORCE_RESET = """
+mutation($id: ID!) { forcePasswordReset(userId: $id) { user { id passwordSet } errors { code field } } }
+"""
+RESEND = """
+mutation($id: ID!) { resendInvitation(userId: $id) { user { id passwordSet } errors { code field } } }
+"""
+ME = "{ me { id role passwordSet permissions { permission access } } }"
+LOGS = """
+query($search: String) {
+  logs(filter: {search: $search}, first: 100) { edges { node { action outcome actorId targetId details } } }
+}
+"""
+
+
+async def deliver(api: Api, smtp: SmtpServer, clock: Clock) -> list[tuple[str, str]]:  # noqa: F811
+    """Send what the outbox holds through the SMTP server; (recipient, text body) of what arrived."""
+    smtp.inbox.messages.clear()
+    clock.now = datetime.now(UTC) + timedelta(seconds=1)
+    worker = make_worker(api.services, smtp, clock)
+    await worker.send_due()
+    await worker.close()
+    return [(str(message["To"]), body(message, "plain")) for message in smtp.inbox.messages]
+
+
+def link_token(text: str, page: str) -> str:
+    """The token of the console link to ``page`` in an email's text."""
+    found = re.search(rf"{re.escape(CONSOLE)}/{page}#token=([A-Za-z0-9_-]+)", text)
+    assert found is not None, text
+    return found.group(1)
+
+
+async def enrol_staff(api: Api, owner: Staff, email: str, role: str = "MANAGER") -> str:
+    staff = {"email": email, "firstName": "Grace", "lastName": "Hopper", "role": role}
+    result = (await api.data(ENROLL, {"input": staff}, token=owner.token))["enrollUser"]
+    assert result["errors"] == [], result
+    return result["user"]["id"]
+
+
+async def invitation_token(api: Api, smtp: SmtpServer, clock: Clock, email: str) -> str:  # noqa: F811
+    [(recipient, text)] = await deliver(api, smtp, clock)
+    assert recipient == email
+    return link_token(text, "accept-invitation")
+
+
+async def reset_token(api: Api, smtp: SmtpServer, clock: Clock, email: str) -> str:  # noqa: F811
+    [(recipient, text)] = await deliver(api, smtp, clock)
+    assert recipient == email
+    return link_token(text, "reset-password")
+
+
+async def accept(api: Api, token: str, password: str = NEW_PASSWORD) -> dict[str, Any]:
+    return (await api.data(ACCEPT, {"token": token, "password": password}))["acceptInvitation"]
+
+
+async def reset(api: Api, token: str, password: str = NEW_PASSWORD) -> dict[str, Any]:
+    return (await api.data(RESET, {"token": token, "password": password}))["resetPassword"]
+
+
+async def change(api: Api, token: str, current: str, new: str = NEW_PASSWORD) -> dict[str, Any]:
+    return (await api.data(CHANGE, {"current": current, "new": new}, token=token))["changePassword"]
+
+
+async def request_reset(api: Api, email: str) -> dict[str, Any]:
+    return (await api.data(REQUEST_RESET, {"email": email}))["requestPasswordReset"]
+
+
+def codes(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(error["code"], error["field"]) for error in payload["errors"]]
+
+
+async def me_code(api: Api, access_token: str) -> str | None:
+    """The error code of reading ``me`` with this access token, or ``None`` when it still works."""
+    response = await api.post("{ me { id } }", token=access_token)
+    return response["errors"][0]["extensions"]["code"] if "errors" in response else None
+
+
+async def expire_links(api: Api) -> None:
+    """Arrange: every link expired a second ago."""
+    async with api.services.db.transaction() as conn:
+        await conn.execute(
+            password_links.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+
+# --- invitations ---------------------------------------------------------------------------------
+
+
+async def test_enrolled_staff_get_an_invitation_that_sets_their_password_and_signs_them_in(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    user_id = await enrol_staff(api, owner, "grace@example.com")
+    token = await invitation_token(api, smtp, clock, "grace@example.com")
+
+    described = (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"]
+    session = await accept(api, token)
+    signed_in = await sign_in(api, "grace@example.com", NEW_PASSWORD)
+
+    assert (described["purpose"], described["email"]) == ("INVITATION", "grace@example.com")
+    expires_in = datetime.fromisoformat(described["expiresAt"]) - datetime.now(UTC)
+    assert timedelta(hours=71, minutes=59) < expires_in <= timedelta(hours=72)
+    assert session["errors"] == []
+    assert session["user"] == {
+        "id": user_id,
+        "email": "grace@example.com",
+        "role": "MANAGER",
+        "passwordSet": True,
+    }
+    assert await me_code(api, session["accessToken"]) is None
+    assert session["refreshToken"]
+    assert signed_in["errors"] == []
+
+
+async def test_an_invitation_works_once(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    await enrol_staff(api, owner, "grace@example.com")
+    token = await invitation_token(api, smtp, clock, "grace@example.com")
+    await accept(api, token)
+
+    again = await accept(api, token, "someone else's pass phrase")
+
+    assert codes(again) == [("INVALID_LINK", "token")]
+    assert again["accessToken"] is None
+    assert (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"] is None
+    assert (await sign_in(api, "grace@example.com", NEW_PASSWORD))["errors"] == []
+
+
+async def test_an_expired_invitation_is_an_invalid_link(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    await enrol_staff(api, owner, "grace@example.com")
+    token = await invitation_token(api, smtp, clock, "grace@example.com")
+    await expire_links(api)
+
+    assert codes(await accept(api, token)) == [("INVALID_LINK", "token")]
+    assert (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"] is None
+
+
+async def test_an_unknown_token_is_an_invalid_link(api: Api) -> None:
+    assert codes(await accept(api, "no-such-token")) == [("INVALID_LINK", "token")]
+    assert codes(await reset(api, "x" * 10_000)) == [("INVALID_LINK", "token")]
+    assert (await api.data(PASSWORD_LINK, {"token": "no-such-token"}))["passwordLink"] is None
+
+
+async def test_two_parallel_uses_of_one_link_one_wins(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    await enrol_staff(api, owner, "grace@example.com")
+    token = await invitation_token(api, smtp, clock, "grace@example.com")
+
+    first, second = await asyncio.gather(
+        accept(api, token, "first pass phrase of two"), accept(api, token, "second pass phrase of two")
+    )
+
+    outcomes = sorted([codes(first), codes(second)])
+    assert outcomes == [[], [("INVALID_LINK", "token")]]
+    winner = "first pass phrase of two" if codes(first) == [] else "second pass phrase of two"
+    assert (await sign_in(api, "grace@example.com", winner))["errors"] == []
+
+
+async def test_a_weak_password_is_refused_and_the_invitation_still_works(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    await enrol_staff(api, owner, "grace@example.com")
+    token = await invitation_token(api, smtp, clock, "grace@example.com")
+
+    short = await accept(api, token, "too short")
+    common = await accept(api, token, "PASSWORD1234")
+
+    assert codes(short) == [("WEAK_PASSWORD", "password")]
+    assert codes(common) == [("WEAK_PASSWORD", "password")]
+    assert (await accept(api, token))["errors"] == []
+
+
+async def test_promoting_a_customer_to_staff_sends_an_invitation(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    customer = await api.user()
+
+    promoted = (await api.data(PROMOTE, {"id": customer.id, "role": "ENGINEER"}, token=owner.token))[
+        "updateUser"
+    ]
+    token = await invitation_token(api, smtp, clock, customer.email)
+
+    assert promoted["user"] == {"role": "ENGINEER", "passwordSet": False}
+    assert (await accept(api, token))["user"]["role"] == "ENGINEER"
+
+
+async def test_an_approved_staff_enrolment_sends_the_invitation_when_approved(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    engineer = await api.user(Role.ENGINEER)
+    staff = {"email": "mel@example.com", "firstName": "Mel", "lastName": "M", "role": "PRODUCT_MANAGER"}
+    proposed = (await api.data(ENROLL, {"input": staff}, token=engineer.token))["enrollUser"]
+    before = await deliver(api, smtp, clock)
+
+    await api.data(APPROVE, {"id": proposed["approvalRequest"]["id"]}, token=owner.token)
+    after = await deliver(api, smtp, clock)
+
+    assert "mel@example.com" not in [recipient for recipient, _ in before]
+    [invitation] = [text for recipient, text in after if recipient == "mel@example.com"]
+    assert (await accept(api, link_token(invitation, "accept-invitation")))["errors"] == []
+
+
+async def test_an_enrolment_never_carries_a_password_not_even_in_a_proposal(api: Api, owner: Staff) -> None:
+    engineer = await api.user(Role.ENGINEER)
+    staff = {"email": "mel@example.com", "firstName": "Mel", "lastName": "M", "role": "MANAGER"}
+
+    direct = (await api.data(ENROLL, {"input": staff | {"password": NEW_PASSWORD}}, token=owner.token))[
+        "enrollUser"
+    ]
+    proposed = (await api.data(ENROLL, {"input": staff | {"password": NEW_PASSWORD}}, token=engineer.token))[
+        "enrollUser"
+    ]
+
+    for payload in (direct, proposed):
+        assert codes(payload) == [("VALIDATION", "input.password")]
+        assert (payload["user"], payload["approvalRequest"]) == (None, None)
+
+
+async def test_resending_an_invitation_revokes_the_older_link(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    user_id = await enrol_staff(api, owner, "grace@example.com", role="ENGINEER")
+    older = await invitation_token(api, smtp, clock, "grace@example.com")
+
+    resent = (await api.data(RESEND, {"id": user_id}, token=manager.token))["resendInvitation"]
+    newer = await invitation_token(api, smtp, clock, "grace@example.com")
+
+    assert resent == {"user": {"id": user_id, "passwordSet": False}, "errors": []}
+    assert codes(await accept(api, older)) == [("INVALID_LINK", "token")]
+    assert (await accept(api, newer))["errors"] == []
+
+
+async def test_no_invitation_is_resent_to_staff_with_a_password(api: Api, owner: Staff) -> None:
+    manager = await api.user(Role.MANAGER)
+
+    resent = (await api.data(RESEND, {"id": manager.id}, token=owner.token))["resendInvitation"]
+
+    assert codes(resent) == [("VALIDATION", "userId")]
+
+
+async def test_an_engineer_cannot_resend_invitations(api: Api, owner: Staff) -> None:
+    engineer = await api.user(Role.ENGINEER)
+    user_id = await enrol_staff(api, owner, "grace@example.com", role="ENGINEER")
+
+    assert await api.error_code(RESEND, {"id": user_id}, token=engineer.token) == "FORBIDDEN"
+
+
+# --- resetting a forgotten password --------------------------------------------------------------
+
+
+async def test_a_reset_link_arrives_by_email_works_once_and_ends_every_other_session(
+    api: Api,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    old_session = await sign_in(api, manager.email)
+
+    answer = await request_reset(api, manager.email.upper())
+    token = await reset_token(api, smtp, clock, manager.email)
+    described = (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"]
+    new_session = await reset(api, token)
+
+    assert answer == {"ok": True, "errors": []}
+    assert described["purpose"] == "RESET"
+    expires_in = datetime.fromisoformat(described["expiresAt"]) - datetime.now(UTC)
+    assert timedelta(minutes=59) < expires_in <= timedelta(hours=1)
+    assert new_session["errors"] == []
+    assert await me_code(api, new_session["accessToken"]) is None
+    assert await me_code(api, old_session["accessToken"]) == "UNAUTHENTICATED"
+    assert (await api.data(REFRESH, {"token": old_session["refreshToken"]}))["refreshToken"]["errors"]
+    assert (await sign_in(api, manager.email, TEST_PASSWORD))["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert codes(await reset(api, token, "yet another pass phrase")) == [("INVALID_LINK", "token")]
+
+
+async def test_an_expired_reset_link_is_an_invalid_link(
+    api: Api,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    await request_reset(api, manager.email)
+    token = await reset_token(api, smtp, clock, manager.email)
+    await expire_links(api)
+
+    assert codes(await reset(api, token)) == [("INVALID_LINK", "token")]
+    assert (await sign_in(api, manager.email))["errors"] == []
+
+
+async def test_an_invitation_link_does_not_reset_and_a_reset_link_does_not_accept(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    await enrol_staff(api, owner, "grace@example.com")
+    invitation = await invitation_token(api, smtp, clock, "grace@example.com")
+    await request_reset(api, owner.email)
+    reset_link = await reset_token(api, smtp, clock, owner.email)
+
+    assert codes(await reset(api, invitation)) == [("INVALID_LINK", "token")]
+    assert codes(await accept(api, reset_link)) == [("INVALID_LINK", "token")]
+
+
+async def test_a_reset_for_an_unknown_email_or_a_customer_answers_the_same_and_sends_nothing(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    customer = await api.user()
+
+    answers = [
+        await request_reset(api, email)
+        for email in ("nobody@example.com", customer.email, "not an email at all", "x" * 1000)
+    ]
+
+    assert answers == [{"ok": True, "errors": []}] * 4
+    assert await deliver(api, smtp, clock) == []
+
+
+async def test_a_reset_request_takes_about_as_long_for_a_known_and_an_unknown_email(
+    api: Api, owner: Staff
+) -> None:
+    async def duration(email: str) -> float:
+        started = time.perf_counter()
+        await request_reset(api, email)
+        return time.perf_counter() - started
+
+    known = [await duration(owner.email) for _ in range(3)]
+    unknown = [await duration(f"nobody{n}@example.com") for n in range(3)]
+
+    # Both wait out the same floor; the known email's extra work (a link, an email queued) hides in it.
+    assert min(known + unknown) >= 0.15
+    assert abs(sorted(known)[1] - sorted(unknown)[1]) < 0.05
+
+
+async def test_reset_emails_are_limited_per_email(
+    api: Api,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    manager = await api.user(Role.MANAGER)
+
+    answers = [await request_reset(api, manager.email) for _ in range(5)]
+
+    assert answers == [{"ok": True, "errors": []}] * 5
+    assert [recipient for recipient, _ in await deliver(api, smtp, clock)] == [manager.email] * 3
+
+
+async def test_reset_requests_are_limited_per_address(
+    api: Api,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    staff = [await api.user(Role.ENGINEER) for _ in range(11)]
+
+    for member in staff:
+        assert await request_reset(api, member.email) == {"ok": True, "errors": []}
+
+    assert len(await deliver(api, smtp, clock)) == 10
+
+
+# --- changing a password -------------------------------------------------------------------------
+
+
+async def test_changing_the_password_needs_the_current_one(api: Api) -> None:
+    manager = await api.user(Role.MANAGER)
+
+    refused = await change(api, manager.token, WRONG_PASSWORD)
+
+    assert codes(refused) == [("INVALID_CREDENTIALS", "currentPassword")]
+    assert refused["accessToken"] is None
+    assert (await sign_in(api, manager.email))["errors"] == []
+
+
+async def test_a_wrong_current_password_counts_toward_the_sign_in_lockout(api: Api) -> None:
+    manager = await api.user(Role.MANAGER)
+
+    for _ in range(5):
+        await change(api, manager.token, WRONG_PASSWORD)
+    locked = await change(api, manager.token, TEST_PASSWORD)
+
+    assert codes(locked) == [("ACCOUNT_LOCKED", None)]
+    assert (await sign_in(api, manager.email))["errors"][0]["code"] == "ACCOUNT_LOCKED"
+
+
+async def test_a_new_password_must_be_strong(api: Api) -> None:
+    manager = await api.user(Role.MANAGER)
+
+    assert codes(await change(api, manager.token, TEST_PASSWORD, "short")) == [
+        ("WEAK_PASSWORD", "newPassword")
+    ]
+    assert codes(await change(api, manager.token, TEST_PASSWORD, "1q2w3e4r5t6y7u8i9o0p")) == [
+        ("WEAK_PASSWORD", "newPassword")
+    ]
+
+
+async def test_changing_the_password_ends_other_sessions_and_returns_a_fresh_one(api: Api) -> None:
+    manager = await api.user(Role.MANAGER)
+    other = await sign_in(api, manager.email)
+
+    changed = await change(api, manager.token, TEST_PASSWORD)
+
+    assert changed["errors"] == []
+    assert await me_code(api, changed["accessToken"]) is None
+    assert (await api.data(REFRESH, {"token": changed["refreshToken"]}))["refreshToken"]["errors"] == []
+    assert await me_code(api, other["accessToken"]) == "UNAUTHENTICATED"
+    assert await me_code(api, manager.token) == "UNAUTHENTICATED"
+    assert (await api.data(REFRESH, {"token": other["refreshToken"]}))["refreshToken"]["errors"]
+    assert (await sign_in(api, manager.email, NEW_PASSWORD))["errors"] == []
+
+
+async def test_changing_a_password_needs_a_signed_in_caller(api: Api) -> None:
+    assert await api.error_code(CHANGE, {"current": "x", "new": NEW_PASSWORD}) == "UNAUTHENTICATED"
+
+
+# --- signing out everywhere ----------------------------------------------------------------------
+
+
+async def test_signing_out_everywhere_stops_refresh_and_access_tokens(api: Api) -> None:
+    manager = await api.user(Role.MANAGER)
+    first, second = await sign_in(api, manager.email), await sign_in(api, manager.email)
+
+    signed_out = await api.data(SIGN_OUT_EVERYWHERE, token=first["accessToken"])
+
+    assert signed_out == {"signOutEverywhere": {"ok": True}}
+    for session in (first, second):
+        assert await me_code(api, session["accessToken"]) == "UNAUTHENTICATED"
+        refused = (await api.data(REFRESH, {"token": session["refreshToken"]}))["refreshToken"]
+        assert [error["code"] for error in refused["errors"]] == ["INVALID_TOKEN"]
+    assert await me_code(api, manager.token) == "UNAUTHENTICATED"
+    assert await me_code(api, (await sign_in(api, manager.email))["accessToken"]) is None
+
+
+async def test_signing_out_everywhere_needs_a_signed_in_caller(api: Api) -> None:
+    assert await api.error_code(SIGN_OUT_EVERYWHERE) == "UNAUTHENTICATED"
+
+
+# --- an owner forcing a reset --------------------------------------------------------------------
+
+
+async def test_an_owner_forces_a_reset_the_password_and_sessions_end_and_a_link_arrives(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    session = await sign_in(api, manager.email)
+
+    forced = (await api.data(FORCE_RESET, {"id": manager.id}, token=owner.token))["forcePasswordReset"]
+    [(recipient, text)] = await deliver(api, smtp, clock)
+
+    assert forced == {"user": {"id": manager.id, "passwordSet": False}, "errors": []}
+    assert recipient == manager.email
+    assert f"has reset your password ({owner.email})" in text
+    assert await me_code(api, session["accessToken"]) == "UNAUTHENTICATED"
+    assert (await api.data(REFRESH, {"token": session["refreshToken"]}))["refreshToken"]["errors"]
+    assert (await sign_in(api, manager.email))["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert (await reset(api, link_token(text, "reset-password")))["errors"] == []
+
+
+async def test_a_manager_cannot_force_a_reset(api: Api, owner: Staff) -> None:
+    manager, engineer = await api.user(Role.MANAGER), await api.user(Role.ENGINEER)
+
+    assert await api.error_code(FORCE_RESET, {"id": engineer.id}, token=manager.token) == "FORBIDDEN"
+    assert (await sign_in(api, engineer.email))["errors"] == []
+
+
+async def test_an_owner_cannot_force_their_own_reset(api: Api, owner: Staff) -> None:
+    forced = (await api.data(FORCE_RESET, {"id": owner.id}, token=owner.token))["forcePasswordReset"]
+
+    assert codes(forced) == [("SELF_ACTION", "userId")]
+
+
+async def test_a_customer_has_no_password_to_reset(api: Api, owner: Staff) -> None:
+    customer = await api.user()
+
+    forced = (await api.data(FORCE_RESET, {"id": customer.id}, token=owner.token))["forcePasswordReset"]
+
+    assert codes(forced) == [("VALIDATION", "userId")]
+
+
+# --- what the console is told --------------------------------------------------------------------
+
+EXPECTED_PERMISSIONS = {
+    Role.OWNER: {
+        "READ_USERS": "ALLOW", "ENROLL_USERS": "ALLOW", "UPDATE_USERS": "ALLOW", "DELETE_USERS": "ALLOW",
+        "ADJUST_POINTS": "ALLOW", "DECIDE_REQUESTS": "ALLOW", "READ_LOGS": "ALLOW", "MANAGE_OWNERS": "ALLOW",
+        "SET_LOG_RETENTION": "ALLOW", "FORCE_PASSWORD_RESET": "ALLOW",
+    },
+    Role.MANAGER: {
+        "READ_USERS": "ALLOW", "ENROLL_USERS": "ALLOW", "UPDATE_USERS": "ALLOW", "DELETE_USERS": "REQUEST",
+        "ADJUST_POINTS": "ALLOW", "DECIDE_REQUESTS": "ALLOW", "READ_LOGS": "ALLOW",
+    },
+    Role.ENGINEER: {
+        "READ_USERS": "ALLOW", "ENROLL_USERS": "REQUEST", "UPDATE_USERS": "REQUEST", "ADJUST_POINTS": "REQUEST",
+        "READ_LOGS": "ALLOW",
+    },
+    Role.PRODUCT_MANAGER: {"READ_USERS": "CUSTOMERS_ONLY", "ENROLL_USERS": "REQUEST"},
+}  # fmt: skip
+
+
+async def test_each_role_is_told_what_it_may_do(api: Api) -> None:
+    for role, expected in EXPECTED_PERMISSIONS.items():
+        member = await api.user(role)
+
+        me = (await api.data(ME, token=member.token))["me"]
+
+        assert {grant["permission"]: grant["access"] for grant in me["permissions"]} == expected, role
+        assert me["passwordSet"] is True
+
+
+async def test_a_customer_may_do_nothing_and_has_no_password(api: Api, owner: Staff) -> None:
+    customer = await api.user()
+
+    user = (
+        await api.data(
+            "query($id: ID!) { user(id: $id) { permissions { permission } passwordSet } }",
+            {"id": customer.id},
+            token=owner.token,
+        )
+    )["user"]
+
+    assert user == {"permissions": [], "passwordSet": None}
+
+
+async def test_an_approval_request_tells_the_viewer_whether_they_may_decide_or_cancel(
+    api: Api, owner: Staff
+) -> None:
+    engineer, product_manager = await api.user(Role.ENGINEER), await api.user(Role.PRODUCT_MANAGER)
+    staff = {"email": "mel@example.com", "firstName": "Mel", "lastName": "M"}
+    await api.data(ENROLL, {"input": staff}, token=engineer.token)
+    query = "{ approvalRequests { edges { node { viewerCanDecide viewerCanCancel } } } }"
+
+    def flags(data: dict[str, Any]) -> list[dict[str, bool]]:
+        return [edge["node"] for edge in data["approvalRequests"]["edges"]]
+
+    assert flags(await api.data(query, token=owner.token)) == [
+        {"viewerCanDecide": True, "viewerCanCancel": False}
+    ]
+    assert flags(await api.data(query, token=engineer.token)) == [
+        {"viewerCanDecide": False, "viewerCanCancel": True}
+    ]
+    assert flags(await api.data(query, token=product_manager.token)) == []
+
+
+# --- the activity log ----------------------------------------------------------------------------
+
+
+async def test_every_account_action_is_logged_without_a_token_or_password(
+    api: Api,
+    owner: Staff,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    user_id = await enrol_staff(api, owner, "grace@example.com")
+    invitation = await invitation_token(api, smtp, clock, "grace@example.com")
+    accepted = await accept(api, invitation)
+    await request_reset(api, "grace@example.com")
+    reset_link = await reset_token(api, smtp, clock, "grace@example.com")
+    after_reset = await reset(api, reset_link, "the reset pass phrase")
+    changed = await change(
+        api, after_reset["accessToken"], "the reset pass phrase", "the changed pass phrase"
+    )
+    await api.data(SIGN_OUT_EVERYWHERE, token=changed["accessToken"])
+    await api.data(FORCE_RESET, {"id": manager.id}, token=owner.token)
+
+    enrolment = (await api.data(LOGS, {"search": "user.enroll"}, token=owner.token))["logs"]["edges"][0][
+        "node"
+    ]
+    logged = [
+        (node["action"], node["outcome"], node["targetId"])
+        for node in [
+            edge["node"]
+            for edge in (await api.data(LOGS, {"search": "auth."}, token=owner.token))["logs"]["edges"]
+        ]
+        if node["action"] not in ("auth.sign_in",)
+    ]
+    async with api.services.db.read() as conn:
+        stored = json.dumps([list(row) for row in await conn.execute(sa.select(log_entries))], default=str)
+
+    assert enrolment["details"]["invitation"]["email"] == "grace@example.com"
+    assert sorted(logged) == sorted(
+        [
+            ("auth.invitation_accepted", "SUCCESS", user_id),
+            ("auth.password_reset_requested", "SUCCESS", user_id),
+            ("auth.password_reset", "SUCCESS", user_id),
+            ("auth.password_changed", "SUCCESS", user_id),
+            ("auth.signed_out_everywhere", "SUCCESS", user_id),
+            ("auth.password_reset_forced", "SUCCESS", manager.id),
+        ]
+    )
+    for secret in (
+        invitation,
+        reset_link,
+        NEW_PASSWORD,
+        "the reset pass phrase",
+        "the changed pass phrase",
+        accepted["accessToken"],
+        accepted["refreshToken"],
+        changed["refreshToken"],
+    ):
+        assert secret not in stored
