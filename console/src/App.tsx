@@ -2,6 +2,7 @@ import { Outlet, Route, Routes } from "react-router";
 import { RequireSession } from "./session/RequireSession";
 import { SessionProvider } from "./session/SessionProvider";
 import { Shell } from "./shell/Shell";
+import { AdjustPoints } from "./screens/AdjustPoints/AdjustPoints";
 import { EditUser } from "./screens/EditUser/EditUser";
 import { EnrolUser } from "./screens/EnrolUser/EnrolUser";
 import { Home } from "./screens/Home/Home";
@@ -30,6 +31,7 @@ export function App() {
           <Route path="/users/new" element={<EnrolUser />} />
           <Route path="/users/:id" element={<UserDetail />} />
           <Route path="/users/:id/edit" element={<EditUser />} />
+          <Route path="/users/:id/adjust" element={<AdjustPoints />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>
