@@ -2,11 +2,13 @@
 import { resolve } from "node:path";
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
+import { dropEmbeddedFonts } from "./src/graphiql/dropEmbeddedFonts";
 
 const backend = "http://127.0.0.1:8000";
 
 export default defineConfig({
   plugins: [react()],
+  css: { postcss: { plugins: [dropEmbeddedFonts] } },
   build: {
     outDir: resolve(import.meta.dirname, "../src/loyalty/web/console_dist"),
     emptyOutDir: true,
