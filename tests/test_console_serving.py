@@ -141,9 +141,7 @@ async def test_a_hashed_asset_is_cached_for_a_year_as_immutable(client_with: Cli
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
-@pytest.mark.parametrize(
-    "path", ["/assets/index-000000.js", "/assets/%2e%2e/index.html"]
-)
+@pytest.mark.parametrize("path", ["/assets/index-000000.js", "/assets/%2e%2e/index.html"])
 async def test_an_asset_that_is_not_in_the_build_is_a_json_404(
     client_with: Client, build: Path, path: str
 ) -> None:
@@ -165,7 +163,7 @@ async def test_the_console_runs_only_scripts_styles_and_fonts_from_this_server(
     assert directives["default-src"] == ["'self'"]
     assert directives["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval'
     assert directives["style-src"] == ["'self'"]
-    assert directives["font-src"] == ["'self'"]
+    assert directives["font-src"] == ["'self'", "data:"]  # GraphiQL's stylesheet embeds its fonts
     assert directives["img-src"] == ["'self'", "data:"]
     assert directives["connect-src"] == ["'self'"]
     assert directives["frame-ancestors"] == ["'none'"]

@@ -10,16 +10,18 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
 # The console and GraphiQL are one build served from here (web/console.py): every script, style, font
 # and image comes from this server, so 'self' is all either page needs. No inline script and no eval
-# (the build holds only <script type="module" src>), no inline style (the build links its CSS; styles
-# set from script through the DOM are not inline styles to CSP), images also as data: URLs (icons in
-# CSS), forms posting only here, no <base> to redirect relative addresses, never framed.
+# (the build holds only <script type="module" src>); no inline style (the build links its CSS, and
+# GraphiQL 4's CodeMirror sets styles through the DOM, which CSP allows; Monaco, in GraphiQL 5, writes
+# <style> elements, which is why the console bundles GraphiQL 4). Fonts and images also as data: URLs:
+# GraphiQL's stylesheet embeds its fonts so, and a font or an image cannot run code or reach a server.
+# Forms post only here, no <base> redirects relative addresses, and no page frames these.
 CONSOLE_POLICY = "; ".join(
     (
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
-        "font-src 'self'",
+        "font-src 'self' data:",
         "connect-src 'self'",
         "base-uri 'none'",
         "form-action 'self'",
