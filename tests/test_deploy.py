@@ -422,3 +422,31 @@ def _joined(value: Any) -> str:
         return value
     separator, parts = value["Fn::Join"]
     return separator.join(part if isinstance(part, str) else "ref" for part in parts)
+
+
+def test_the_email_lambda_entry_puts_its_secrets_in_the_environment_before_the_settings_read_it(
+    dynamodb_endpoint: str,
+) -> None:
+    """Run in a process of its own, as Lambda would import it; moto's server answers Secrets Manager."""
+    url = "postgresql+asyncpg://loyalty:secret@proxy.example:5432/loyalty"
+    secrets = boto3.client("secretsmanager", endpoint_url=dynamodb_endpoint, region_name="us-east-1")
+    arn = secrets.create_secret(Name=f"deploy-{uuid.uuid4().hex[:8]}", SecretString=url)["ARN"]
+    probe = "import os, loyalty_lambda_secrets as entry; print(os.environ['LOYALTY_DATABASE_URL'], entry.handler.__module__)"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(DEPLOY / "lambda_entry"),
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": dynamodb_endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "LOYALTY_SECRET_ARNS": json.dumps({"LOYALTY_DATABASE_URL": arn}),
+    }
+    environment.pop("LOYALTY_DATABASE_URL", None)
+    ran = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == [url, "loyalty.lambda_email"]
