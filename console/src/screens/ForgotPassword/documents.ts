@@ -1,0 +1,14 @@
+import { graphql } from "../../gql";
+
+export const RequestPasswordResetDocument = graphql(`
+  mutation RequestPasswordReset($email: String!) {
+    requestPasswordReset(email: $email) {
+      ok
+      errors {
+        code
+        field
+        message
+      }
+    }
+  }
+`);

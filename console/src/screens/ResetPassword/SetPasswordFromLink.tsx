@@ -1,0 +1,143 @@
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { Link, useNavigate } from "react-router";
+import { api } from "../../api/client";
+import { asSentence, errorSentence } from "../../api/errors";
+import type { PasswordLinkPurpose } from "../../gql/graphql";
+import { useSession } from "../../session/SessionProvider";
+import { AcceptInvitationDocument, PasswordLinkDocument, ResetPasswordDocument } from "./documents";
+import { dropHashFromAddress, tokenFromHash } from "./linkToken";
+import { hasProblems, newPasswordProblems, type NewPasswordProblems } from "./newPassword";
+import { PasswordField } from "./PasswordField";
+import "../SignIn/SignIn.css";
+
+export const INVALID_LINK_SENTENCE = "This link is no longer valid";
+
+type LinkFacts = { purpose: PasswordLinkPurpose; email: string };
+type Check = { state: "checking" } | { state: "invalid" } | { state: "valid"; link: LinkFacts };
+
+type SetPasswordFromLinkProps = {
+  purpose: PasswordLinkPurpose;
+  heading: string;
+  /** What the page says about whose password this is, once the link is known good. */
+  intro(email: string): ReactNode;
+};
+
+/** Choosing a password from an emailed link (an invitation or a reset): the token comes from the
+ * address's fragment and leaves the address bar at once; success signs the user in and goes home. */
+export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFromLinkProps) {
+  const session = useSession();
+  const navigate = useNavigate();
+  // Read once, purely (StrictMode may call this twice); the effect below then clears the address.
+  const [token] = useState(() => tokenFromHash(window.location.hash));
+  const [check, setCheck] = useState<Check>(token ? { state: "checking" } : { state: "invalid" });
+  const [password, setPassword] = useState("");
+  const [repeat, setRepeat] = useState("");
+  const [problems, setProblems] = useState<NewPasswordProblems>({});
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => dropHashFromAddress(), []);
+
+  useEffect(() => {
+    if (!token) return;
+    let current = true;
+    api
+      .request(PasswordLinkDocument, { token })
+      .then(({ passwordLink }) => {
+        if (!current) return;
+        // A reset link opened as an invitation (or the other way) is not this page's to use.
+        setCheck(passwordLink?.purpose === purpose ? { state: "valid", link: passwordLink } : { state: "invalid" });
+      })
+      .catch((caught: unknown) => {
+        if (current) setError(errorSentence(caught));
+      });
+    return () => {
+      current = false;
+    };
+  }, [token, purpose]);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (!token) return;
+    const found = newPasswordProblems(password, repeat);
+    setProblems(found);
+    setError(null);
+    if (hasProblems(found)) return;
+    setBusy(true);
+    try {
+      const payload =
+        purpose === "INVITATION"
+          ? (await api.request(AcceptInvitationDocument, { token, password })).acceptInvitation
+          : (await api.request(ResetPasswordDocument, { token, password })).resetPassword;
+      const refusal = payload.errors[0];
+      if (refusal?.code === "INVALID_LINK") {
+        setCheck({ state: "invalid" });
+      } else if (refusal?.code === "WEAK_PASSWORD" || refusal?.field === "password") {
+        setProblems({ newPassword: asSentence(refusal.message) });
+      } else if (refusal || !payload.accessToken) {
+        setError(refusal ? asSentence(refusal.message) : errorSentence(null));
+      } else {
+        await session.signedIn(payload.accessToken);
+        navigate("/", { replace: true });
+      }
+    } catch (caught) {
+      setError(errorSentence(caught));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main id="content" className="sign-in">
+      <h1>{heading}</h1>
+      {error && (
+        <p role="alert" className="alert">
+          {error}
+        </p>
+      )}
+      {check.state === "checking" && !error && (
+        <p role="status" className="loading">
+          Checking the link…
+        </p>
+      )}
+      {check.state === "invalid" && (
+        <>
+          <p role="alert" className="alert">
+            {INVALID_LINK_SENTENCE}
+          </p>
+          <p>
+            Links work once and expire. <Link to="/forgot-password">Ask for a new link</Link> or{" "}
+            <Link to="/sign-in">sign in</Link>.
+          </p>
+        </>
+      )}
+      {check.state === "valid" && (
+        <>
+          <p>{intro(check.link.email)}</p>
+          <form onSubmit={submit} noValidate>
+            {/* For password managers: whose password this is. */}
+            <input type="email" name="username" autoComplete="username" value={check.link.email} readOnly hidden />
+            <PasswordField
+              label="New password"
+              autoComplete="new-password"
+              value={password}
+              onChange={setPassword}
+              error={problems.newPassword}
+            />
+            <PasswordField
+              label="Repeat new password"
+              autoComplete="new-password"
+              value={repeat}
+              onChange={setRepeat}
+              error={problems.repeat}
+            />
+            <p className="muted">At least 12 characters; common passwords are refused.</p>
+            <button type="submit" disabled={busy}>
+              Set password
+            </button>
+          </form>
+        </>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,98 @@
+import { useState, type FormEvent } from "react";
+import { api } from "../../api/client";
+import { errorSentence } from "../../api/errors";
+import { useSession } from "../../session/SessionProvider";
+import { hasProblems, newPasswordProblems } from "../ResetPassword/newPassword";
+import { PasswordField } from "../ResetPassword/PasswordField";
+import { ChangePasswordDocument } from "./documents";
+import { passwordChangeProblems } from "./passwordErrors";
+
+type Problems = { currentPassword?: string; newPassword?: string; repeat?: string; form?: string };
+
+/** Change my password: the current one, the new one twice. The server ends every other session
+ * and answers a fresh one, which replaces this one. */
+export function ChangePassword() {
+  const session = useSession();
+  const [current, setCurrent] = useState("");
+  const [password, setPassword] = useState("");
+  const [repeat, setRepeat] = useState("");
+  const [problems, setProblems] = useState<Problems>({});
+  const [done, setDone] = useState(false);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setDone(false);
+    const found: Problems = {
+      ...newPasswordProblems(password, repeat),
+      ...(current ? {} : { currentPassword: "Enter your current password." }),
+    };
+    setProblems(found);
+    if (hasProblems(found)) return;
+    setBusy(true);
+    try {
+      const { changePassword } = await api.request(ChangePasswordDocument, {
+        currentPassword: current,
+        newPassword: password,
+      });
+      const refusal = changePassword.errors[0];
+      if (refusal || !changePassword.accessToken) {
+        setProblems(refusal ? passwordChangeProblems(refusal) : { form: errorSentence(null) });
+        return;
+      }
+      await session.signedIn(changePassword.accessToken);
+      setCurrent("");
+      setPassword("");
+      setRepeat("");
+      setDone(true);
+    } catch (caught) {
+      setProblems({ form: errorSentence(caught) });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section aria-labelledby="settings-password">
+      <h2 id="settings-password">Password</h2>
+      {problems.form && (
+        <p role="alert" className="alert">
+          {problems.form}
+        </p>
+      )}
+      {done && (
+        <p role="status" className="notice">
+          Your password was changed. Your other sessions have ended.
+        </p>
+      )}
+      <form onSubmit={submit} noValidate>
+        <input type="email" name="username" autoComplete="username" value={session.me?.email ?? ""} readOnly hidden />
+        <PasswordField
+          label="Current password"
+          autoComplete="current-password"
+          value={current}
+          onChange={setCurrent}
+          error={problems.currentPassword}
+        />
+        <PasswordField
+          label="New password"
+          autoComplete="new-password"
+          value={password}
+          onChange={setPassword}
+          error={problems.newPassword}
+        />
+        <PasswordField
+          label="Repeat new password"
+          autoComplete="new-password"
+          value={repeat}
+          onChange={setRepeat}
+          error={problems.repeat}
+        />
+        <p className="muted">At least 12 characters; common passwords are refused.</p>
+        <button type="submit" disabled={busy}>
+          Change password
+        </button>
+      </form>
+    </section>
+  );
+}
