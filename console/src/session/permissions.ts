@@ -16,11 +16,6 @@ export function accessTo(
   return grants.find((grant) => grant.permission === permission)?.access;
 }
 
-/** A button's label: the action itself, or "Request …" when it only proposes the change. */
-export function actionLabel(access: PermissionAccess | undefined, label: string, requestLabel: string): string {
-  return access === "REQUEST" ? requestLabel : label;
-}
-
 /**
  * How an action may be done to a user of `targetRole`: CUSTOMERS_ONLY is ALLOW for a customer
  * (role USER) and nothing for staff.
