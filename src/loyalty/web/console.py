@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -76,9 +75,7 @@ class ConsolePages:
     def routes(self, api_routes: Sequence[BaseRoute]) -> list[BaseRoute]:
         """The console's routes, to go after ``api_routes``, whose first path segments stay the API's."""
 
-        async def page(request: Request) -> Response:
-            if not accepts_html(request):
-                raise HTTPException(404)
+        async def page(_request: Request) -> Response:
             return self._page("index.html")
 
         return [
@@ -101,15 +98,18 @@ class ConsolePages:
 
 
 class _ClientRoutes(Route):
-    """Every path outside the ``reserved`` first segments: those stay the API's (an unknown
-    ``/auth/…`` is a JSON 404, a GET of ``/auth/refresh`` a 405), never the console's page."""
+    """A browser's GET of any path outside the ``reserved`` first segments. Those stay the API's (an
+    unknown ``/auth/…`` is a JSON 404, a GET of ``/auth/refresh`` a 405), and a request that does not
+    ask for HTML is not the console's either (a JSON 404)."""
 
     def __init__(self, page: Callable[[Request], Awaitable[Response]], *, reserved: set[str]) -> None:
         super().__init__("/{path:path}", page, methods=["GET"])
         self._reserved = frozenset(reserved)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["path"].lstrip("/").split("/", 1)[0] in self._reserved:
+        if scope["type"] != "http" or not accepts_html(Request(scope)):
+            return Match.NONE, {}
+        if scope["path"].lstrip("/").split("/", 1)[0] in self._reserved:
             return Match.NONE, {}
         return super().matches(scope)
 
