@@ -83,11 +83,14 @@ async def test_the_console_answers_each_of_its_routes_with_its_page(
     assert response.text == INDEX
 
 
-async def test_the_console_page_is_revalidated_on_every_load(client_with: Client, build: Path) -> None:
+async def test_the_console_page_is_revalidated_on_every_load_and_varies_by_accept(
+    client_with: Client, build: Path
+) -> None:
     async with client_with(build) as client:
         response = await client.get("/", headers=HTML)
 
     assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["vary"] == "Accept"
 
 
 @pytest.mark.parametrize(

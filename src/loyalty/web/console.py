@@ -76,7 +76,9 @@ class ConsolePages:
         """The console's routes, to go after ``api_routes``, whose first path segments stay the API's."""
 
         async def page(_request: Request) -> Response:
-            return self._page("index.html")
+            response = self._page("index.html")
+            response.headers["vary"] = "Accept"  # asked for without HTML, the same address is a 404
+            return response
 
         return [
             Mount("/assets", app=_HashedAssets(directory=self.folder / "assets", check_dir=False)),
