@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, Type
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from loyalty.auth.permissions import Role
+from loyalty.datasources import users
 from loyalty.datasources.tables import refresh_tokens
 from tests.conftest import TEST_PASSWORD, Api, Staff
 
@@ -105,6 +108,20 @@ async def test_sign_in_access_token_grants_access(api: Api, owner: Staff) -> Non
     me = await api.data(ME, token=payload["accessToken"])
 
     assert me["me"] == {"id": owner.id, "email": owner.email, "role": "OWNER"}
+
+
+async def test_a_password_hashed_at_another_cost_is_hashed_again_at_sign_in(api: Api, owner: Staff) -> None:
+    older = PasswordHasher(time_cost=2, memory_cost=16, parallelism=2, type=Type.ID).hash(TEST_PASSWORD)
+    async with api.services.db.transaction() as conn:
+        await users.set_password_hash(conn, uuid.UUID(owner.id), older, end_sessions=False)
+
+    first, second = await sign_in(api, owner.email), await sign_in(api, owner.email)
+
+    assert first["errors"] == second["errors"] == []
+    async with api.services.db.transaction() as conn:
+        stored = await users.fetch_password_hash(conn, uuid.UUID(owner.id))
+    assert stored is not None
+    assert "$m=8,t=1,p=1$" in stored  # the test settings' cost
 
 
 async def test_sign_in_ignores_the_case_of_the_email(api: Api, owner: Staff) -> None:

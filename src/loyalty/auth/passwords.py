@@ -12,9 +12,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 class PasswordHashing:
     """Hashes and checks passwords one at a time per worker, on a thread of its own.
 
-    One Argon2id check at the default cost takes both cores of a small machine for ~100 ms (its
-    lanes run in threads); five at once (a burst of guesses) starved the event loop, and an innocent
-    request's 99th percentile went to ~400 ms. In a queue of one, sign-ins wait their turn instead.
+    Five checks at once (a burst of guesses) starved the event loop, and an innocent request's 99th
+    percentile went to ~400 ms; in a queue of one, sign-ins wait their turn instead. The default cost
+    is OWASP's (19 MiB, 2 passes, 1 lane: ~20 ms of one core): RFC 9106's 64 MiB, 3 passes and 4
+    lanes took both cores of a small machine for ~100 ms per check. Hashes made at another cost are
+    upgraded when their owner next signs in (:meth:`outdated`).
     """
 
     def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int) -> None:
@@ -33,9 +35,12 @@ class PasswordHashing:
             self._thread, self._verify, password_hash or self._decoy, password
         )
 
+    def outdated(self, password_hash: str) -> bool:
+        """Whether the hash was made at another cost than today's (hash the password again)."""
+        return self._hasher.check_needs_rehash(password_hash)
+
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-

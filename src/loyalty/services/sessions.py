@@ -221,8 +221,12 @@ class SessionService:
         if user is None:
             await self._audit.record_alone(failure(ErrorCode.INVALID_CREDENTIALS))
             raise _invalid_credentials()
+        outdated = attempt.password_hash is not None and self._hashing.outdated(attempt.password_hash)
+        upgraded = await self._hashing.hash(password) if outdated else None
         async with self._db.transaction() as conn:
             await self.attempt_succeeded(conn, attempt)
+            if upgraded is not None:
+                await users.set_password_hash(conn, user.id, upgraded, end_sessions=False)
             session = await self.open_session(conn, user, now=attempt.now)
             entry = self._audit.entry(
                 _staff(user), origin, action="auth.sign_in", outcome="SUCCESS", target_type="user",
@@ -238,14 +242,20 @@ class SessionService:
         key = email_key(email)
         source = source_key(origin)
         now = datetime.now(UTC)
-        async with self._db.transaction() as conn:
-            await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
-            refused = await self._refused(conn, key, source, now)
+        async with self._recent.turn(key):
+            refused = self._recent.refused(key, source)
             if refused is not None:
                 return PasswordAttempt(key, source, now, refused=refused)
-            seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
-            user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
-            password_hash = await users.fetch_password_hash(conn, user.id) if user else None
+            async with self._db.transaction() as conn:
+                await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
+                refused = await self._refused(conn, key, source, now)
+                if refused is None:
+                    seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
+                    user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
+                    password_hash = await users.fetch_password_hash(conn, user.id) if user else None
+            if refused is not None:
+                self._recent.remember(key, source, refused)
+                return PasswordAttempt(key, source, now, refused=refused)
         return PasswordAttempt(key, source, now, seq=seq, user=user, password_hash=password_hash)
 
     async def password_matches(self, attempt: PasswordAttempt, password: str) -> UserRecord | None:
@@ -255,14 +265,14 @@ class SessionService:
         user = attempt.user
         return user if user is not None and user.role.is_staff else None
 
-    @staticmethod
-    async def attempt_succeeded(conn: AsyncConnection, attempt: PasswordAttempt) -> None:
+    async def attempt_succeeded(self, conn: AsyncConnection, attempt: PasswordAttempt) -> None:
         """Record, in ``conn``'s transaction, that the reserved attempt succeeded."""
         assert attempt.seq is not None, "a refused attempt cannot succeed"
         await sign_in_attempts.serialize(conn, email_key=attempt.key, source_key=attempt.source)
         await sign_in_attempts.mark_succeeded(
             conn, seq=attempt.seq, email_key=attempt.key, source_key=attempt.source, now=attempt.now
         )
+        self._recent.forget(attempt.key, attempt.source)  # its address's failures are forgiven
 
     async def open_session(self, conn: AsyncConnection, user: UserRecord, *, now: datetime) -> Session:
         """A new session (a new refresh token family) for ``user``, in ``conn``'s transaction."""
