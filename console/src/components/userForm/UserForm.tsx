@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { Role } from "../../gql/graphql";
 import type { Permission, PermissionAccess } from "../../session/permissions";
 import { ROLES } from "../roles";
@@ -42,6 +42,12 @@ export function UserForm({ initial, submitLabel, roles, busy, errors, onSubmit }
   const [values, setValues] = useState(initial);
   const set = (field: UserField, value: string) => setValues((current) => ({ ...current, [field]: value }));
   const roleLocked = !roles.includes(values.role);
+  const form = useRef<HTMLFormElement>(null);
+
+  // After a refusal, start at the first field to fix.
+  useEffect(() => {
+    form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [errors]);
 
   function submit(event: FormEvent) {
     event.preventDefault();
@@ -66,7 +72,7 @@ export function UserForm({ initial, submitLabel, roles, busy, errors, onSubmit }
     );
 
   return (
-    <form onSubmit={submit} noValidate>
+    <form ref={form} onSubmit={submit} noValidate>
       {errors.general.length > 0 && (
         <div role="alert" className="alert">
           {errors.general.map((sentence) => (

@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../../api/client";
 import { ApiError, errorSentence } from "../../api/errors";
@@ -35,6 +35,12 @@ export function AdjustPoints() {
   const [sending, setSending] = useState(false);
   const [done, setDone] = useState<string | null>(null);
   const keys = useRef(new AttemptKeys());
+  const reviewSection = useRef<HTMLElement>(null);
+
+  // The Review button is gone once pressed: a keyboard user continues at what to check.
+  useEffect(() => {
+    if (step === "review") reviewSection.current?.focus();
+  }, [step]);
 
   const user = data?.user;
   if (loading && !data) {
@@ -202,7 +208,7 @@ export function AdjustPoints() {
         </form>
       )}
       {account && step === "review" && preview !== null && amount !== null && (
-        <section aria-labelledby="review-heading" className="review">
+        <section ref={reviewSection} tabIndex={-1} aria-labelledby="review-heading" className="review">
           <h2 id="review-heading">Check and confirm</h2>
           <dl className="facts">
             <dt>Account</dt>

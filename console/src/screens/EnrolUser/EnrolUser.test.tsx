@@ -43,6 +43,7 @@ describe("the enrol screen", () => {
     expect(email).toHaveAttribute("aria-invalid", "true");
     expect(email).toHaveAccessibleDescription("A user with that email exists.");
     expect(screen.getByLabelText("First name")).not.toHaveAttribute("aria-invalid");
+    expect(email).toHaveFocus();
   });
 
   it("asks for enrolment when the role only makes requests, and says it was sent", async () => {
