@@ -37,6 +37,8 @@ from graphql import (
 )
 from graphql.execution.executor import Executor
 from graphql.execution.values import get_argument_values
+from graphql.language import OperationDefinitionNode, TokenKind
+from graphql.language.parser import Parser, nested_too_deeply_error
 from graphql.pyutils import Path
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from sqlalchemy import event
@@ -55,6 +57,8 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from loyalty.datasources.prepared import OneOf
+from loyalty.schema.documents import ParserWithinLimits
+from loyalty.schema.limits import QueryLimits
 from loyalty.schema.plans import _has_directives
 
 # What the code was checked against: distribution -> (lowest checked, first not checked, what uses it).
@@ -432,6 +436,26 @@ def test_parse_stops_at_max_tokens_and_counts_the_tokens() -> None:
         parse("{ item { firstName firstName firstName } }", max_tokens=5)
     assert refused.value.message.endswith("tokens. Parsing aborted.")
     assert getattr(parse("{ item { firstName } }"), "token_count", 0) == 6  # { item { firstName } }
+
+
+def test_the_parser_is_extended_per_operation_and_field() -> None:
+    """documents.py ParserWithinLimits: graphql-core's Parser parses operations and fields in methods of
+    those names, keeps ``_nesting_depth`` (1 in an operation's own selection set) and its lexer's
+    ``lookahead``, and ``parse()`` turns a RecursionError into ``nested_too_deeply_error``."""
+    seen: list[tuple[str, int, TokenKind]] = []
+
+    class Recording(Parser):
+        def parse_field(self) -> Any:
+            seen.append((self._lexer.token.value or "", self._nesting_depth, self._lexer.lookahead().kind))
+            return super().parse_field()
+
+    document = Recording("query Q { a: me { id } }").parse_document()
+
+    assert isinstance(document.definitions[0], OperationDefinitionNode)
+    assert callable(Parser.parse_operation_definition)
+    assert seen == [("a", 1, TokenKind.COLON), ("id", 2, TokenKind.BRACE_R)]
+    assert isinstance(nested_too_deeply_error(Parser("{ a }")), GraphQLSyntaxError)
+    assert ParserWithinLimits("{ me { id } }", QueryLimits()).parse_document() == parse("{ me { id } }")
 
 
 async def test_an_extension_parses_and_validates_in_strawberrys_place() -> None:

@@ -25,7 +25,7 @@ from tests.conftest import TEST_PASSWORD, Api, Staff
 
 SCHEMA = build_schema()._schema
 LIMITS = QueryLimits()
-ONE_MB_OF_ME = "{" + " me" * 340_000 + "}"
+ONE_MB_OF_ME = "{ me {" + " id" * 340_000 + "} }"  # one root field: refused by its tokens
 
 
 def cost(query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None) -> int:
@@ -138,6 +138,28 @@ async def refusal(
 
 async def test_a_one_megabyte_document_is_refused_by_its_tokens(api: Api) -> None:
     assert "more than 1000 tokens" in await refusal(api, ONE_MB_OF_ME)
+
+
+def test_root_fields_over_the_limit_are_refused_before_the_rest_is_read() -> None:
+    admission = build_schema().admit("{" + " me" * 21 + " and then no GraphQL at all !", None, None)
+
+    assert admission.refusal is not None
+    assert admission.refusal.message == "The document has more than 20 root fields."
+
+
+def test_aliases_over_the_limit_are_refused_before_the_rest_is_read() -> None:
+    aliases = " ".join(f"a{n}: id" for n in range(31))
+    admission = build_schema().admit("{ me { " + aliases + " and then no GraphQL at all !", None, None)
+
+    assert admission.refusal is not None
+    assert admission.refusal.message == "The document has more than 30 aliases."
+
+
+def test_aliases_are_counted_per_operation_while_parsing() -> None:
+    aliases = " ".join(f"a{n}: id" for n in range(20))
+    document = f"query A {{ me {{ {aliases} }} }} query B {{ me {{ {aliases} }} }}"
+
+    assert build_schema().admit(document, "A", None).refusal is None
 
 
 @pytest.mark.parametrize("max_tokens", [1_000, 1_000_000])

@@ -151,16 +151,27 @@ class QueryTooComplex(GraphQLError):
         super().__init__(message, extensions={"code": CODE})
 
 
+DEPTH = "has more than {} nested fields deep"
+ALIASES = "has more than {} aliases"
+ROOT_FIELDS = "has more than {} root fields"
+REPEATS = "asks for one field more than {} times in a selection"
+
+
+def over_limit(what: str, limit: int) -> QueryTooComplex:
+    """The refusal of a document over ``limit`` (``what`` is one of the four shapes above)."""
+    return QueryTooComplex(f"The document {what.format(limit)}.")
+
+
 def refusal(figures: Figures, limits: QueryLimits) -> QueryTooComplex | None:
     """The first static limit (depth, aliases, root fields, repeats) the figures pass; None if within all."""
     for measured, limit, what in (
-        (figures.depth, limits.max_depth, "has more than {} nested fields deep"),
-        (figures.aliases, limits.max_aliases, "has more than {} aliases"),
-        (figures.root_fields, limits.max_root_fields, "has more than {} root fields"),
-        (figures.repeats, limits.max_field_repeats, "asks for one field more than {} times in a selection"),
+        (figures.depth, limits.max_depth, DEPTH),
+        (figures.aliases, limits.max_aliases, ALIASES),
+        (figures.root_fields, limits.max_root_fields, ROOT_FIELDS),
+        (figures.repeats, limits.max_field_repeats, REPEATS),
     ):
         if measured > limit:
-            return QueryTooComplex(f"The document {what.format(limit)}.")
+            return over_limit(what, limit)
     return None
 
 
