@@ -5,7 +5,9 @@ CloudFront, AppSync and a few more), and a REST API would cost more per request 
 API's private ALB integration. Every request still passes it, as the ALB is reachable only from the
 VPC link. Behind the VPC link the packet's source is API Gateway, so the rate rule keys on the
 client address API Gateway writes into X-Forwarded-For, and the IP reputation list (which reads the
-packet's source) is left out.
+packet's source) is left out. API Gateway appends to a client's own X-Forwarded-For, whose first
+address WAF reads, so a determined client can vary it: the server's per-caller budgets stay the
+real limit, this rule a coarse first one.
 """
 
 from __future__ import annotations

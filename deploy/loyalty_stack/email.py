@@ -27,6 +27,7 @@ from loyalty_stack.nag import acknowledge
 from loyalty_stack.network import Network
 
 FUNCTION_TIMEOUT = Duration.seconds(60)
+MAX_CONCURRENCY = 3  # invocations the queue drives at once
 MAX_RECEIVES = 5  # deliveries of one record before it moves to the dead-letter queue
 
 
@@ -72,8 +73,6 @@ class Email(Construct):
             code=lambda_.Code.from_asset(str(email_lambda_code())),
             timeout=FUNCTION_TIMEOUT,
             memory_size=512,
-            # A handful at once: each holds database connections through the proxy.
-            reserved_concurrent_executions=5,
             vpc=network.vpc,
             vpc_subnets=network.app_subnets,
             security_groups=[self.security_group],
@@ -96,7 +95,14 @@ class Email(Construct):
         _acknowledge_lambda_role(self.function)
         database.url_secret.grant_read(self.function)
         self.function.add_event_source(
-            sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=10,
+                report_batch_item_failures=True,
+                # A few at once: each holds database connections through the proxy. (Reserved
+                # concurrency would do it too, but fails to deploy in accounts at the minimum quota.)
+                max_concurrency=MAX_CONCURRENCY,
+            )
         )
         events.Rule(
             self,

@@ -50,17 +50,18 @@ def email_lambda_code() -> Path:
     with tempfile.TemporaryDirectory(dir=BUILD_ROOT) as scratch:
         staging = Path(scratch) / "code"
         requirements = Path(scratch) / "requirements.txt"
-        exported = subprocess.run(
-            ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        requirements.write_text(exported.stdout)
+        # --color never: the CDK CLI runs the app with FORCE_COLOR set, which uv would obey.
         subprocess.run(
             [
-                "uv", "pip", "install", "--quiet", "--target", str(staging),
+                "uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
+                "--quiet", "--color", "never", "--output-file", str(requirements),
+            ],
+            cwd=REPO,
+            check=True,
+        )  # fmt: skip
+        subprocess.run(
+            [
+                "uv", "pip", "install", "--quiet", "--color", "never", "--target", str(staging),
                 "--python-version", PYTHON_VERSION, "--python-platform", PLATFORM,
                 "--only-binary", ":all:", "-r", str(requirements),
             ],

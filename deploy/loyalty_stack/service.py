@@ -182,7 +182,8 @@ class Service(Construct):
                 "LOG_GROUP": log_group.log_group_name,
             },
             log_group=logs.LogGroup(self, "RunMigrationsLogs", retention=logs.RetentionDays.THREE_MONTHS),
-            execute_after=[database.instance, database.proxy, database.url_secret],
+            # The whole VPC: the task pulls its image through the NAT routes, not only the subnets.
+            execute_after=[network.vpc, database.instance, database.proxy, database.url_secret],
             execute_before=[self.service],
         )
         _acknowledge_execution_role(task)

@@ -31,6 +31,8 @@ class DeploySettings:
     console_url: str | None = None  # default: the API's own URL (the server serves the console)
     public_url: str | None = None  # a custom domain in front of the API; default: the API's URL
     alarm_email: str | None = None
+    # Staff roles from Cognito group membership (1), or from the server's own user rows (0).
+    role_from_cognito_groups: int = 1
     log_table_name: str = "loyalty-activity-log"
     db_instance_type: str = "t4g.medium"
     db_backup_days: int = 14
@@ -114,6 +116,8 @@ class LoyaltyStack(Stack):
             "LOYALTY_DYNAMODB_TABLE": log_table.table.table_name,
             "LOYALTY_OIDC_ISSUER": identity.issuer,
             "LOYALTY_OIDC_AUDIENCE": identity.client.user_pool_client_id,
+            "LOYALTY_OIDC_ROLE_CLAIM": "cognito:groups",
+            "LOYALTY_OIDC_ROLE_FROM_CLAIM": "true" if settings.role_from_cognito_groups else "false",
             "LOYALTY_EMAIL_WORKER_IN_PROCESS": "false",  # the email Lambda sends
             # The ALB's addresses: X-Forwarded-For from inside the VPC is believed, nothing else.
             "LOYALTY_TRUSTED_PROXIES": network.vpc.vpc_cidr_block,
