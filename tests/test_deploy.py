@@ -190,6 +190,8 @@ def test_the_server_gets_its_database_signing_key_log_store_email_and_cognito_se
     assert environment["LOYALTY_EMAIL_WORKER_IN_PROCESS"] == "false"
     assert environment["LOYALTY_OIDC_AUDIENCE"] == {"Ref": _only(synthesized, "AWS::Cognito::UserPoolClient")}
     assert "ProviderURL" in json.dumps(environment["LOYALTY_OIDC_ISSUER"])
+    assert environment["LOYALTY_OIDC_ROLE_CLAIM"] == "cognito:groups"  # where the groups below appear
+    assert environment["LOYALTY_OIDC_ROLE_FROM_CLAIM"] == "true"
     assert environment["LOYALTY_PUBLIC_URL"] == {
         "Fn::GetAtt": [_only(synthesized, "AWS::ApiGatewayV2::Api"), "ApiEndpoint"]
     }
