@@ -100,6 +100,24 @@ async def test_a_cognito_access_token_works_once_an_id_token_linked_its_subject(
     assert await linked_identity(oidc_api, ann.id) == (cognito.issuer, SUBJECT)
 
 
+async def test_linking_an_identity_is_logged_once_as_a_change_to_the_user(
+    oidc_api: Api, cognito: FakeIssuer
+) -> None:
+    ann = await oidc_api.user(Role.OWNER, email="ann@example.com")
+
+    for _ in range(2):
+        await oidc_api.data(ME, token=cognito_token(cognito))
+    data = await oidc_api.data(
+        '{ logs(filter: {action: "auth.identity_link"}) { edges { node { actorId targetId outcome details } } } }',
+        token=ann.token,
+    )
+
+    [entry] = [edge["node"] for edge in data["logs"]["edges"]]
+    assert entry["actorId"] == entry["targetId"] == ann.id
+    assert entry["outcome"] == "SUCCESS"
+    assert entry["details"] == {"after": {"issuer": cognito.issuer, "subject": SUBJECT}}
+
+
 async def test_a_username_spelling_a_staff_email_never_signs_in_as_them(
     oidc_api: Api, cognito: FakeIssuer
 ) -> None:

@@ -70,13 +70,13 @@ class Services:
             if settings.oidc_issuer
             else None
         )
-        principals = PrincipalDirectory(
-            db, tokens, cache_seconds=settings.principal_cache_seconds, external=external
-        )
         store = log_store(settings, db)
         in_database = isinstance(store, SqlLogStore)
         audit = AuditTrail(
             db, into_log_entries=in_database, refusal_window_seconds=settings.refusal_log_window_seconds
+        )
+        principals = PrincipalDirectory(
+            db, tokens, audit, cache_seconds=settings.principal_cache_seconds, external=external
         )
         activity_log = ActivityLog(db, store, audit)
         # With the SQL store the shipper only ships what an earlier version left in the outbox, and purges.

@@ -19,13 +19,14 @@ import orjson
 
 from loyalty.auth.oidc import ExternalIdentity, OidcVerifier
 from loyalty.auth.permissions import Role, Scope
-from loyalty.auth.principal import PartnerPrincipal, Principal, StaffPrincipal
+from loyalty.auth.principal import Origin, PartnerPrincipal, Principal, StaffPrincipal
 from loyalty.auth.tokens import SESSIONS_EPOCH_CLAIM, InvalidToken, TokenIssuer
 from loyalty.datasources import partner_clients, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.records import UserRecord
 from loyalty.lru import Lru
+from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import Unauthenticated
 from loyalty.services.validation import parse_id
 
@@ -91,6 +92,7 @@ class PrincipalDirectory:
         self,
         db: Database,
         tokens: TokenIssuer,
+        audit: AuditTrail,
         *,
         cache_seconds: float,
         external: ExternalIssuer | None = None,
@@ -98,6 +100,7 @@ class PrincipalDirectory:
     ):
         self._db = db
         self._tokens = tokens
+        self._audit = audit
         self._external = external
         # A staff member's principal and sessions epoch (see ``SESSIONS_EPOCH_CLAIM``).
         self._staff: _TtlCache[uuid.UUID, tuple[StaffPrincipal, int] | None] = _TtlCache(
@@ -105,10 +108,12 @@ class PrincipalDirectory:
         )
         self._clients: _TtlCache[str, PartnerPrincipal | None] = _TtlCache(cache_seconds, max_entries)
 
-    async def authenticate(self, bearer_token: str) -> Principal:
+    async def authenticate(self, bearer_token: str, origin: Origin | None = None) -> Principal:
+        """Who the token names; ``origin`` (where the request came from) is logged with a new link."""
         try:
             if self._external is not None and unverified_issuer(bearer_token) == self._external.issuer:
-                return await self._external_staff(await self._external.verifier.verify(bearer_token))
+                identity = await self._external.verifier.verify(bearer_token)
+                return await self._external_staff(identity, origin or Origin())
             verified = self._tokens.verify_access_token(bearer_token)
         except InvalidToken as error:
             raise Unauthenticated("The access token is invalid or expired.") from error
@@ -130,10 +135,10 @@ class PrincipalDirectory:
             raise Unauthenticated("The access token no longer grants access.")
         return staff[0]
 
-    async def _external_staff(self, identity: ExternalIdentity) -> StaffPrincipal:
+    async def _external_staff(self, identity: ExternalIdentity, origin: Origin) -> StaffPrincipal:
         """The staff member an external identity is: the user row linked to it (issuer and sub)."""
         assert self._external is not None
-        user = await self._linked_user(self._external.issuer, identity)
+        user = await self._linked_user(self._external.issuer, identity, origin)
         if user is None:
             raise Unauthenticated("No staff member matches this identity.")
         role = user.role
@@ -148,18 +153,30 @@ class PrincipalDirectory:
             raise Unauthenticated("The access token no longer grants access.")
         return StaffPrincipal(user.id, user.email, role)
 
-    async def _linked_user(self, issuer: str, identity: ExternalIdentity) -> UserRecord | None:
+    async def _linked_user(
+        self, issuer: str, identity: ExternalIdentity, origin: Origin
+    ) -> UserRecord | None:
         """The user linked to the identity; else the one with its verified email, linked now (once: a
-        user linked to another identity is not taken over by whoever shows the same email)."""
+        user linked to another identity is not taken over by whoever shows the same email) and logged
+        as ``auth.identity_link``, a change to the user."""
         async with self._db.read() as conn:
             user = await users.fetch_user_by_external_identity(conn, issuer, identity.subject)
         if user is not None or identity.email is None:
             return user
         try:
             async with self._db.transaction() as conn:
-                return await users.link_external_identity(
+                user = await users.link_external_identity(
                     conn, email=identity.email, issuer=issuer, subject=identity.subject
                 )
+                if user is not None:
+                    entry = self._audit.entry(
+                        StaffPrincipal(user.id, user.email, user.role), origin, action="auth.identity_link",
+                        outcome="SUCCESS", target_type="user", target_id=str(user.id),
+                        details={"after": {"issuer": issuer, "subject": identity.subject}},
+                    )  # fmt: skip
+                    await self._audit.record(conn, entry)
+            self._audit.committed()
+            return user
         except DuplicateKey:  # a concurrent request linked it first
             async with self._db.read() as conn:
                 return await users.fetch_user_by_external_identity(conn, issuer, identity.subject)

@@ -225,7 +225,7 @@ class GraphQLEndpoint:
             try:
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated("Send the access token as 'Authorization: Bearer <token>'.")
-                context.principal = await self._services.principals.authenticate(token.strip())
+                context.principal = await self._services.principals.authenticate(token.strip(), origin)
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
                 context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
