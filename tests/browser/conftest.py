@@ -26,7 +26,16 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from bench.serving import free_port, wait_healthy
-from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Request,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 import loyalty.web
 from loyalty.auth.passwords import PasswordHashing
@@ -93,7 +102,7 @@ class Server:
     url: str
     smtp: SmtpServer
     http: httpx.Client
-    _tokens: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
     _read: set[int] = field(default_factory=set)
 
     def graphql(
@@ -108,16 +117,18 @@ class Server:
         return body["data"]
 
     def token(self, account: Account) -> str:
-        """An access token of ``account`` (signed in once per run, for arranging data)."""
-        if account.email not in self._tokens:
+        """An access token of ``account``, for arranging data; signed in again before it expires."""
+        signed_in_at, token = self._tokens.get(account.email, (0.0, ""))
+        if time.monotonic() - signed_in_at > ACCESS_TOKEN_SECONDS / 2:
             data = self.graphql(
                 "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p)"
                 " { accessToken errors { code } } }",
                 {"e": account.email, "p": account.password},
             )
             assert data["signIn"]["accessToken"], data
-            self._tokens[account.email] = data["signIn"]["accessToken"]
-        return self._tokens[account.email]
+            token = data["signIn"]["accessToken"]
+            self._tokens[account.email] = (time.monotonic(), token)
+        return token
 
     def user_id(self, email: str) -> str:
         """The id of the user with ``email``, read as the owner."""
@@ -141,13 +152,27 @@ class Server:
             time.sleep(0.1)
         raise AssertionError(f"no new email to {address} in {timeout} s")
 
+    def email_linking(self, address: str, path: str, timeout: float = 15) -> str:
+        """The link to ``path`` in an email to ``address``, waiting for it to arrive."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in list(self.smtp.inbox.messages):
+                if address in str(message["To"]) and (link := self._link(message, path)):
+                    return link
+            time.sleep(0.1)
+        raise AssertionError(f"no email to {address} links {path} in {timeout} s")
+
     def link_in(self, message: EmailMessage) -> str:
         """The console link a message carries (invitation, reset, approval)."""
+        link = self._link(message, "/")
+        assert link, message
+        return link
+
+    def _link(self, message: EmailMessage, path: str) -> str | None:
         body = message.get_body(preferencelist=("plain", "html"))
         assert body is not None
-        links = re.findall(rf"{re.escape(self.url)}/[^\s\"<>]+", body.get_content())
-        assert links, body.get_content()
-        return links[0]
+        links = re.findall(rf"{re.escape(self.url + path)}[^\s\"<>]*", body.get_content())
+        return links[0] if links else None
 
 
 async def _insert_staff(database_url: str, accounts: tuple[Account, ...]) -> None:
@@ -329,6 +354,12 @@ def sign_in(page: Page, account: Account) -> None:
     page.get_by_label("Password").fill(account.password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
+
+
+def error_of(page: Page, control: Locator) -> Locator:
+    """The error a form control is described by (``aria-describedby``), as screen readers read it."""
+    expect(control).to_have_attribute("aria-invalid", "true")
+    return page.locator(f'[id="{control.get_attribute("aria-describedby")}"]')
 
 
 def screenshot(page: Page, screen: str) -> None:
