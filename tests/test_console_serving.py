@@ -46,7 +46,7 @@ def build(tmp_path: Path) -> Path:
     (folder / "index.html").write_text(INDEX)
     (folder / "graphiql.html").write_text(GRAPHIQL)
     (folder / "assets" / "index-4f2a9c.js").write_text("console.log('console')")
-    (folder / "assets" / "graphiql-77e1b0.js").write_text("console.log('graphiql')")
+    (folder / "assets" / "graphiql-77e1b0.js").write_text("console.log('graphiql');\n" * 1000)
     return folder
 
 
@@ -142,6 +142,20 @@ async def test_a_hashed_asset_is_cached_for_a_year_as_immutable(client_with: Cli
     assert response.text == "console.log('console')"
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+async def test_a_large_asset_is_sent_gzipped_to_a_browser_that_takes_it(
+    client_with: Client, build: Path
+) -> None:
+    async with client_with(build) as client:
+        gzipped = await client.get("/assets/graphiql-77e1b0.js", headers={"accept-encoding": "gzip"})
+        plain = await client.get("/assets/graphiql-77e1b0.js", headers={"accept-encoding": "identity"})
+
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert int(gzipped.headers["content-length"]) < 1000
+    assert gzipped.text == plain.text == "console.log('graphiql');\n" * 1000
+    assert "content-encoding" not in plain.headers
+    assert gzipped.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
 @pytest.mark.parametrize("path", ["/assets/index-000000.js", "/assets/%2e%2e/index.html"])

@@ -4,8 +4,9 @@
 this module, so it is found in an editable install and in the wheel alike: ``index.html`` (the
 console), ``graphiql.html`` and content-hashed files under ``assets/``. The hashed files never change
 under their names, so browsers keep them a year; the two pages are revalidated on every load, so a new
-build is picked up at once. Before a build, the pages answer a short page saying how to build it,
-and the API works as ever.
+build is picked up at once. Assets go gzipped to browsers that take it (GraphiQL's scripts shrink
+from ~1 MB to ~340 kB; no secret is in them, so compression cannot leak one, as it could in API
+answers). Before a build, the pages answer a short page saying how to build it, and the API works.
 
 The console routes in the browser (``/users/…``, ``/approvals/<id>``, ``/settings``, …): any GET that
 accepts HTML, outside the API's own addresses, is answered ``index.html``, and the console shows the
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -81,7 +83,12 @@ class ConsolePages:
             return response
 
         return [
-            Mount("/assets", app=_HashedAssets(directory=self.folder / "assets", check_dir=False)),
+            Mount(
+                "/assets",
+                app=GZipMiddleware(
+                    _HashedAssets(directory=self.folder / "assets", check_dir=False), compresslevel=6
+                ),
+            ),
             _ClientRoutes(page, reserved=_first_segments(api_routes) | {"assets"}),
         ]
 
