@@ -217,8 +217,12 @@ class OutboxShipper:
             if backoff:
                 await asyncio.sleep(backoff)  # wake-ups do not cut a backoff short
             else:
+                # Not wait_for: on Python 3.11 it swallows a cancellation that comes as the event is
+                # set, which is how shutdown goes (the audit's last summaries wake the shipper as
+                # stop() cancels it), and stop() then waited for ever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle)
+                    async with asyncio.timeout(self._idle):
+                        await self._wake.wait()
             self._wake.clear()
             try:
                 if not store_ready:
