@@ -26,9 +26,10 @@ import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from loyalty.datasources import email_outbox
+from loyalty.datasources import email_outbox, log_outbox
 from loyalty.datasources.database import Database
 from loyalty.datasources.migrations import upgrade_to_head
+from tests.dynamodb_server import LocalDynamoDB
 from tests.test_cli_and_server import cli_env, free_port, run_cli
 from tests.test_email_delivery import Clock, Inbox, SmtpServer, approval_context, make_notifier
 
@@ -160,3 +161,42 @@ async def test_an_email_being_sent_at_sigterm_arrives_once_and_is_marked_sent(
     finally:
         await db.dispose()
         smtp.stop()
+
+
+def test_refusals_still_being_counted_at_sigterm_are_shipped_to_dynamodb_before_the_server_exits(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Repeated refusals are counted in memory and summed up in one entry when their window ends, or
+    # at shutdown: the entry then goes to the outbox, and the shipper's last round to DynamoDB.
+    env = cli_env(tmp_path) | {
+        "LOYALTY_LOG_STORE": "dynamodb",
+        "LOYALTY_DYNAMODB_TABLE": "log-shutdown",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    run_cli("migrate", env=env, monkeypatch=monkeypatch)
+    with LocalDynamoDB() as dynamodb:
+        server = serve(env | {"LOYALTY_DYNAMODB_ENDPOINT": dynamodb.url})
+        for _ in range(3):
+            refused = httpx.post(
+                f"http://127.0.0.1:{server.port}/graphql",
+                json={"query": "{ users(first: 1) { totalCount } }"},
+            )
+            assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+        code, output = server.stop()
+        items = dynamodb.client().scan(TableName="log-shutdown")["Items"]  # type: ignore[attr-defined]
+
+    assert code == 0, output
+    details = sorted(json.loads(item["details"]["S"]).get("repeats", 0) for item in items)
+    assert details == [0, 2]  # the first refusal, then the two after it
+    assert asyncio.run(waiting_in_outbox(f"sqlite+aiosqlite:///{tmp_path / 'loyalty.db'}")) == 0
+
+
+async def waiting_in_outbox(url: str) -> int:
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            return await log_outbox.waiting(conn)
+    finally:
+        await db.dispose()
