@@ -62,9 +62,9 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    graceful_shutdown_seconds: float = Field(
-        default=20.0,
-        gt=0,
+    graceful_shutdown_seconds: int = Field(
+        default=20,
+        ge=1,
         le=3600,
         description="On SIGTERM, how long requests in flight may still take before they are cancelled.",
     )
