@@ -39,4 +39,22 @@ describe("a log entry's before and after side by side", () => {
     ]);
     expect(otherDetails(null)).toEqual([]);
   });
+
+  it("finds the before and after a part of the details holds (an approved request's result)", () => {
+    const details = {
+      kind: "UPDATE_USER",
+      change: { lastName: "King" },
+      result: { before: { lastName: "Byron" }, after: { lastName: "King" } },
+    };
+    expect(beforeAndAfter(details)).toEqual([{ field: "lastName", before: "Byron", after: "King", changed: true }]);
+    expect(otherDetails(details)).toEqual([
+      ["kind", "UPDATE_USER"],
+      ["change", '{"lastName":"King"}'],
+    ]);
+  });
+
+  it("keeps what else that part holds", () => {
+    const details = { result: { before: { balance: 1 }, after: { balance: 2 }, transactionId: "t1" } };
+    expect(otherDetails(details)).toEqual([["result", '{"transactionId":"t1"}']]);
+  });
 });

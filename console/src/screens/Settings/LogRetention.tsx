@@ -19,7 +19,8 @@ export function LogRetention() {
     let current = true;
     api
       .request(LogRetentionDocument)
-      .then(({ logRetentionDays }) => current && setDays(String(logRetentionDays)))
+      // What the user typed meanwhile is kept.
+      .then(({ logRetentionDays }) => current && setDays((typed) => typed || String(logRetentionDays)))
       .catch((caught: unknown) => current && setError(errorSentence(caught)));
     return () => {
       current = false;
