@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import OWNER, Watch, screenshot, sign_in
+from tests.browser.conftest import OWNER, Server, Watch, screenshot, sign_in
 
 
 def test_signing_in_opens_the_users_home(page: Page) -> None:
@@ -55,9 +56,28 @@ def test_the_sign_in_and_home_fit_a_phone(phone_page: Page) -> None:
     assert width <= 390, f"the home page scrolls sideways on a phone ({width} px wide)"
 
 
-def test_the_console_stays_on_loopback_without_csp_violations(page: Page, watch: Watch) -> None:
+def test_every_screen_stays_on_loopback_without_csp_violations(
+    page: Page, server: Server, watch: Watch
+) -> None:
+    customer = server.user_id("customer01@example.com")
     sign_in(page, OWNER)
 
-    assert watch.requests, "the page made no requests at all"
+    for path, heading in [
+        ("/", "Users"),
+        (f"/users/{customer}", "Customer01 Hopper"),
+        ("/users/new", "Enrol user"),
+        (f"/users/{customer}/edit", "Edit user"),
+        (f"/users/{customer}/adjust", "Adjust points"),
+        ("/approvals", "Approvals"),
+        ("/logs", "Activity log"),
+        ("/settings", "Settings"),
+    ]:
+        page.goto(path)
+        expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+    page.goto("/graphql")
+    expect(page.get_by_text("with your console session")).to_be_visible()
+
+    hosts = {urlsplit(url).hostname for url in watch.requests}
+    assert hosts == {"127.0.0.1"}, hosts
     assert any(url.endswith("/graphql") for url in watch.requests)
     watch.assert_clean()
