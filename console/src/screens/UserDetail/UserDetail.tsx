@@ -94,10 +94,13 @@ export function UserDetail() {
     setNotice(null);
     setFailure(null);
     if (offer.action === "edit") navigate(`/users/${userId}/edit`);
-    else if (offer.action === "adjust") navigate(`/users/${userId}/adjust`);
+    else if (offer.action === "adjust") {
+      // The adjustment starts on the account whose ledger is shown.
+      navigate(`/users/${userId}/adjust${account ? `?account=${encodeURIComponent(account.id)}` : ""}`);
+    }
     else if (offer.action === "resendInvitation") {
       void perform("resendInvitation", async () => {
-        return (await api.request(ResendInvitationDocument, { userId: userId })).resendInvitation;
+        return (await api.request(ResendInvitationDocument, { userId })).resendInvitation;
       });
     } else setAsking(offer.action);
   }
@@ -119,7 +122,7 @@ export function UserDetail() {
     event.preventDefault();
     await perform(
       "openAccount",
-      async () => (await api.request(OpenPointsAccountDocument, { userId: userId, program })).openPointsAccount,
+      async () => (await api.request(OpenPointsAccountDocument, { userId, program })).openPointsAccount,
       () => {
         setProgram("");
         reload();
@@ -186,7 +189,7 @@ export function UserDetail() {
           busy={busy}
           onConfirm={() =>
             void perform("forceReset", async () => {
-              return (await api.request(ForcePasswordResetDocument, { userId: userId })).forcePasswordReset;
+              return (await api.request(ForcePasswordResetDocument, { userId })).forcePasswordReset;
             })
           }
           onCancel={() => setAsking(null)}
