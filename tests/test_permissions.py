@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from loyalty.auth.permissions import Role
-from tests.conftest import TEST_PASSWORD, Api, Staff
+from tests.conftest import Api, Staff
 
 OWNER, MANAGER, ENGINEER, PM, USER = (
     Role.OWNER,
@@ -66,8 +66,6 @@ def enrolment(role: Role) -> dict[str, Any]:
         "lastName": "Person",
         "role": role.value,
     }
-    if role.is_staff:
-        fields["password"] = TEST_PASSWORD
     return fields
 
 

@@ -124,6 +124,7 @@ class Services:
         return None
 
     async def close(self) -> None:
+        await self.accounts.settle()  # reset emails asked for, before the worker's last round
         await self.email_worker.close()
         await self.audit.flush()  # the counts of repeated refusals, before the shipper's last round
         await self.shipper.stop()
