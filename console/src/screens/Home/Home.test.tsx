@@ -1,4 +1,5 @@
-import { render, screen } from "@testing-library/react";
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "../../App";
@@ -42,4 +43,40 @@ describe("the users screen", () => {
 
     expect(await screen.findByRole("heading", { name: "Sign in" })).toBeInTheDocument();
   });
+
+  it("searches once the typing pauses, not at every key", async () => {
+    const server = installFakeServer({
+      signedIn: true,
+      resolvers: { Me: meWith({ READ_USERS: "ALLOW" }), Users: noUsers },
+    });
+    renderAt("/");
+    const user = userEvent.setup();
+
+    await user.type(await screen.findByLabelText("Search"), "ann");
+
+    await waitFor(() =>
+      expect(server.operations.filter((operation) => operation.name === "Users").map(searchOf)).toEqual([null, "ann"]),
+    );
+  });
+
+  it("starts from the search and role in the address (Back returns to the same list)", async () => {
+    const server = installFakeServer({
+      signedIn: true,
+      resolvers: { Me: meWith({ READ_USERS: "ALLOW" }), Users: noUsers },
+    });
+    renderAt("/?search=lee&role=MANAGER");
+
+    expect(await screen.findByLabelText("Search")).toHaveValue("lee");
+    expect(screen.getByLabelText("Role")).toHaveValue("MANAGER");
+    await waitFor(() =>
+      expect(server.operations.find((operation) => operation.name === "Users")?.variables.filter).toEqual({
+        search: "lee",
+        role: "MANAGER",
+      }),
+    );
+  });
 });
+
+function searchOf(operation: { variables: Record<string, unknown> }) {
+  return (operation.variables.filter as { search: string | null }).search;
+}

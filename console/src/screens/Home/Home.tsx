@@ -1,5 +1,5 @@
-import { useState } from "react";
-import { Link, useNavigate } from "react-router";
+import { useEffect, useState } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router";
 import { useDebouncedValue } from "../../api/useDebouncedValue";
 import { useQuery } from "../../api/useQuery";
 import { formatPoints, roleLabel, ROLES } from "../../components/roles";
@@ -15,9 +15,25 @@ const SEARCH_DELAY_MS = 250;
 export function Home() {
   const { can } = useSession();
   const navigate = useNavigate();
-  const [search, setSearch] = useState("");
-  const [role, setRole] = useState<Role | "">("");
+  // The search and role live in the address, so Back from a user returns to the same list.
+  const [params, setParams] = useSearchParams();
+  const role = (params.get("role") ?? "") as Role | "";
+  const [search, setSearch] = useState(params.get("search") ?? "");
   const settledSearch = useDebouncedValue(search.trim(), SEARCH_DELAY_MS);
+  const setFilter = (name: "search" | "role", value: string) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        if (value) next.set(name, value);
+        else next.delete(name);
+        return next;
+      },
+      { replace: true },
+    );
+  useEffect(() => {
+    if (settledSearch !== (params.get("search") ?? "")) setFilter("search", settledSearch);
+    // Only a settled search is written; params and setFilter are current at that render.
+  }, [settledSearch]);
   // The pages belong to one search and role: a new one starts again from the first page.
   const filterKey = `${role}\u0000${settledSearch}`;
   const [paging, setPaging] = useState({ filterKey, pages: firstPage });
@@ -54,7 +70,7 @@ export function Home() {
         </div>
         <div className="field">
           <label htmlFor="users-role">Role</label>
-          <select id="users-role" value={role} onChange={(event) => setRole(event.target.value as Role | "")}>
+          <select id="users-role" value={role} onChange={(event) => setFilter("role", event.target.value)}>
             <option value="">All roles</option>
             {ROLES.map(({ value, label }) => (
               <option key={value} value={value}>
