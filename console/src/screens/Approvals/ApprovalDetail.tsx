@@ -60,12 +60,11 @@ export function ApprovalDetail() {
     let current = true;
     findApprovalRequest(id)
       .then(async (found) => {
+        // Shown once the names are known too, so ids do not flash before them.
+        const loaded = found ? await loadContext(found) : null;
         if (!current) return;
+        if (loaded) setContext(loaded);
         setRequest(found);
-        if (found) {
-          const loaded = await loadContext(found);
-          if (current) setContext(loaded);
-        }
       })
       .catch((caught: unknown) => {
         if (current) setError(errorSentence(caught));
