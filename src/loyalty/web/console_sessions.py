@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loyalty.auth.principal import Caller
+from loyalty.auth.principal import Caller, Origin
 from loyalty.schema.limits import REQUEST_WEIGHT
 from loyalty.services.container import Services
 from loyalty.services.errors import ServiceError
@@ -59,7 +59,8 @@ class ConsoleSessions:
     async def refresh(self, request: Request) -> Response:
         """A new access token for the cookie's refresh token, which is rotated; 401 and the cookie
         cleared when it is missing, expired, revoked or used before (which revokes its session)."""
-        refused = await self._refused(request)
+        origin = request_origin(request, self._trusted_proxies)
+        refused = await self._refused(request, origin)
         if refused is not None:
             return refused
         token = self._cookie.read(request)
@@ -68,9 +69,7 @@ class ConsoleSessions:
             self._cookie.clear(response, request)
             return response
         try:
-            session = await self._services.sessions.refresh(
-                token, request_origin(request, self._trusted_proxies)
-            )
+            session = await self._services.sessions.refresh(token, origin)
         except ServiceError as error:
             response = _refusal(401, "invalid_token", f"The session cannot be refreshed: {error}; sign in.")
             self._cookie.clear(response, request)
@@ -81,28 +80,28 @@ class ConsoleSessions:
 
     async def sign_out(self, request: Request) -> Response:
         """Revokes the cookie's session, if any, and clears the cookie: 204 either way."""
-        refused = await self._refused(request)
+        origin = request_origin(request, self._trusted_proxies)
+        refused = await self._refused(request, origin)
         if refused is not None:
             return refused
         token = self._cookie.read(request)
         if token is not None:
-            await self._services.sessions.sign_out(token, request_origin(request, self._trusted_proxies))
+            await self._services.sessions.sign_out(token, origin)
         response = Response(status_code=204)
         self._cookie.clear(response, request)
         return response
 
-    async def _refused(self, request: Request) -> Response | None:
+    async def _refused(self, request: Request, caller: Origin) -> Response | None:
         """Why a request may not use the cookie (another site's, a body that is not JSON, over its
         address's budget), or None."""
         if not asks_for_cookie(request):
             return _refusal(403, "missing_header", f"Send the header '{OPT_IN_HEADER}: 1'.")
-        origin = request.headers.get("origin")
-        if origin is not None and origin.lower() not in self._origins | {_origin_of(str(request.url))}:
-            return _refusal(403, "origin_refused", f"Pages of {origin!r} may not use this session.")
+        page = request.headers.get("origin")
+        if page is not None and page.lower() not in self._origins | {_origin_of(str(request.url))}:
+            return _refusal(403, "origin_refused", f"Pages of {page!r} may not use this session.")
         content_type = request.headers.get("content-type")
         if content_type is not None and (problem := unsupported_body(content_type)) is not None:
             return _refusal(415, "unsupported_media_type", f"{problem} (or send no body).")
-        caller = request_origin(request, self._trusted_proxies)
         retry_after = await self._budget.hit(f"ip:{caller.source_ip}", cost=REQUEST_WEIGHT)
         if retry_after is not None:
             await self._services.audit.record_rate_limited(Caller(None, caller))
