@@ -89,7 +89,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         try:
             app.synth()
         except RuntimeError as error:  # cdk-nag's findings: read from the report below
-            if "Validation failed" not in str(error):
+            if "ValidationFailed" not in str(error):
                 raise
         seconds = time.monotonic() - started
     finally:
@@ -110,6 +110,34 @@ def test_the_stack_synthesizes_without_credentials_and_cdk_nag_finds_nothing_una
 ) -> None:
     assert synthesized.nag_findings == []
     print(f"synthesized {len(synthesized.template['Resources'])} resources in {synthesized.seconds:.1f} s")
+
+
+def test_cdk_nag_would_refuse_a_resource_that_breaks_its_rules(
+    tmp_path: Path, synthesized: Synthesized
+) -> None:
+    """The check above has teeth: the same app with one plain SQS queue added fails its synthesis."""
+    sys.path.insert(0, str(DEPLOY))
+    try:
+        from aws_cdk import aws_sqs as sqs
+        from loyalty_stack.app import build_app
+
+        app, stack = build_app(outdir=str(tmp_path))
+        sqs.Queue(stack, "Canary")  # no dead-letter queue, no TLS requirement
+        with pytest.raises(RuntimeError, match="ValidationFailed"):
+            app.synth()
+    finally:
+        sys.path.remove(str(DEPLOY))
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    found = {
+        (violation["ruleName"], path)
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for path in (c["constructPath"] for c in violation["violatingConstructs"])
+    }
+    assert found == {
+        ("AwsSolutions-SQS3", "Loyalty/Canary/Resource"),
+        ("AwsSolutions-SQS4", "Loyalty/Canary/Resource"),
+    }
 
 
 def test_cfn_lint_finds_no_errors_and_only_the_known_warnings(synthesized: Synthesized) -> None:
