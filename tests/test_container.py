@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -68,8 +69,8 @@ def succeeded(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def image() -> str:
     """The image built from the working tree (cached layers are reused)."""
-    if shutil.which("podman") is None:
-        missing("podman is not installed (apt-get install podman runc): the container is not tested")
+    if shutil.which("podman") is None or shutil.which("runc") is None:
+        missing("podman and runc are not installed (apt-get install podman runc): the image is not tested")
     if BASE.startswith("localhost/loyalty-base"):
         if shutil.which("debootstrap") is None and podman("image", "exists", BASE).returncode != 0:
             missing(f"debootstrap is needed to build the local base image {BASE}")
@@ -91,7 +92,7 @@ def database_url() -> Iterator[str]:
     """A fresh PostgreSQL database, migrated by the image itself."""
     try:
         asyncio.run(_postgres_admin("SELECT 1"))
-    except (OSError, TimeoutError) as error:
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         missing(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
     name = f"loyalty_container_{uuid.uuid4().hex[:12]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
