@@ -12,11 +12,14 @@ from http.cookies import Morsel, SimpleCookie
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loyalty.app import create_app
 from loyalty.config import Settings
 from loyalty.services.container import Services
 from tests.conftest import TEST_PASSWORD, Api, Staff
+from tests.fuzzing import budget
 
 OPT_IN = {"loyalty-refresh-cookie": "1"}
 SIGN_IN = """mutation SignIn($email: String!, $password: String!) {
@@ -224,6 +227,32 @@ async def test_refresh_spends_the_addresses_graphql_budget(
     assert [answer.status_code for answer in answers] == [401, 401, 429]
     assert answers[2].json()["error"] == "slow_down"
     assert int(answers[2].headers["retry-after"]) > 0
+
+
+# Any bytes a header may carry (no CR, LF or NUL), as the cookie's value, after the name, or as a
+# whole Cookie header: forged, truncated, oversized, quoted, several cookies of the name at once.
+COOKIE_BYTES = st.binary(max_size=3000).filter(lambda value: not {0, 10, 13} & set(value))
+COOKIE_HEADERS = st.one_of(
+    COOKIE_BYTES.map(lambda value: b"loyalty_refresh=" + value),
+    COOKIE_BYTES,
+    st.lists(COOKIE_BYTES, min_size=2, max_size=3).map(
+        lambda values: b"; ".join(b"loyalty_refresh=" + v for v in values)
+    ),
+)
+
+
+@budget(60)
+@given(cookie=COOKIE_HEADERS, path=st.sampled_from(["/auth/refresh", "/auth/sign-out"]))
+async def test_any_cookie_is_answered_cleanly_and_never_refreshes(api: Api, cookie: bytes, path: str) -> None:
+    response = await api.client.post(path, headers={"loyalty-refresh-cookie": b"1", "cookie": cookie})
+    api.client.cookies.clear()
+
+    if path == "/auth/refresh":
+        assert response.status_code == 401, response.text
+        assert response.json()["error"] == "invalid_token"
+    else:
+        assert response.status_code == 204, response.text
+    assert refresh_cookie(response)["max-age"] == "0"
 
 
 async def test_a_form_posted_to_refresh_is_415(api: Api, owner: Staff) -> None:
