@@ -60,6 +60,8 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "browser tests keep this one"
 ACCESS_TOKEN_SECONDS = 60  # the shortest the server allows: the silent-refresh test waits it out
+# A loaded CI machine renders slower than a laptop; a real failure still fails, just later.
+expect.set_options(timeout=10_000)
 ARGON2_CHEAP = {
     "LOYALTY_ARGON2_TIME_COST": "1",
     "LOYALTY_ARGON2_MEMORY_KIB": "8",
