@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -299,6 +300,16 @@ class Server:
             raise HarnessError(f"migrating and creating the owner failed:\n{result.stderr[-2000:]}")
         return next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("client_id"))
 
+    async def invitation_token(self, email: str) -> str:
+        """The token of the invitation the server emailed to ``email`` (its console sender prints it)."""
+        pattern = re.compile(rf"To: {re.escape(email)}\n.*?accept-invitation#token=([\w-]+)", re.DOTALL)
+        for _ in range(100):
+            found = pattern.findall(self.log.read_text(errors="replace"))
+            if found:
+                return str(found[-1])
+            await asyncio.sleep(0.1)
+        raise HarnessError(f"no invitation for {email} in {self.log}")
+
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -391,14 +402,18 @@ class Bench:
         )
         staff = [(*who, "MANAGER") for who in [*INNOCENTS, *READERS, GUESSED]] + [(*VICTIM, "OWNER")]
         for email, password, role in staff:
-            person = {
-                "email": email,
-                "firstName": "Staff",
-                "lastName": role.title(),
-                "role": role,
-                "password": password,
-            }
-            await self.graphql(enroll, bearer(owner_token), {"i": person})
+            person = {"email": email, "firstName": "Staff", "lastName": role.title(), "role": role}
+            data = await self.graphql(enroll, bearer(owner_token), {"i": person | {"password": password}})
+            if data["enrollUser"]["errors"]:  # staff set their own password, through the invitation
+                await self.graphql(enroll, bearer(owner_token), {"i": person})
+                accept = (
+                    "mutation($t: String!, $p: String!) "
+                    "{ acceptInvitation(token: $t, password: $p) { errors { code } } }"
+                )
+                token = await self.server.invitation_token(email)
+                accepted = await self.graphql(accept, {}, {"t": token, "p": password})
+                if accepted["acceptInvitation"]["errors"]:
+                    raise HarnessError(f"{email}: {accepted['acceptInvitation']['errors']}")
         for n in range(self.scale.customers):
             customer = {
                 "email": f"customer{n}@attacks.example.com",
