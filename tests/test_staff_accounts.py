@@ -9,13 +9,18 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
+from loyalty.app import create_app
 from loyalty.auth.permissions import Role
+from loyalty.config import Settings
 from loyalty.datasources.tables import log_entries, password_links
+from loyalty.services.container import Services
 from tests.conftest import TEST_PASSWORD, Api, Staff
 from tests.test_approvals import APPROVE
 from tests.test_email_delivery import Clock, SmtpServer, body, clock, make_worker, smtp  # noqa: F401 (fixtures)
+from tests.test_query_limits import cost
 from tests.test_sessions import REFRESH, WRONG_PASSWORD, sign_in
 
 NEW_PASSWORD = "a staff member's own pass phrase"
@@ -524,6 +529,25 @@ async def test_signing_out_everywhere_stops_refresh_and_access_tokens(api: Api) 
     assert await me_code(api, (await sign_in(api, manager.email))["accessToken"]) is None
 
 
+async def test_another_server_instance_refuses_the_access_tokens_once_its_cached_entry_expires(
+    api: Api, settings: Settings
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    other_services = Services.build(settings.model_copy(update={"principal_cache_seconds": 0.2}))
+    transport = httpx.ASGITransport(app=create_app(settings, services=other_services))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            other = Api(client, other_services)
+            assert await me_code(other, manager.token) is None  # cached there with the old epoch
+
+            await api.data(SIGN_OUT_EVERYWHERE, token=manager.token)
+            await asyncio.sleep(0.3)
+
+            assert await me_code(other, manager.token) == "UNAUTHENTICATED"
+    finally:
+        await other_services.close()
+
+
 async def test_signing_out_everywhere_needs_a_signed_in_caller(api: Api) -> None:
     assert await api.error_code(SIGN_OUT_EVERYWHERE) == "UNAUTHENTICATED"
 
@@ -695,3 +719,19 @@ async def test_every_account_action_is_logged_without_a_token_or_password(
         changed["refreshToken"],
     ):
         assert secret not in stored
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+
+def test_setting_a_password_or_asking_for_a_reset_weighs_like_signing_in() -> None:
+    sign_in_cost = cost('mutation { signIn(email: "a", password: "b") { accessToken } }')
+    fields = [
+        'acceptInvitation(token: "t", password: "p") { accessToken }',
+        'resetPassword(token: "t", password: "p") { accessToken }',
+        'changePassword(currentPassword: "c", newPassword: "n") { accessToken }',
+        'requestPasswordReset(email: "a") { ok }',
+    ]
+
+    assert [cost(f"mutation {{ {field} }}") for field in fields] == [sign_in_cost] * 4
+    assert cost("mutation { signOutEverywhere { ok } }") < sign_in_cost // 10
