@@ -3,6 +3,8 @@ import { Link, NavLink, useLocation } from "react-router";
 import { useSession } from "../session/SessionProvider";
 import "./Shell.css";
 
+const APP_TITLE = "Loyalty console";
+
 /** The frame around every signed-in screen: the main navigation and the content. */
 export function Shell({ children }: { children: ReactNode }) {
   const { me, can, signOut } = useSession();
@@ -21,13 +23,31 @@ export function Shell({ children }: { children: ReactNode }) {
     main.current?.focus();
   }, [location.pathname]);
 
+  // Each page's title names its screen (what a tab or a screen reader's window list shows): the
+  // screen's <h1>, which may come only once its data has loaded.
+  useEffect(() => {
+    const region = main.current;
+    if (!region) return;
+    const update = () => {
+      const heading = region.querySelector("h1")?.textContent;
+      document.title = heading ? `${heading} · ${APP_TITLE}` : APP_TITLE;
+    };
+    update();
+    const observer = new MutationObserver(update);
+    observer.observe(region, { subtree: true, childList: true, characterData: true });
+    return () => {
+      observer.disconnect();
+      document.title = APP_TITLE;
+    };
+  }, []);
+
   return (
     <div className="shell">
       <a className="skip-link" href="#content">
         Skip to content
       </a>
       <header className="shell-header">
-        <p className="shell-title">Loyalty console</p>
+        <p className="shell-title">{APP_TITLE}</p>
         <button
           type="button"
           className="menu-button"

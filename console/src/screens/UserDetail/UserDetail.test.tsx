@@ -1,4 +1,4 @@
-import { render, screen } from "@testing-library/react";
+import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -80,5 +80,12 @@ describe("a user's page", () => {
     for (const name of ["Edit", "Adjust points", "Open account", "Delete", "Resend invitation", "Force password reset"]) {
       expect(screen.queryByRole("button", { name })).not.toBeInTheDocument();
     }
+  });
+
+  it("names the user in the page's title", async () => {
+    installFakeServer({ signedIn: true, resolvers: { Me: meWith({ READ_USERS: "ALLOW" }), UserDetail: invitedEngineer } });
+    renderDetail();
+
+    await waitFor(() => expect(document.title).toBe("Eve Engineer · Loyalty console"));
   });
 });
