@@ -124,12 +124,12 @@ export function ActivityLog() {
                         {formatLocalTime(entry.timestamp)}
                       </button>
                     </td>
-                    <td>{entry.action}</td>
-                    <td>
+                    <td data-label="Action">{entry.action}</td>
+                    <td data-label="Outcome">
                       <span className={`outcome outcome-${entry.outcome.toLowerCase()}`}>{entry.outcome}</span>
                     </td>
-                    <td>{entry.actorEmail ?? entry.actorId ?? "—"}</td>
-                    <td>{entry.targetId ?? "—"}</td>
+                    <td data-label="Actor">{entry.actorEmail ?? entry.actorId ?? "—"}</td>
+                    <td data-label="Target">{entry.targetId ?? "—"}</td>
                   </tr>
                   {open && (
                     <tr id={detailId}>
