@@ -250,6 +250,8 @@ def test_the_service_scales_on_cpu_and_on_requests_per_target(synthesized: Synth
     assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
     target = synthesized.one("AWS::ApplicationAutoScaling::ScalableTarget")
     assert target["MinCapacity"] >= 2
+    # A desired count in the template would reset the service to it on every deploy.
+    assert "DesiredCount" not in synthesized.one("AWS::ECS::Service")
 
 
 def test_migrations_run_as_a_one_off_task_before_the_service_updates(synthesized: Synthesized) -> None:

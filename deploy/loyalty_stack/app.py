@@ -17,6 +17,11 @@ from cdk_nag import AwsSolutionsChecks
 from loyalty_stack.stack import DeploySettings, LoyaltyStack
 
 STACK_NAME = "Loyalty"
+# Set here rather than in cdk.json, so the tests synthesize what `cdk deploy` does.
+FEATURE_FLAGS = {
+    # A service without desiredCount keeps its count across deploys: autoscaling's, not 1's.
+    "@aws-cdk/aws-ecs:removeDefaultDesiredCount": True,
+}
 DEFAULT_REGION = "us-east-1"
 
 
@@ -36,7 +41,7 @@ def settings_from(app: App) -> DeploySettings:
 
 
 def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[App, LoyaltyStack]:
-    app = App(context=context or {}, outdir=outdir)
+    app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
     region = app.node.try_get_context("region") or DEFAULT_REGION
     zones = app.node.try_get_context("availabilityZones")
     if isinstance(zones, str):

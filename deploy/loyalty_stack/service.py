@@ -119,7 +119,7 @@ class Service(Construct):
             "Service",
             cluster=self.cluster,
             task_definition=self.task_definition,
-            desired_count=min_tasks,
+            # No desired count: a deploy must not reset what autoscaling chose (min_tasks bounds it).
             vpc_subnets=network.app_subnets,
             security_groups=[self.security_group],
             assign_public_ip=False,
