@@ -11,10 +11,6 @@ import os
 from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _MAX_STATEMENT = 1000  # characters of a SQL statement kept on its span event
@@ -24,6 +20,13 @@ class Tracing:
     """A tracer whose spans go to the OTLP/HTTP endpoint in batches, off the request path."""
 
     def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
+        # Imported here: the SDK and the exporter (protobuf, requests) take ~0.5 s to import, which
+        # a server that does not trace should not spend at every start.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
         resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "loyalty")})
         self._provider = TracerProvider(resource=resource)
         self._provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
