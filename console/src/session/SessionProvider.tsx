@@ -62,6 +62,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const signOut = useCallback(async () => {
     try {
       await api.signOut();
+    } catch {
+      // The server could not be reached: this page forgets the session all the same.
     } finally {
       setMe(null);
       setStatus("signedOut");
