@@ -427,15 +427,67 @@ def test_the_collector_sidecar_scrapes_the_metrics_port_the_server_listens_on(
 def test_the_email_lambda_code_holds_the_package_its_entry_and_its_dependencies(
     synthesized: Synthesized,
 ) -> None:
+    code = _email_lambda_code(synthesized)
+    for part in ("loyalty_lambda_secrets.py", "loyalty/lambda_email.py", "asyncpg", "sqlalchemy", "aioboto3"):
+        assert (code / part).exists(), part
+
+
+def test_the_email_lambda_code_imports_on_the_lambdas_python_with_nothing_else(
+    synthesized: Synthesized,
+) -> None:
+    """The bundle alone (no site-packages, no virtualenv) on the Lambda's Python version."""
+    sys.path.insert(0, str(DEPLOY))
+    try:
+        from loyalty_stack.lambda_bundle import PYTHON_VERSION
+    finally:
+        sys.path.remove(str(DEPLOY))
+    python = _python(PYTHON_VERSION)
+    _require(python is not None, f"no Python {PYTHON_VERSION} here to import the email Lambda's code with")
+    code = _email_lambda_code(synthesized)
+    probe = (
+        f"import sys; sys.path.insert(0, {str(code)!r}); import loyalty_lambda_secrets as entry;"
+        " from loyalty.config import Settings; print(entry.handler.__module__, Settings().email_sender)"
+    )
+    environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "LOYALTY_EMAIL_SENDER": "ses"}
+    ran = subprocess.run(
+        [str(python), "-I", "-S", "-c", probe],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["loyalty.lambda_email", "ses"]
+
+
+def _python(version: str) -> Path | None:
+    """An interpreter of exactly ``version``: uv's discovery, else pyenv's."""
+    candidates: list[Path] = []
+    if shutil.which("uv"):
+        found = subprocess.run(["uv", "python", "find", version], capture_output=True, text=True, check=False)
+        candidates += [Path(found.stdout.strip())] if found.returncode == 0 else []
+    candidates += sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"), reverse=True)
+    for candidate in candidates:
+        checked = subprocess.run(
+            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if checked.returncode == 0 and checked.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def _email_lambda_code(synthesized: Synthesized) -> Path:
     sender = next(
         body
         for body in synthesized.resources("AWS::Lambda::Function").values()
         if body["Properties"].get("Handler") == "loyalty_lambda_secrets.handler"
     )
     asset = sender["Properties"]["Code"]["S3Key"].removesuffix(".zip")  # the asset's hash
-    code = synthesized.directory / f"asset.{asset}"
-    for part in ("loyalty_lambda_secrets.py", "loyalty/lambda_email.py", "asyncpg", "sqlalchemy", "aioboto3"):
-        assert (code / part).exists(), part
+    return synthesized.directory / f"asset.{asset}"
 
 
 def _only(synthesized: Synthesized, kind: str) -> str:
