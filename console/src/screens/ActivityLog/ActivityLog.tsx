@@ -9,25 +9,32 @@ import "./ActivityLog.css";
 
 const TYPING_DELAY_MS = 300;
 const OUTCOMES: readonly LogOutcome[] = ["SUCCESS", "DENIED", "FAILED"];
-// Suggestions for the Action filter, which matches a whole action name.
+// Suggestions for the Action filter, which matches a whole action name (the server's, as of issue 11).
 const KNOWN_ACTIONS = [
-  "auth.sign_in",
-  "auth.sign_in_failed",
+  "approval.approve",
+  "approval.cancel",
+  "approval.reject",
+  "approval.request",
+  "auth.client_token",
+  "auth.client_token_limited",
+  "auth.identity_link",
+  "auth.invitation_accepted",
+  "auth.invitation_sent",
   "auth.password_changed",
   "auth.password_reset",
-  "auth.password_reset_requested",
   "auth.password_reset_forced",
-  "auth.invitation_sent",
-  "auth.invitation_accepted",
+  "auth.password_reset_requested",
+  "auth.refresh",
+  "auth.sign_in",
+  "auth.sign_in_failed",
+  "auth.sign_out",
   "auth.signed_out_everywhere",
+  "log.set_retention",
+  "points.adjust",
+  "points.open_account",
+  "user.delete",
   "user.enroll",
   "user.update",
-  "user.delete",
-  "points.adjust",
-  "approval.request",
-  "approval.approve",
-  "approval.reject",
-  "approval.cancel",
 ];
 
 type TextFilter = Exclude<keyof LogFilterForm, "outcome">;

@@ -20,7 +20,7 @@ async function resolveActor(filter: LogFilter): Promise<LogFilter> {
 export function useLogPages(filter: LogFilter | null): Pages<LogEntry> {
   return usePages(filter && JSON.stringify(filter), async (after) => {
     const { logs } = await api.request(LogsDocument, {
-      filter: await resolveActor(filter as LogFilter),
+      filter: await resolveActor(filter ?? {}),
       first: PAGE_SIZE,
       after,
     });

@@ -1,8 +1,7 @@
 /** An approval request's proposed change, field by field, in words staff use. */
-import { showValue } from "../ActivityLog/changes";
-import type { ApprovalKind, ApprovalStatus, PointsAction } from "../../gql/graphql";
 import { roleLabel } from "../../components/roles";
-import type { Role } from "../../gql/graphql";
+import type { ApprovalKind, ApprovalStatus, PointsAction, Role } from "../../gql/graphql";
+import { showValue } from "../ActivityLog/changes";
 import { newBalance } from "../AdjustPoints/preview";
 
 export const KIND_LABELS: Record<ApprovalKind, string> = {
