@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import socket
 import threading
 import uuid
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,13 +24,14 @@ import pytest
 import uvicorn
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from loyalty.app import create_app
 from loyalty.auth.permissions import Role
+from loyalty.cli import main
 from loyalty.config import Settings
 from loyalty.datasources import email_outbox
 from loyalty.observability.logs import JsonFormatter, RequestContextFilter
@@ -302,6 +305,26 @@ async def test_metrics_answer_only_with_the_token_when_one_is_set(
 
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
     assert "loyalty_refusals_total" in allowed.names()
+
+
+def test_metrics_beyond_the_loopback_interface_need_a_token() -> None:
+    with pytest.raises(ValidationError, match="LOYALTY_METRICS_TOKEN"):
+        Settings(metrics_port=9464, metrics_host="0.0.0.0")
+
+    assert Settings(metrics_port=9464, metrics_host="0.0.0.0", metrics_token="t").metrics_port == 9464
+    assert Settings().metrics_port is None  # off unless asked for
+
+
+def test_serve_refuses_several_workers_with_a_metrics_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [key for key in os.environ if key.startswith("LOYALTY_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LOYALTY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOYALTY_METRICS_PORT", str(free_port()))
+
+    with pytest.raises(SystemExit, match="one process's metrics"):
+        main(["serve", "--workers", "2"])
 
 
 def test_operation_names_past_the_cap_are_counted_as_other() -> None:
