@@ -70,7 +70,12 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(default=None, description="Token issuer; defaults to http://host:port.")
 
-    jwt_private_key: str | None = Field(default=None, description="PEM text or a path to a PEM file.")
+    jwt_private_key: str | None = Field(
+        default=None, description="PEM text or a path to a PEM file: one key, or a rotation's bundle."
+    )
+    jwt_key_reload_seconds: float = Field(
+        default=5.0, ge=0, le=3600, description="How often the key file is checked for a rotation."
+    )
     access_token_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     principal_cache_seconds: float = Field(

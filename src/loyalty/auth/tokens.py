@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
+from joserfc.jwk import GuestProtocol, RSAKey
 
+from loyalty.auth.signing_keys import ALGORITHM, KeySet, SigningKeys
 from loyalty.lru import Lru
 
 AUDIENCE = "loyalty-api"
-ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
 # A staff access token's claim: the user's sessions epoch when it was issued. Signing out everywhere
 # moves the epoch on, and a token of an earlier epoch stops granting access.
 SESSIONS_EPOCH_CLAIM = "sessions_epoch"
-_KEY_FILE = "jwt-private-key.pem"
 
 
 class InvalidToken(Exception):
@@ -39,38 +37,26 @@ class AccessClaims:
 
 
 def load_signing_key(configured: str | None, data_dir: Path) -> RSAKey:
-    """The key from ``LOYALTY_JWT_PRIVATE_KEY`` (PEM text or a path), else one kept in ``data_dir``."""
-    if configured:
-        pem = configured if "-----BEGIN" in configured else Path(configured).read_text()
-        return _import_private_key(pem)
-    path = data_dir / _KEY_FILE
-    if path.exists():
-        return RSAKey.import_key(path.read_bytes())
-    key = RSAKey.generate_key(2048, private=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(key.as_pem(private=True))
-    return key
-
-
-@lru_cache(maxsize=4)
-def _import_private_key(pem: str) -> RSAKey:
-    """Parse (and so check) a PEM key once per process: checking an RSA key costs ~90 ms."""
-    key = RSAKey.import_key(pem)
-    if not key.is_private:
-        raise ValueError("LOYALTY_JWT_PRIVATE_KEY holds a public key; a private key is needed")
-    return key
+    """The key that signs now, from ``LOYALTY_JWT_PRIVATE_KEY`` (PEM text or a path), else the data
+    directory's key file (generated on first use); see :mod:`loyalty.auth.signing_keys`."""
+    return SigningKeys.load(configured, data_dir).current().signer(datetime.now(UTC)).key
 
 
 class TokenIssuer:
     """Signs and verifies this server's access tokens."""
 
     def __init__(
-        self, key: RSAKey, *, issuer: str, access_ttl_seconds: int, verified_cache_size: int = 4096
+        self,
+        keys: SigningKeys | RSAKey,
+        *,
+        issuer: str,
+        access_ttl_seconds: int,
+        verified_cache_size: int = 4096,
     ) -> None:
-        self._key = key
-        self._kid = key.thumbprint()
+        if isinstance(keys, RSAKey):
+            keys = SigningKeys(text=keys.as_pem(private=True).decode())
+        self._keys = keys
+        self._key_set = keys.current()
         self._issuer = issuer
         self._ttl = access_ttl_seconds
         self._claims_registry = jwt.JWTClaimsRegistry(
@@ -84,13 +70,20 @@ class TokenIssuer:
         # signature costs ~60 µs, a request's whole budget is a few hundred.
         self.verified_tokens: Lru[str, tuple[float, AccessClaims]] = Lru(verified_cache_size)
 
+    def _current_keys(self) -> KeySet:
+        keys = self._keys.current()
+        if keys is not self._key_set:
+            # A retired key's tokens must stop working now, not when their cache entries expire.
+            self._key_set = keys
+            self.verified_tokens = Lru(self.verified_tokens.maxsize)
+        return keys
+
     @property
     def access_ttl_seconds(self) -> int:
         return self._ttl
 
     def jwks(self) -> dict[str, Any]:
-        public = self._key.as_dict(private=False)
-        return {"keys": [{**public, "kid": self._kid, "use": "sig", "alg": ALGORITHM}]}
+        return self._current_keys().jwks()
 
     def issue_access_token(self, subject: str, *, extra: dict[str, Any] | None = None) -> str:
         now = int(time.time())
@@ -105,24 +98,24 @@ class TokenIssuer:
             "token_use": "access",
             **(extra or {}),
         }
-        return jwt.encode({"alg": ALGORITHM, "kid": self._kid, "typ": "JWT"}, claims, self._key)
+        signer = self._current_keys().signer(datetime.now(UTC))
+        return jwt.encode({"alg": ALGORITHM, "kid": signer.kid, "typ": "JWT"}, claims, signer.key)
 
     def verify_access_token(self, token: str) -> AccessClaims:
+        keys = self._current_keys()
         cached = self.verified_tokens.get(token)
         if cached is not None:
             expires, claims = cached
             if time.time() < expires:
                 return claims
             self.verified_tokens.pop(token)
-        claims = self._verify(token)
+        claims = self._verify(token, keys)
         self.verified_tokens.put(token, (claims.expires + LEEWAY_SECONDS, claims))
         return claims
 
-    def _verify(self, token: str) -> AccessClaims:
+    def _verify(self, token: str, keys: KeySet) -> AccessClaims:
         try:
-            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
-            if decoded.header.get("kid") != self._kid:
-                raise InvalidToken("unknown key id")
+            decoded = jwt.decode(token, lambda token: _verifying_key(keys, token), algorithms=[ALGORITHM])
             self._claims_registry.validate(decoded.claims)
             expires = float(decoded.claims["exp"])
         except (JoseError, ValueError, TypeError) as error:
@@ -130,6 +123,15 @@ class TokenIssuer:
         if decoded.claims.get("token_use") != "access":
             raise InvalidToken("not an access token")
         return AccessClaims(subject=str(decoded.claims["sub"]), claims=decoded.claims, expires=expires)
+
+
+def _verifying_key(keys: KeySet, token: GuestProtocol) -> RSAKey:
+    """The key of the set that the token's ``kid`` names: any key being rotated in or out verifies."""
+    kid = token.headers().get("kid")
+    key = keys.verifier(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidToken("unknown key id")
+    return key.key
 
 
 def new_refresh_token() -> str:

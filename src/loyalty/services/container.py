@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from loyalty.auth.oidc import OidcVerifier
 from loyalty.auth.passwords import PasswordHashing
-from loyalty.auth.tokens import TokenIssuer, load_signing_key
+from loyalty.auth.signing_keys import SigningKeys
+from loyalty.auth.tokens import TokenIssuer
 from loyalty.config import Settings
 from loyalty.datasources.database import Database
 from loyalty.datasources.log_sql import SqlLogStore
@@ -53,7 +54,9 @@ class Services:
             parallelism=settings.argon2_parallelism,
         )
         tokens = TokenIssuer(
-            load_signing_key(settings.jwt_private_key, settings.data_dir),
+            SigningKeys.load(
+                settings.jwt_private_key, settings.data_dir, reload_seconds=settings.jwt_key_reload_seconds
+            ),
             issuer=settings.issuer,
             access_ttl_seconds=settings.access_token_seconds,
         )
