@@ -117,4 +117,29 @@ describe("ApiClient", () => {
     expect(server.calls[0].url).toBe("/auth/sign-out");
     expect(client.signedIn).toBe(false);
   });
+
+  it("retries with a token another request refreshed meanwhile, without refreshing again", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const calls: string[] = [];
+    const client = new ApiClient((async (url: string, init: RequestInit) => {
+      const token = new Headers(init.headers).get("Authorization");
+      calls.push(`${url} ${token ?? ""}`.trim());
+      if (url === "/auth/refresh") return refreshed("new")();
+      if (token === "Bearer old") {
+        if (calls.length === 1) await held; // the first request's refusal arrives late
+        return unauthenticated();
+      }
+      return meAnswer();
+    }) as unknown as typeof fetch);
+    client.useAccessToken("old");
+
+    const slow = client.request(Me);
+    await client.request(Me); // refused, refreshes, retries
+    release();
+    await slow;
+
+    expect(calls.filter((call) => call === "/auth/refresh")).toHaveLength(1);
+    expect(calls.at(-1)).toBe("/graphql Bearer new");
+  });
 });

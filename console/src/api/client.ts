@@ -62,9 +62,12 @@ export class ApiClient {
     document: Document<TResult, TVariables>,
     variables: TVariables | undefined,
   ): Promise<TResult> {
+    const sentWith = this.accessToken;
     const first = await this.post<TResult>(document.toString(), variables);
     if (!isUnauthenticated(first) || this.accessToken === null) return unwrap(first);
-    if (!(await this.refresh())) {
+    // A token refreshed while this request was out is used as it is, without another rotation.
+    const renewed = this.accessToken !== sentWith || (await this.refresh());
+    if (!renewed) {
       this.endSession();
       return unwrap(first);
     }
