@@ -361,7 +361,7 @@ async def test_the_access_log_line_names_the_request_its_caller_and_its_operatio
         response = await served.graphql(ME, token=owner.token, **{"x-request-id": "req-observed-1"})
 
     [line] = [line for line in log_lines() if line["logger"] == "loyalty.access"]
-    assert line["message"] == "POST /graphql 200"
+    assert line["message"] == f"POST /graphql 200 {line['duration_ms']:.1f} ms"
     assert line["level"] == "INFO"
     assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
     assert {key: line[key] for key in ("method", "path", "status", "bytes", "client_ip")} == {
