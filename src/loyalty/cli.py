@@ -1,5 +1,5 @@
 """The ``loyalty`` command: serve, migrate, create-owner, partner clients, create-log-table, schema,
-worker and its email commands."""
+worker and its email commands, rotate-key and import-users."""
 
 from __future__ import annotations
 
@@ -253,6 +253,57 @@ def email_retry(args: argparse.Namespace) -> None:
         sys.exit(f"Not failed (or unknown), left alone: {', '.join(missed)}")
 
 
+def _key_file(args: argparse.Namespace, settings: Settings) -> Path:
+    """The bundle to edit: ``--file``, else the file ``LOYALTY_JWT_PRIVATE_KEY`` names, else the data
+    directory's. A key given as text (a secret in the environment) is edited as a file and put back."""
+    from loyalty.auth.signing_keys import KEY_FILE
+
+    if args.file:
+        return Path(args.file)
+    if settings.jwt_private_key and "-----BEGIN" in settings.jwt_private_key:
+        sys.exit(
+            "LOYALTY_JWT_PRIVATE_KEY holds the keys as text: save them to a file, run this with --file,"
+            " and store the file back (docs/operations.md: Rotating the signing key)."
+        )
+    return Path(settings.jwt_private_key) if settings.jwt_private_key else settings.data_dir / KEY_FILE
+
+
+def rotate_key_start(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty.auth.signing_keys import RotationRefused, start_rotation
+
+    path = _key_file(args, _settings())
+    try:
+        key = start_rotation(path, delay=timedelta(seconds=args.delay), now=datetime.now(UTC))
+    except RotationRefused as error:
+        sys.exit(str(error))
+    assert key.signs_from is not None
+    print(f"Added the key {key.kid} to {path}: published now, signing from {key.signs_from:%H:%M:%S} UTC.")
+    print("Run `loyalty rotate-key finish` once it has signed for the access tokens' lifetime.")
+
+
+def rotate_key_finish(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty.auth.signing_keys import RotationRefused, finish_rotation
+    from loyalty.auth.tokens import LEEWAY_SECONDS
+
+    settings = _settings()
+    path = _key_file(args, settings)
+    try:
+        retired = finish_rotation(
+            path,
+            access_ttl=timedelta(seconds=settings.access_token_seconds),
+            leeway=timedelta(seconds=LEEWAY_SECONDS),
+            now=datetime.now(UTC),
+            force=args.force,
+        )
+    except (RotationRefused, FileNotFoundError) as error:
+        sys.exit(str(error))
+    print(f"Retired {', '.join(key.kid for key in retired)} from {path}: no longer published or accepted.")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="loyalty", description="The loyalty back office GraphQL server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -307,6 +358,23 @@ def main(argv: list[str] | None = None) -> None:
     retry_targets.add_argument("ids", nargs="*", default=[], metavar="ID", help="ids from email-failed")
     retry_targets.add_argument("--all", action="store_true", help="every failed message")
     retry_parser.set_defaults(run=email_retry)
+
+    rotate_parser = commands.add_parser("rotate-key", help="rotate the access tokens' signing key")
+    rotate_steps = rotate_parser.add_subparsers(dest="step", required=True)
+    start_parser = rotate_steps.add_parser(
+        "start", help="add a new key: published now, signing after --delay"
+    )
+    start_parser.add_argument(
+        "--delay",
+        type=float,
+        default=15 * 60,
+        help="seconds before it signs: longer than JWKS caches (5 min) and, with a secret, a deployment",
+    )
+    finish_parser = rotate_steps.add_parser("finish", help="retire the old key once its tokens have expired")
+    finish_parser.add_argument("--force", action="store_true", help="now, refusing its unexpired tokens")
+    for step_parser, run in ((start_parser, rotate_key_start), (finish_parser, rotate_key_finish)):
+        step_parser.add_argument("--file", help="the PEM bundle to edit (default: where the server reads it)")
+        step_parser.set_defaults(run=run)
 
     args = parser.parse_args(argv)
     args.run(args)
