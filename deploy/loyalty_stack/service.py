@@ -6,8 +6,8 @@ rotation), the container's own check is ``/healthz`` (the process answers: other
 Migrations: a ``triggers.Trigger`` runs ``loyalty migrate`` as a one-off task (migrations_trigger/)
 and waits for its exit code, ordered after the database and before the service. An
 ``AwsCustomResource`` calling ecs:RunTask would only start the task, not wait for it, so the new
-image could serve before its schema exists. The trigger's function carries the task definition's ARN,
-which changes with every image tag, so every deploy of a new image migrates first.
+image could serve before its schema exists. The trigger runs again whenever its function's version
+changes; the function carries the image's name and tag, so every deploy of a new tag migrates first.
 """
 
 from __future__ import annotations
@@ -147,13 +147,18 @@ class Service(Construct):
         scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
         scaling.scale_on_request_count("Requests", requests_per_target=1000, target_group=self.target_group)
 
-        self._migrations(network, database, image, secrets)
+        self._migrations(network, database, image, f"{repository_name}:{image_tag}", secrets)
 
     def allow_from(self, peer: ec2.IConnectable, description: str) -> None:
         self.load_balancer.connections.allow_from(peer, ec2.Port.tcp(80), description)
 
     def _migrations(
-        self, network: Network, database: Database, image: ecs.ContainerImage, secrets: dict[str, ecs.Secret]
+        self,
+        network: Network,
+        database: Database,
+        image: ecs.ContainerImage,
+        image_name: str,
+        secrets: dict[str, ecs.Secret],
     ) -> None:
         task = ecs.FargateTaskDefinition(
             self, "Migrate", cpu=256, memory_limit_mib=512, runtime_platform=_LINUX_X86
@@ -180,6 +185,9 @@ class Service(Construct):
                 "SUBNETS": Fn.join(",", subnets),
                 "SECURITY_GROUP": self.security_group.security_group_id,
                 "LOG_GROUP": log_group.log_group_name,
+                # Literal, unlike the ARN above (a Ref in the template): a new tag changes the
+                # function's version, and a new version is what makes the trigger run again.
+                "IMAGE": image_name,
             },
             log_group=logs.LogGroup(self, "RunMigrationsLogs", retention=logs.RetentionDays.THREE_MONTHS),
             # The whole VPC: the task pulls its image through the NAT routes, not only the subnets.
