@@ -3,7 +3,6 @@ directory, and a running server follows it (it re-reads the file when it changes
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -87,7 +86,8 @@ async def test_a_token_signed_before_start_keeps_working_and_both_keys_are_publi
 
     assert started.returncode == 0, started.stderr
     kids = await published_kids(api)
-    assert len(kids) == 2 and kids[1] == old_kid
+    assert len(kids) == 2
+    assert kids[1] == old_kid
     assert (await api.data(ME, token=token))["me"]["email"]
 
 
@@ -108,7 +108,8 @@ async def test_after_the_delay_a_sign_in_uses_the_new_key_and_old_tokens_still_w
 
     new_kid, old_kid = await published_kids(api)
     new_token = await signed_in(api)
-    assert kid_of(old_token) == old_kid and kid_of(new_token) == new_kid
+    assert kid_of(old_token) == old_kid
+    assert kid_of(new_token) == new_kid
     assert (await api.data(ME, token=old_token))["me"]["email"]
     assert (await api.data(ME, token=new_token))["me"]["email"]
 
@@ -189,7 +190,8 @@ def test_a_key_given_as_text_is_rotated_through_a_file(tmp_path: Path, signing_k
         [*command, "--file", str(bundle)], env=environment, capture_output=True, text=True
     )
 
-    assert refused.returncode != 0 and "--file" in refused.stderr
+    assert refused.returncode != 0
+    assert "--file" in refused.stderr
     assert edited.returncode == 0, edited.stderr
     assert bundle.read_text().count("BEGIN PRIVATE KEY") == 2
     assert bundle.read_text().startswith("Signs-From: ")
