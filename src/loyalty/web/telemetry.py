@@ -79,10 +79,15 @@ class TelemetryMiddleware:
     def _span(self, scope: Scope, route: str) -> AbstractContextManager[Any]:
         if self._tracing is None:
             return nullcontext()
-        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        # Continue the caller's trace when it sent one (W3C traceparent); most requests do not, and
+        # reading the headers into the propagator's shape costs more than the check.
+        caller = None
+        if any(key == b"traceparent" for key, _ in scope["headers"]):
+            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+            caller = propagate.extract(headers)
         return self._tracing.tracer.start_as_current_span(
             f"{scope['method']} {route}",
-            context=propagate.extract(headers),  # continue the caller's trace (W3C traceparent)
+            context=caller,
             kind=SpanKind.SERVER,
             attributes={
                 "http.request.method": scope["method"],
