@@ -3,7 +3,7 @@ import { Link, useSearchParams } from "react-router";
 import { usePages } from "../../api/usePages";
 import { useSession } from "../../session/SessionProvider";
 import { formatLocalTime } from "../ActivityLog/timeRange";
-import { KIND_LABELS, STATUS_LABELS } from "./change";
+import { changeSummary, KIND_LABELS, STATUS_LABELS } from "./change";
 import { approvalRequestsPage, type ApprovalRequest } from "./findRequest";
 import "./Approvals.css";
 
@@ -77,7 +77,7 @@ export function Approvals() {
                   <tr key={request.id}>
                     <td>
                       <Link to={`/approvals/${request.id}`}>{KIND_LABELS[request.kind]}</Link>
-                      <span className="muted"> · {request.targetId}</span>
+                      <span className="muted"> · {changeSummary(request.kind, request.change) || request.targetId}</span>
                     </td>
                     <td>{formatLocalTime(request.createdAt)}</td>
                     <td>{STATUS_LABELS[request.status]}</td>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { balanceIfApproved, changeRows } from "./change";
+import { balanceIfApproved, changeRows, changeSummary } from "./change";
 
 describe("a proposed change, field by field", () => {
   it("names each field in words and shows roles as staff say them", () => {
@@ -39,5 +39,20 @@ describe("the balance a points adjustment would leave", () => {
     expect(balanceIfApproved({ action: "ADD", amount: 50 }, null)).toBeNull();
     expect(balanceIfApproved({ action: "MULTIPLY", amount: 2 }, 100)).toBeNull();
     expect(balanceIfApproved({ action: "ADD", amount: "50" }, 100)).toBeNull();
+  });
+});
+
+describe("a request in one line, for the inbox", () => {
+  it("says what each kind would do", () => {
+    expect(changeSummary("ENROLL_USER", { email: "new@example.com", role: "USER" })).toBe("new@example.com");
+    expect(changeSummary("UPDATE_USER", { lastName: "King", role: "MANAGER" })).toBe("Last name, Role");
+    expect(changeSummary("OPEN_ACCOUNT", { program: "gold" })).toBe("Program gold");
+    expect(changeSummary("ADJUST_POINTS", { action: "DEDUCT", amount: 1500, reason: null })).toBe("Deduct 1,500 points");
+    expect(changeSummary("DELETE_USER", {})).toBe("");
+  });
+
+  it("says nothing of a change it cannot read", () => {
+    expect(changeSummary("ADJUST_POINTS", null)).toBe("");
+    expect(changeSummary("ENROLL_USER", { email: 42 })).toBe("");
   });
 });

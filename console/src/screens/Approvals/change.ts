@@ -63,3 +63,26 @@ export function balanceIfApproved(change: unknown, balance: number | null | unde
   if (typeof amount !== "number" || (action !== "ADD" && action !== "DEDUCT" && action !== "OVERRIDE")) return null;
   return newBalance(balance, action as PointsAction, amount);
 }
+
+const ACTION_WORDS: Record<string, string> = { ADD: "Add", DEDUCT: "Deduct", OVERRIDE: "Set to" };
+
+/** A line saying what a request would do, for the inbox's list (the detail has every field). */
+export function changeSummary(kind: ApprovalKind, change: unknown): string {
+  const fields = isRecord(change) ? change : {};
+  switch (kind) {
+    case "ENROLL_USER":
+      return typeof fields.email === "string" ? fields.email : "";
+    case "UPDATE_USER":
+      return changeRows(fields)
+        .map((row) => row.label)
+        .join(", ");
+    case "OPEN_ACCOUNT":
+      return typeof fields.program === "string" ? `Program ${fields.program}` : "";
+    case "ADJUST_POINTS":
+      return typeof fields.amount === "number" && typeof fields.action === "string"
+        ? `${ACTION_WORDS[fields.action] ?? fields.action} ${fields.amount.toLocaleString("en")} points`
+        : "";
+    case "DELETE_USER":
+      return "";
+  }
+}
