@@ -51,8 +51,10 @@ test: lint console
 	scripts/ensure-chromium
 	$(UV) run --frozen pytest
 
-# Our server against the floor (bench/floor.py) under wrk; prints the table and writes bench/RESULTS.md.
+# Our server against the floor (bench/floor.py) and PostGraphile 4 (bench/peer.py, its npm lock in
+# bench/postgraphile) under wrk; prints the table and writes bench/RESULTS.md.
 bench: install
+	@[ -d bench/postgraphile/node_modules ] || (cd bench/postgraphile && $(UV) run --frozen npm ci)
 	@command -v wrk >/dev/null || { \
 		echo "make bench needs wrk: apt-get install -y wrk"; \
 		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq wrk; \
