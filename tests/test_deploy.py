@@ -84,11 +84,11 @@ def _synthesize(outdir: Path, context: dict[str, str] | None = None, canary: boo
     _require(shutil.which("uv") is not None, "uv builds the email Lambda's code and is not on PATH")
     sys.path.insert(0, str(DEPLOY))
     try:
-        from aws_cdk import aws_sqs as sqs  # after loyalty_stack chose the Node jsii starts
-        from loyalty_stack.app import build_app
+        import loyalty_stack.app as deploy_app  # first: it chooses the Node the jsii runtime starts
+        from aws_cdk import aws_sqs as sqs
 
         started = time.monotonic()
-        app, stack = build_app(context=context, outdir=str(outdir))
+        app, stack = deploy_app.build_app(context=context, outdir=str(outdir))
         if canary:
             sqs.Queue(stack, "Canary")  # no dead-letter queue, no TLS requirement
         try:
@@ -146,6 +146,29 @@ def test_a_new_image_tag_runs_the_migrations_again(
 
     assert "/loyalty:next" in json.dumps(next_release.container("migrate")["Image"])
     assert handler_version(next_release) != handler_version(synthesized)
+
+
+def test_context_values_given_as_text_on_the_command_line_become_typed_settings() -> None:
+    _require(importlib.util.find_spec("aws_cdk") is not None, "aws-cdk-lib is not installed (uv sync --dev)")
+    sys.path.insert(0, str(DEPLOY))
+    try:
+        import loyalty_stack.app as deploy_app  # first: it chooses the Node the jsii runtime starts
+        from aws_cdk import App
+    finally:
+        sys.path.remove(str(DEPLOY))
+    context = {
+        "minTasks": "3",
+        "roleFromCognitoGroups": "0",
+        "imageTag": "0a1b2c3",
+        "alarmEmail": "ops@example.com",
+    }
+    settings = deploy_app.settings_from(App(context=context))
+    assert (settings.min_tasks, settings.role_from_cognito_groups) == (3, 0)
+    assert (settings.image_tag, settings.alarm_email, settings.max_tasks) == (
+        "0a1b2c3",
+        "ops@example.com",
+        10,
+    )
 
 
 def test_cfn_lint_finds_no_errors_and_only_the_known_warnings(synthesized: Synthesized) -> None:
