@@ -1,14 +1,18 @@
-"""`make bench`: our server against the floor (bench/floor.py) over HTTP, scenario by scenario.
+"""`make bench`: our server against the floor (bench/floor.py) and PostGraphile 4 (bench/peer.py) over
+HTTP, scenario by scenario.
 
     uv run python bench/http_bench.py [--duration 10] [--warmup 3] [--users 100000] [--results PATH]
 
 Seeds a fresh PostgreSQL database (LOYALTY_BENCH_DATABASE_URL, default .../loyalty_bench) with
 --users customers, each with a points account, and as many activity log entries; starts our server as
-production runs it (`loyalty serve`: uvicorn, uvloop, httptools, one worker pinned to core 0) and the
-floor (one uvicorn worker, same pinning); loads each with wrk pinned to core 1, 32 connections, the floor
-and then ours for each scenario. Then the same with two workers on both cores (wrk unpinned). Prints the
-table and writes it, with the machine and the targets, to bench/RESULTS.md. Exits 0 when a target is
-missed (it is a measurement), 1 when the harness itself fails (a request errs, a server does not start).
+production runs it (`loyalty serve`: uvicorn, uvloop, httptools, one worker pinned to core 0, started
+alone to time how long it takes to be ready), the floor (one uvicorn worker, same pinning) and
+PostGraphile (NODE_ENV=production, same pinning; its answers checked once against ours); loads each with
+wrk pinned to core 1, 32 connections, the floor, PostGraphile and then ours for each scenario. Then ours
+and the floor with two workers on both cores (wrk unpinned). Prints the table and writes it, with the
+machine, each server's peak memory and the targets, to bench/RESULTS.md. Exits 0 when a target is missed
+(it is a measurement), 1 when the harness itself fails (a request errs, a server does not start, an
+answer differs).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +39,7 @@ import asyncpg
 import httpx
 
 import floor
+import peer
 from loyalty.app import create_app
 from loyalty.config import Settings
 from loyalty.services.container import Services
@@ -57,11 +62,14 @@ OWNER_EMAIL = "owner@bench.example.com"
 OWNER_PASSWORD = "bench owner password, not a secret"
 CONNECTIONS = 32
 
-# The targets of issue #6 (one worker pinned to one core).
-TARGET_RATIO = {"a": 0.35, "b": 0.35, "c": 0.25, "d": 0.30}
+# The targets of issue #13 (one worker pinned to one core): ours/PostGraphile, or ours/floor where
+# PostGraphile's mutation does the work in one PostgreSQL function call.
+TARGET_PEER_RATIO = {"a": 0.8, "c": 1.0, "d": 0.8}
+TARGET_FLOOR_RATIO = {"b": 0.7}
 TARGET_STATEMENTS = {"c": 3}
-TARGET_P99_OVER_P50 = 4.0
-TARGET_RSS_MB = 200.0
+TARGET_P99_OVER_P50 = 3.0
+TARGET_RSS_MB = 120.0
+TARGET_READY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +90,40 @@ class InProcess:
     same_json: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Picks:
+    """The seeded ids a request may name, and the owner (the caller PostGraphile's adjustPoints logs)."""
+
+    users: list[str]
+    accounts: list[str]
+    owner: str
+
+    def of(self, kind: str) -> list[str]:
+        return self.users if kind == "users" else self.accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """The wrk script of each scenario, for ours and the floor (the same body) and for PostGraphile."""
+
+    ours: dict[str, Path]
+    peer: dict[str, Path]
+
+
 @dataclass(slots=True)
 class Round:
-    """One configuration (1 or 2 workers): its loads per scenario and the servers' peak memory."""
+    """One configuration (1 or 2 workers): its loads per scenario, the servers' peak memory and how long
+    ours took to be ready. PostGraphile is measured with one worker only (empty ``peer`` otherwise)."""
 
     workers: int
     wrk_pinning: str
     ours: dict[str, Load] = field(default_factory=dict)
     floor: dict[str, Load] = field(default_factory=dict)
+    peer: dict[str, Load] = field(default_factory=dict)
     ours_rss_mb: float = 0.0
     floor_rss_mb: float = 0.0
+    peer_rss_mb: float = 0.0
+    ours_ready_s: float = 0.0
 
 
 # --- the database ----------------------------------------------------------------------------------
@@ -142,9 +174,9 @@ FROM generate_series(1, $1::int) g, (SELECT id, email FROM users WHERE role = 'O
 """
 
 
-async def seed(url: str, users: int) -> tuple[list[str], list[str]]:
+async def seed(url: str, users: int) -> tuple[list[str], list[str], str]:
     """``users`` customers with an account of 100 points and its ledger row, and ``users`` log entries
-    of the last days; the ids of the customers and of their accounts."""
+    of the last days; the ids of the customers, of their accounts and of the owner."""
     conn = await asyncpg.connect(_dsn(url))
     try:
         async with conn.transaction():  # the accounts' deferred foreign key needs their ledger rows
@@ -158,7 +190,8 @@ async def seed(url: str, users: int) -> tuple[list[str], list[str]]:
                 "SELECT a.id FROM points_accounts a JOIN users u ON u.id = a.user_id WHERE u.role = 'USER'"
             )
         ]
-        return user_ids, account_ids
+        owner_id = str(await conn.fetchval("SELECT id FROM users WHERE role = 'OWNER'"))
+        return user_ids, account_ids, owner_id
     finally:
         await conn.close()
 
@@ -177,16 +210,25 @@ def loyalty_command(env: dict[str, str], *args: str) -> None:
 class Server:
     """A server process (pinned with taskset), its log in a file, stopped on exit."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.name, self.log = name, log
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], port: int, log: Path,
+        probe: Callable[[str], httpx.Response] | None = None,
+    ) -> None:  # fmt: skip
+        self.name, self.log, self.probe = name, log, probe
         self.base_url = f"http://127.0.0.1:{port}"
+        self.started = time.monotonic()
         with log.open("wb") as output:
             self.process = subprocess.Popen(
                 command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
             )
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        wait_healthy(self.name, self.process, self.base_url, self.log, timeout)
+    def wait_ready(self, timeout: float = 60) -> float:
+        """Seconds from its start until it answered /healthz or its ``probe`` (checked every 0.1 s)."""
+        if self.probe is None:
+            wait_healthy(self.name, self.process, self.base_url, self.log, timeout)
+        else:
+            wait_healthy(self.name, self.process, self.base_url, self.log, timeout, self.probe)
+        return time.monotonic() - self.started
 
     def peak_rss_mb(self) -> float:
         """VmHWM of the worker: the process itself, or its largest child when uvicorn supervises workers."""
@@ -212,6 +254,11 @@ def _vm_hwm_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise HarnessError(f"no VmHWM for process {pid}")
+
+
+def peer_command(port: int) -> list[str]:
+    """PostGraphile on the core of our single worker."""
+    return ["taskset", "-c", "0", *peer.command(DATABASE_URL, port)]
 
 
 def server_commands(workers: int, ours_port: int, floor_port: int) -> tuple[list[str], list[str]]:
@@ -273,17 +320,17 @@ end
 """
 
 
-def write_lua(folder: Path, scenario: Scenario, token: str, ids_file: Path | None) -> Path:
-    head, _, tail = scenario.body().decode().partition(PICK)
+def write_lua(path: Path, title: str, body: bytes, token: str, ids_file: Path | None) -> Path:
+    """The wrk script sending ``body``, PICK replaced by a random line of ``ids_file``."""
+    head, _, tail = body.decode().partition(PICK)
     script = LUA.format(
-        title=f"({scenario.key}) {scenario.title}",
+        title=title,
         body_kind="bodies naming a random id" if ids_file else "one body",
         token=token,
         head=head,
         tail=tail,
         load_ids=f'for line in io.lines("{ids_file}") do ids[#ids + 1] = line end' if ids_file else "",
     )
-    path = folder / f"{scenario.key}.lua"
     path.write_text(script)
     return path
 
@@ -335,15 +382,41 @@ def run_wrk(url: str, script: Path, seconds: int, pinned: bool) -> Load:
     return Load(float(rps[1]), _percentile_ms(output, 50), _percentile_ms(output, 99))
 
 
+def post(server: Server, path: str, body: bytes, token: str) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    return httpx.post(f"{server.base_url}{path}", content=body, headers=headers, timeout=30)
+
+
 def check_answers(scenario: Scenario, ours: Server, floor_server: Server, picked: str, token: str) -> None:
     """One request of the scenario to each server before loading it: the harness stops on an error."""
-    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
     for server, path in ((ours, "/graphql"), (floor_server, scenario.floor_path)):
-        response = httpx.post(f"{server.base_url}{path}", content=scenario.body(picked), headers=headers)
+        response = post(server, path, scenario.body(picked), token)
         if response.status_code != 200 or '"errors":[{' in response.text:
             raise HarnessError(
                 f"({scenario.key}) {server.name} answered {response.status_code}: {response.text}"
             )
+
+
+def check_peer(ours: Server, postgraphile: Server, token: str, picks: Picks) -> None:
+    """Each scenario once to ours and to PostGraphile, before any load: the same data, or HarnessError.
+    The reads first, so that no adjustment's log entry falls between two answers of (d); the
+    adjustments on two accounts untouched so far (of the seeded balance)."""
+    for scenario in sorted(SCENARIOS, key=lambda scenario: scenario.picks == "accounts"):
+        ours_pick, peer_pick = {
+            "users": (picks.users[-1], picks.users[-1]),
+            "accounts": (picks.accounts[-1], picks.accounts[-2]),
+        }.get(scenario.picks or "", (PICK, PICK))
+        peer_body = peer.PEER_SCENARIOS[scenario.key].body(peer_pick, picks.owner)
+        answers = [
+            post(ours, "/graphql", scenario.body(ours_pick), token),
+            post(postgraphile, "/graphql", peer_body, token),
+        ]
+        for server, response in zip((ours, postgraphile), answers, strict=True):
+            if response.status_code != 200:
+                raise HarnessError(
+                    f"({scenario.key}) {server.name} answered {response.status_code}: {response.text}"
+                )
+        peer.check_same_data(scenario.key, answers[0].json(), answers[1].json())
 
 
 # --- in process: the token, statements and answers ------------------------------------------------
@@ -403,41 +476,54 @@ async def in_process_checks(
 
 
 def run_round(
-    workers: int, env: dict[str, str], folder: Path, scripts: dict[str, Path], picks: dict[str, list[str]],
-    token: str, args: argparse.Namespace,
+    workers: int, env: dict[str, str], folder: Path, scripts: Scripts, picks: Picks, token: str,
+    args: argparse.Namespace,
 ) -> Round:  # fmt: skip
-    """Start both servers with ``workers`` workers, load each scenario (the floor, then ours), stop them."""
+    """Start ours (alone, timed until ready), the floor and, with one worker, PostGraphile; load each
+    scenario (the floor, PostGraphile, then ours); stop them."""
     pinned = workers == 1
     result = Round(workers, "core 1" if pinned else "unpinned")
-    ours_port, floor_port = free_port(), free_port()
+    ours_port, floor_port, peer_port = free_port(), free_port(), free_port()
     ours_command, floor_command = server_commands(workers, ours_port, floor_port)
     with ExitStack() as stack:
         ours = Server("our server", ours_command, env, ours_port, folder / f"ours-{workers}.log")
         stack.callback(ours.stop)
+        result.ours_ready_s = ours.wait_ready()
         theirs = Server("the floor", floor_command, env, floor_port, folder / f"floor-{workers}.log")
         stack.callback(theirs.stop)
-        ours.wait_ready()
+        postgraphile = None
+        if pinned:
+            postgraphile = Server(
+                "PostGraphile", peer_command(peer_port), {**env, "NODE_ENV": "production"}, peer_port,
+                folder / "postgraphile.log", peer.answers,
+            )  # fmt: skip
+            stack.callback(postgraphile.stop)
+            postgraphile.wait_ready()
+            check_peer(ours, postgraphile, token, picks)
         theirs.wait_ready()
         for scenario in SCENARIOS:
-            picked = random.choice(picks[scenario.picks]) if scenario.picks else PICK
+            picked = random.choice(picks.of(scenario.picks)) if scenario.picks else PICK
             check_answers(scenario, ours, theirs, picked, token)
-            for server, path, loads in (
-                (theirs, scenario.floor_path, result.floor),
-                (ours, "/graphql", result.ours),
-            ):
+            runs = [(theirs, scenario.floor_path, result.floor, scripts.ours[scenario.key])]
+            if postgraphile is not None:
+                runs.append((postgraphile, "/graphql", result.peer, scripts.peer[scenario.key]))
+            runs.append((ours, "/graphql", result.ours, scripts.ours[scenario.key]))
+            for server, path, loads, script in runs:
                 url = f"{server.base_url}{path}"
                 try:
-                    run_wrk(url, scripts[scenario.key], args.warmup, pinned)
-                    loads[scenario.key] = load = run_wrk(url, scripts[scenario.key], args.duration, pinned)
+                    run_wrk(url, script, args.warmup, pinned)
+                    loads[scenario.key] = load = run_wrk(url, script, args.duration, pinned)
                 except HarnessError as error:
                     raise HarnessError(f"{error}\n{server.name}'s log ends:\n{server.log_tail()}") from None
                 print(
-                    f"  {workers} worker(s) ({scenario.key}) {server.name:<10} {load.rps:>9,.0f} req/s  "
+                    f"  {workers} worker(s) ({scenario.key}) {server.name:<12} {load.rps:>9,.0f} req/s  "
                     f"p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms",
                     flush=True,
                 )
         result.ours_rss_mb = ours.peak_rss_mb()
         result.floor_rss_mb = theirs.peak_rss_mb()
+        if postgraphile is not None:
+            result.peer_rss_mb = postgraphile.peak_rss_mb()
     return result
 
 
@@ -452,40 +538,61 @@ def p99_ok(load: Load) -> bool:
     return load.p99_ms <= TARGET_P99_OVER_P50 * load.p50_ms
 
 
-def table(result: Round, checks: dict[str, InProcess], with_targets: bool) -> list[str]:
+def _ratio(result: Round, key: str, against: dict[str, Load]) -> float:
+    return result.ours[key].rps / against[key].rps
+
+
+def table(result: Round, checks: dict[str, InProcess]) -> list[str]:
+    """One row a scenario: ours, the floor and (one worker) PostGraphile, and the ratios of ours."""
+    with_peer = bool(result.peer)
+    peer_head = " PostGraphile req/s | PostGraphile p99 |" if with_peer else ""
     lines = [
-        "| scenario | ours req/s | ours p50 | ours p99 | floor req/s | floor p50 | floor p99 | ratio "
-        "| SQL statements/request (ours / floor) | same JSON | p99 <= 4 x p50 (ours) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|:-:|:-:|:-:|",
+        "| scenario | ours req/s | ours p50 | ours p99 | floor req/s | floor p99 |"
+        f"{peer_head} ours / floor |{' ours / PostGraphile |' if with_peer else ''} "
+        "SQL statements (ours / floor) | same JSON as the floor | ours p99 / p50 |",
+        "|---|--:|--:|--:|--:|--:|"
+        + ("--:|--:|" if with_peer else "")
+        + "--:|"
+        + ("--:|" if with_peer else "")
+        + ":-:|:-:|--:|",
     ]
     for scenario in SCENARIOS:
-        ours, theirs, check = result.ours[scenario.key], result.floor[scenario.key], checks[scenario.key]
-        ratio = ours.rps / theirs.rps
-        ratio_text = f"{ratio:.2f}"
-        if with_targets:
-            target = TARGET_RATIO[scenario.key]
-            ratio_text += f" (>= {target:.2f} {verdict(ratio >= target)})"
-        lines.append(
-            f"| ({scenario.key}) {scenario.title} "
-            f"| {ours.rps:,.0f} | {ours.p50_ms:.2f} ms | {ours.p99_ms:.2f} ms "
-            f"| {theirs.rps:,.0f} | {theirs.p50_ms:.2f} ms | {theirs.p99_ms:.2f} ms | {ratio_text} "
-            f"| {check.ours_statements} / {check.floor_statements} | {'yes' if check.same_json else 'NO'} "
-            f"| {'ok' if p99_ok(ours) else 'NO'} ({ours.p99_ms / ours.p50_ms:.1f}x) |"
+        key = scenario.key
+        ours, theirs, check = result.ours[key], result.floor[key], checks[key]
+        peer_cells = ""
+        if with_peer:
+            postgraphile = result.peer[key]
+            peer_cells = f" {postgraphile.rps:,.0f} | {postgraphile.p99_ms:.2f} ms |"
+        row = (
+            f"| ({key}) {scenario.title} | {ours.rps:,.0f} | {ours.p50_ms:.2f} ms | {ours.p99_ms:.2f} ms "
+            f"| {theirs.rps:,.0f} | {theirs.p99_ms:.2f} ms |{peer_cells} "
+            f"{_ratio(result, key, result.floor):.2f} |"
         )
+        if with_peer:
+            row += f" {_ratio(result, key, result.peer):.2f} |"
+        row += (
+            f" {check.ours_statements} / {check.floor_statements} | {'yes' if check.same_json else 'NO'} "
+            f"| {ours.p99_ms / ours.p50_ms:.1f}x |"
+        )
+        lines.append(row)
     lines.append("")
+    peer_memory = f", PostGraphile {result.peer_rss_mb:.0f} MB" if with_peer else ""
     lines.append(
-        f"Peak RSS (VmHWM) of a worker: ours {result.ours_rss_mb:.0f} MB, "
-        f"the floor {result.floor_rss_mb:.0f} MB."
+        f"Peak RSS (VmHWM) of a worker: ours {result.ours_rss_mb:.0f} MB, the floor "
+        f"{result.floor_rss_mb:.0f} MB{peer_memory}. `loyalty serve` answered /healthz "
+        f"{result.ours_ready_s:.1f} s after its start."
     )
     return lines
 
 
 def targets(result: Round, checks: dict[str, InProcess]) -> list[str]:
     lines = []
-    for scenario in SCENARIOS:
-        ratio = result.ours[scenario.key].rps / result.floor[scenario.key].rps
-        target = TARGET_RATIO[scenario.key]
-        lines.append(f"- ({scenario.key}) ours/floor >= {target:.2f}: {ratio:.2f} {verdict(ratio >= target)}")
+    for key, target in TARGET_PEER_RATIO.items():
+        ratio = _ratio(result, key, result.peer)
+        lines.append(f"- ({key}) ours/PostGraphile >= {target:.2f}: {ratio:.2f} {verdict(ratio >= target)}")
+    for key, target in TARGET_FLOOR_RATIO.items():
+        ratio = _ratio(result, key, result.floor)
+        lines.append(f"- ({key}) ours/floor >= {target:.2f}: {ratio:.2f} {verdict(ratio >= target)}")
     for key, most in TARGET_STATEMENTS.items():
         count = checks[key].ours_statements
         lines.append(f"- ({key}) SQL statements per request <= {most}: {count} {verdict(count <= most)}")
@@ -497,6 +604,10 @@ def targets(result: Round, checks: dict[str, InProcess]) -> list[str]:
     lines.append(
         f"- our worker's peak RSS <= {TARGET_RSS_MB:.0f} MB: {result.ours_rss_mb:.0f} MB "
         f"{verdict(result.ours_rss_mb <= TARGET_RSS_MB)}"
+    )
+    lines.append(
+        f"- `loyalty serve` ready <= {TARGET_READY_S:g} s after its start: {result.ours_ready_s:.1f} s "
+        f"{verdict(result.ours_ready_s <= TARGET_READY_S)}"
     )
     return lines
 
@@ -530,7 +641,7 @@ def report(
 ) -> str:  # fmt: skip
     one, two = rounds
     lines = [
-        "# make bench: our server against the floor",
+        "# make bench: our server against the floor and PostGraphile",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit {commit()}.",
         "",
@@ -538,17 +649,20 @@ def report(
         "",
         f"Data: {args.users:,} customers with one points account each, {args.users:,} activity log entries "
         f"(PostgreSQL, LOYALTY_LOG_STORE=sql). wrk: 1 thread, {CONNECTIONS} connections, "
-        f"{args.duration} s after a {args.warmup} s warm-up, the floor then ours for each scenario. "
-        "Every request carries the owner's access token.",
+        f"{args.duration} s after a {args.warmup} s warm-up, the floor, PostGraphile, then ours for each "
+        "scenario. Every request carries the owner's access token.",
         "",
         "The floor (bench/floor.py) is Starlette + asyncpg + orjson running the SQL statements our "
-        "server runs for each scenario and returning the same JSON; ratio = ours req/s / floor req/s. "
-        "SQL statements and the JSON comparison come from one request of each scenario through both "
-        "apps in process.",
+        "server runs for each scenario and returning the same JSON; SQL statements and that comparison "
+        "come from one request of each scenario through both apps in process. PostGraphile "
+        f"{peer.version()} (bench/postgraphile, Node {peer.node_version()}) serves the same tables, "
+        "asked for the same data in its own names (bench/peer.py; its answers checked once against "
+        "ours over HTTP), its adjustPoints a PostgreSQL function doing what ours does "
+        "(bench/postgraphile/adjust_points.sql). Ratios: ours req/s over theirs.",
         "",
         "## One worker (servers on core 0, wrk on core 1)",
         "",
-        *table(one, checks, with_targets=True),
+        *table(one, checks),
         "",
         "## Targets (one worker)",
         "",
@@ -556,11 +670,15 @@ def report(
         "",
         f"## Two workers (servers on cores 0-1, wrk {two.wrk_pinning})",
         "",
-        *table(two, checks, with_targets=False),
+        *table(two, checks),
         "",
         "## Scenarios",
         "",
-        *(f"- ({scenario.key}) `{scenario.query}`" for scenario in SCENARIOS),
+        *(
+            f"- ({scenario.key}) `{scenario.query}`; "
+            f"PostGraphile: `{peer.PEER_SCENARIOS[scenario.key].query}`"
+            for scenario in SCENARIOS
+        ),
         "  - (a) names a random customer, (b) a random customer's account with action ADD, amount 1.",
         "",
         "## Commands",
@@ -620,7 +738,8 @@ def main() -> None:
             postgres_version = asyncio.run(recreate_database(DATABASE_URL))
             loyalty_command(env, "migrate")
             loyalty_command(env, "create-owner")  # also writes the signing key to the data directory
-            user_ids, account_ids = asyncio.run(seed(DATABASE_URL, args.users))
+            user_ids, account_ids, owner_id = asyncio.run(seed(DATABASE_URL, args.users))
+            asyncio.run(peer.create_function(DATABASE_URL))
         settings = Settings(
             database_url=DATABASE_URL,
             data_dir=folder / "data",
@@ -635,14 +754,25 @@ def main() -> None:
                 print(
                     f"WARNING: ({key}) the floor does not answer as our server does: its ratio means little"
                 )
-        picks = {"users": user_ids, "accounts": account_ids}
-        scripts = {}
+        picks = Picks(user_ids, account_ids, owner_id)
+        scripts = Scripts({}, {})
         for scenario in SCENARIOS:
             ids_file = None
             if scenario.picks:
                 ids_file = folder / f"{scenario.picks}.txt"
-                ids_file.write_text("\n".join(picks[scenario.picks]) + "\n")
-            scripts[scenario.key] = write_lua(folder, scenario, token, ids_file)
+                ids_file.write_text("\n".join(picks.of(scenario.picks)) + "\n")
+            title = f"({scenario.key}) {scenario.title}"
+            scripts.ours[scenario.key] = write_lua(
+                folder / f"{scenario.key}.lua", title, scenario.body(), token, ids_file
+            )
+            peer_body = peer.PEER_SCENARIOS[scenario.key].body(actor_id=owner_id)
+            scripts.peer[scenario.key] = write_lua(
+                folder / f"{scenario.key}-postgraphile.lua",
+                f"{title}, PostGraphile",
+                peer_body,
+                token,
+                ids_file,
+            )
         rounds = []
         for workers in (1, 2):
             with timed(f"Load, {workers} worker(s)"):
@@ -655,6 +785,8 @@ def main() -> None:
     for workers in (1, 2):
         ours_command, floor_command = server_commands(workers, 8000, 8001)
         commands += [" ".join(ours_command), " ".join(floor_command)]
+        if workers == 1:
+            commands.append("NODE_ENV=production " + " ".join(peer_command(8002)))
     commands = [command.replace(f"{ROOT}/", "") for command in commands]
     commands.append(
         " ".join(wrk_command("http://127.0.0.1:8000/graphql", Path("<scenario>.lua"), args.duration, True))
