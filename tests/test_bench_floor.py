@@ -1,11 +1,19 @@
-"""The floor of `make bench` answers each scenario as our server does, with as many SQL statements:
-otherwise the ratio of their throughputs would measure something else."""
+"""The floor of `make bench` answers each scenario as our server does, with as many SQL statements, and
+PostGraphile answers it with the same data in its own names: otherwise the ratios of their throughputs
+would measure something else."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -101,3 +109,58 @@ async def test_the_floor_answers_as_our_server_does_with_as_many_statements(
         assert ours["data"]["adjustPoints"]["account"]["id"] == ours_pick
         assert theirs["data"]["adjustPoints"]["account"]["id"] == floor_pick
         assert ours["data"]["adjustPoints"]["account"]["balance"] == 102  # 100, then two requests of 1
+
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module")
+def peer() -> Iterator[ModuleType]:
+    """bench/peer.py, which imports its neighbours as the scripts do (bench/ first on the path)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("peer")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def postgraphile(
+    postgresql_url: str, peer: ModuleType, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """PostGraphile as `make bench` runs it, on the tests' PostgreSQL database; its URL. Not a
+    requirement of `make test`: `make bench` installs it."""
+    if not peer.CLI.exists():
+        pytest.skip(f"PostGraphile is not installed: cd {peer.FOLDER} && uv run --frozen npm ci")
+    serving = importlib.import_module("serving")  # bench/serving.py, imported by peer
+    asyncio.run(peer.create_function(postgresql_url))
+    port = serving.free_port()
+    log = tmp_path_factory.mktemp("postgraphile") / "postgraphile.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            peer.command(postgresql_url, port), stdout=output, stderr=subprocess.STDOUT,
+            env={**os.environ, "NODE_ENV": "production"},
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        serving.wait_healthy("PostGraphile", process, url, log, 60, peer.answers)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.key)
+async def test_postgraphile_answers_each_scenario_with_our_data(
+    scenario: Scenario, api: Api, owner: Staff, customers: list[Staff], peer: ModuleType, postgraphile: str
+) -> None:
+    ours_pick, peer_pick = _picks(scenario, customers)
+    headers = {"authorization": f"Bearer {owner.token}", "content-type": "application/json"}
+    ours = await api.client.post("/graphql", content=scenario.body(ours_pick), headers=headers)
+    async with httpx.AsyncClient(base_url=postgraphile) as client:
+        body = peer.PEER_SCENARIOS[scenario.key].body(peer_pick, owner.id)
+        theirs = await client.post("/graphql", content=body, headers=headers)
+
+    peer.check_same_data(scenario.key, ours.json(), theirs.json())  # raises HarnessError otherwise
+    if scenario.picks == "accounts":
+        assert theirs.json()["data"]["adjustPoints"]["pointsAccountByAccountId"]["id"] == peer_pick
