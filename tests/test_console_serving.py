@@ -182,7 +182,7 @@ async def test_the_console_runs_only_scripts_styles_and_fonts_from_this_server(
     assert directives["default-src"] == ["'self'"]
     assert directives["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval'
     assert directives["style-src"] == ["'self'"]
-    assert directives["font-src"] == ["'self'", "data:"]  # GraphiQL's stylesheet embeds its fonts
+    assert directives["font-src"] == ["'self'"]  # GraphiQL's embedded fonts are dropped at build
     assert directives["img-src"] == ["'self'", "data:"]
     assert directives["connect-src"] == ["'self'"]
     assert directives["frame-ancestors"] == ["'none'"]
