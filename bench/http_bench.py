@@ -53,7 +53,7 @@ from scenarios import (
     in_process,
     logging_statements,
 )
-from serving import HarnessError, free_port, log_tail, wait_healthy
+from serving import HarnessError, answers_healthz, free_port, log_tail, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -212,7 +212,7 @@ class Server:
 
     def __init__(
         self, name: str, command: list[str], env: dict[str, str], port: int, log: Path,
-        probe: Callable[[str], httpx.Response] | None = None,
+        probe: Callable[[str], httpx.Response] = answers_healthz,
     ) -> None:  # fmt: skip
         self.name, self.log, self.probe = name, log, probe
         self.base_url = f"http://127.0.0.1:{port}"
@@ -224,10 +224,7 @@ class Server:
 
     def wait_ready(self, timeout: float = 60) -> float:
         """Seconds from its start until it answered /healthz or its ``probe`` (checked every 0.1 s)."""
-        if self.probe is None:
-            wait_healthy(self.name, self.process, self.base_url, self.log, timeout)
-        else:
-            wait_healthy(self.name, self.process, self.base_url, self.log, timeout, self.probe)
+        wait_healthy(self.name, self.process, self.base_url, self.log, timeout, self.probe)
         return time.monotonic() - self.started
 
     def peak_rss_mb(self) -> float:
@@ -545,44 +542,37 @@ def _ratio(result: Round, key: str, against: dict[str, Load]) -> float:
 def table(result: Round, checks: dict[str, InProcess]) -> list[str]:
     """One row a scenario: ours, the floor and (one worker) PostGraphile, and the ratios of ours."""
     with_peer = bool(result.peer)
-    peer_head = " PostGraphile req/s | PostGraphile p99 |" if with_peer else ""
-    lines = [
-        "| scenario | ours req/s | ours p50 | ours p99 | floor req/s | floor p99 |"
-        f"{peer_head} ours / floor |{' ours / PostGraphile |' if with_peer else ''} "
-        "SQL statements (ours / floor) | same JSON as the floor | ours p99 / p50 |",
-        "|---|--:|--:|--:|--:|--:|"
-        + ("--:|--:|" if with_peer else "")
-        + "--:|"
-        + ("--:|" if with_peer else "")
-        + ":-:|:-:|--:|",
-    ]
+    head = ["scenario", "ours req/s", "ours p50", "ours p99", "floor req/s", "floor p99"]
+    if with_peer:
+        head += ["PostGraphile req/s", "PostGraphile p99", "ours / PostGraphile"]
+    head += ["ours / floor", "SQL statements (ours / floor)", "same JSON as the floor", "ours p99 / p50"]
+    rows = []
     for scenario in SCENARIOS:
         key = scenario.key
         ours, theirs, check = result.ours[key], result.floor[key], checks[key]
-        peer_cells = ""
+        cells = [f"({key}) {scenario.title}", *_figures(ours, p50=True), *_figures(theirs)]
         if with_peer:
-            postgraphile = result.peer[key]
-            peer_cells = f" {postgraphile.rps:,.0f} | {postgraphile.p99_ms:.2f} ms |"
-        row = (
-            f"| ({key}) {scenario.title} | {ours.rps:,.0f} | {ours.p50_ms:.2f} ms | {ours.p99_ms:.2f} ms "
-            f"| {theirs.rps:,.0f} | {theirs.p99_ms:.2f} ms |{peer_cells} "
-            f"{_ratio(result, key, result.floor):.2f} |"
-        )
-        if with_peer:
-            row += f" {_ratio(result, key, result.peer):.2f} |"
-        row += (
-            f" {check.ours_statements} / {check.floor_statements} | {'yes' if check.same_json else 'NO'} "
-            f"| {ours.p99_ms / ours.p50_ms:.1f}x |"
-        )
-        lines.append(row)
-    lines.append("")
+            cells += [*_figures(result.peer[key]), f"{_ratio(result, key, result.peer):.2f}"]
+        cells += [
+            f"{_ratio(result, key, result.floor):.2f}",
+            f"{check.ours_statements} / {check.floor_statements}",
+            "yes" if check.same_json else "NO",
+            f"{ours.p99_ms / ours.p50_ms:.1f}x",
+        ]
+        rows.append(cells)
+    alignment = ["---", *(["--:"] * (len(head) - 4)), ":-:", ":-:", "--:"]
     peer_memory = f", PostGraphile {result.peer_rss_mb:.0f} MB" if with_peer else ""
-    lines.append(
+    return [
+        *(f"| {' | '.join(cells)} |" for cells in (head, alignment, *rows)),
+        "",
         f"Peak RSS (VmHWM) of a worker: ours {result.ours_rss_mb:.0f} MB, the floor "
         f"{result.floor_rss_mb:.0f} MB{peer_memory}. `loyalty serve` answered /healthz "
-        f"{result.ours_ready_s:.1f} s after its start."
-    )
-    return lines
+        f"{result.ours_ready_s:.1f} s after its start.",
+    ]
+
+
+def _figures(load: Load, p50: bool = False) -> list[str]:
+    return [f"{load.rps:,.0f}", *([f"{load.p50_ms:.2f} ms"] if p50 else []), f"{load.p99_ms:.2f} ms"]
 
 
 def targets(result: Round, checks: dict[str, InProcess]) -> list[str]:

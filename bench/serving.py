@@ -21,7 +21,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers_healthz(base_url: str) -> httpx.Response:
+def answers_healthz(base_url: str) -> httpx.Response:
     return httpx.get(f"{base_url}/healthz", timeout=1)
 
 
@@ -31,7 +31,7 @@ def wait_healthy(
     base_url: str,
     log: Path,
     timeout: float = 60,
-    probe: Callable[[str], httpx.Response] = _answers_healthz,
+    probe: Callable[[str], httpx.Response] = answers_healthz,
 ) -> None:
     """Wait until ``process`` answers ``probe`` (``/healthz``) with 200; HarnessError with the end of
     its log if it exits or stays silent."""
