@@ -62,7 +62,9 @@ def timed_import(csv_path: Path, url: str, data_dir: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--funded", type=float, default=0.5, help="share of rows with an opening balance")
     parser.add_argument("--database-url", default=os.environ.get("LOYALTY_TEST_DATABASE_URL", DEFAULT_URL))
