@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiClient } from "./client";
+import { ApiClient, postRefresh } from "./client";
 import { ApiError } from "./errors";
 
 /** A document as codegen makes them: a string that carries its types. */
@@ -141,5 +141,45 @@ describe("ApiClient", () => {
 
     expect(calls.filter((call) => call === "/auth/refresh")).toHaveLength(1);
     expect(calls.at(-1)).toBe("/graphql Bearer new");
+  });
+});
+
+describe("postRefresh", () => {
+  it("takes the browser's refresh lock, so two tabs never present one cookie at once", async () => {
+    const order: string[] = [];
+    let held: Promise<unknown> = Promise.resolve();
+    const locks = {
+      // An exclusive lock as the Web Locks API grants it: each callback after the one before has settled.
+      request: (name: string, callback: () => Promise<unknown>) => {
+        order.push(`lock ${name}`);
+        const run = held.then(callback);
+        held = run.catch(() => undefined);
+        return run;
+      },
+    };
+    let answered = 0;
+    const fetchImpl = (async (url: string) => {
+      order.push(`start ${url}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      order.push(`end ${url}`);
+      return refreshed(`token ${++answered}`)();
+    }) as unknown as typeof fetch;
+    const original = Object.getOwnPropertyDescriptor(globalThis.navigator, "locks");
+    Object.defineProperty(globalThis.navigator, "locks", { value: locks, configurable: true });
+    try {
+      await Promise.all([postRefresh(fetchImpl), postRefresh(fetchImpl)]);
+    } finally {
+      if (original) Object.defineProperty(globalThis.navigator, "locks", original);
+      else Reflect.deleteProperty(globalThis.navigator, "locks");
+    }
+
+    expect(order).toEqual([
+      "lock loyalty-refresh",
+      "lock loyalty-refresh",
+      "start /auth/refresh",
+      "end /auth/refresh",
+      "start /auth/refresh",
+      "end /auth/refresh",
+    ]);
   });
 });

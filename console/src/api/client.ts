@@ -103,11 +103,7 @@ export class ApiClient {
   private async refreshOnce(): Promise<boolean> {
     let response: Response;
     try {
-      response = await this.fetchImpl("/auth/refresh", {
-        method: "POST",
-        headers: REFRESH_COOKIE_HEADER,
-        credentials: "same-origin",
-      });
+      response = await postRefresh(this.fetchImpl);
     } catch {
       return false;
     }
@@ -169,3 +165,16 @@ function unwrap<TResult>(body: GraphQLResponseBody<TResult>): TResult {
 
 /** The one client the console uses. */
 export const api = new ApiClient();
+
+/**
+ * `POST /auth/refresh`, one tab at a time. Two tabs refreshing at once (the console and GraphiQL, or a
+ * restored browser session) would present one cookie twice, and the server ends a session whose
+ * refresh token comes back after its use, as a stolen copy would. With the Web Locks API the second
+ * waits for the first, then presents the cookie the first one received.
+ */
+export function postRefresh(fetchImpl: typeof fetch): Promise<Response> {
+  const request = () =>
+    fetchImpl("/auth/refresh", { method: "POST", headers: REFRESH_COOKIE_HEADER, credentials: "same-origin" });
+  const locks = globalThis.navigator?.locks;
+  return locks ? locks.request("loyalty-refresh", request) : request();
+}

@@ -3,7 +3,7 @@
  * (which GraphiQL keeps in localStorage). */
 
 import type { GraphiQLProps } from "graphiql";
-import { REFRESH_COOKIE_HEADER } from "../api/client";
+import { postRefresh } from "../api/client";
 
 type Fetch = typeof fetch;
 type Fetcher = GraphiQLProps["fetcher"];
@@ -25,11 +25,7 @@ export function createSessionFetcher(endpoint = "/graphql", fetchImpl: Fetch = (
   async function signIn(): Promise<boolean> {
     accessToken = null;
     try {
-      const response = await fetchImpl("/auth/refresh", {
-        method: "POST",
-        headers: REFRESH_COOKIE_HEADER,
-        credentials: "same-origin",
-      });
+      const response = await postRefresh(fetchImpl);
       if (response.ok) accessToken = ((await response.json()) as { accessToken?: string }).accessToken ?? null;
     } catch {
       // No server answer: explore anonymously.
