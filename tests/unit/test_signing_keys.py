@@ -88,6 +88,16 @@ def test_a_changed_key_file_is_followed_and_a_broken_one_ignored(tmp_path: Path)
         issuer.verify_access_token(old_token)
 
 
+def test_a_key_file_that_disappears_leaves_the_set_in_force(tmp_path: Path) -> None:
+    path = tmp_path / "keys.pem"
+    path.write_text(pem(OLD))
+    source = SigningKeys(path=path, reload_seconds=0)
+
+    path.unlink()
+
+    assert source.current().signer(NOW).kid == OLD.thumbprint()
+
+
 def test_finish_waits_for_the_old_keys_tokens_to_expire(tmp_path: Path) -> None:
     path = tmp_path / "keys.pem"
     path.write_text(pem(OLD))

@@ -139,15 +139,15 @@ class SigningKeys:
     def current(self) -> KeySet:
         if self._path is not None and time.monotonic() - self._checked >= self._reload_seconds:
             self._checked = time.monotonic()
-            stamp = self._file_stamp()
-            if stamp != self._stamp:
-                # A half-written file is never seen (writers replace it whole); a broken edit keeps
-                # the set in force rather than signing everyone out.
-                try:
+            # A half-written file is never seen (writers replace it whole); a missing or broken one
+            # keeps the set in force rather than failing every request or signing everyone out.
+            try:
+                stamp = self._file_stamp()
+                if stamp != self._stamp:
                     self._set = parse_bundle(self._read())
-                except ValueError:
-                    return self._set
-                self._stamp = stamp
+                    self._stamp = stamp
+            except (OSError, ValueError):
+                return self._set
         return self._set
 
     def _read(self) -> str:
