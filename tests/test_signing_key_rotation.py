@@ -15,6 +15,8 @@ from joserfc import jws
 
 from loyalty.app import create_app
 from loyalty.auth.permissions import Role
+from loyalty.auth.signing_keys import SigningKeys
+from loyalty.auth.tokens import TokenIssuer
 from loyalty.config import Settings
 from loyalty.services.container import Services
 from tests.conftest import TEST_PASSWORD, Api, _empty_tables
@@ -195,3 +197,20 @@ def test_a_key_given_as_text_is_rotated_through_a_file(tmp_path: Path, signing_k
     assert edited.returncode == 0, edited.stderr
     assert bundle.read_text().count("BEGIN PRIVATE KEY") == 2
     assert bundle.read_text().startswith("Signs-From: ")
+
+
+def test_instances_sharing_the_data_directory_follow_a_rotation_together(data_dir: Path) -> None:
+    def instance() -> TokenIssuer:
+        keys = SigningKeys.load(None, data_dir, reload_seconds=0)
+        return TokenIssuer(keys, issuer="https://testserver", access_ttl_seconds=900)
+
+    first, second = instance(), instance()
+    before = first.issue_access_token("someone")
+
+    assert rotate_key(data_dir, "start", "--delay", "0").returncode == 0
+    after = first.issue_access_token("someone")
+
+    assert kid_of(after) != kid_of(before)
+    assert second.verify_access_token(after).subject == "someone"
+    assert second.verify_access_token(before).subject == "someone"
+    assert kid_of(second.issue_access_token("someone")) == kid_of(after)
