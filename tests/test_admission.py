@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -41,3 +42,29 @@ async def test_operations_beyond_the_limit_wait_their_turn(
     assert [r.json()["data"] for r in responses] == [{"user": {"email": owner.email}}] * 10
     assert all("errors" not in r.json() for r in responses)
     assert most == 3
+
+
+async def test_requests_without_a_token_wait_in_a_queue_of_their_own(
+    services: Services, settings: Settings, owner: Staff
+) -> None:
+    """Sign-ins held up (the password thread is busy) take every anonymous turn; staff still run."""
+    app = create_app(settings.model_copy(update={"max_concurrent_operations": 4}), services=services)
+    busy = threading.Event()
+    services.sessions._hashing._thread.submit(busy.wait, 10)  # the one Argon2 thread, busy as in a burst
+    sign_in = {"query": 'mutation { signIn(email: "x@example.com", password: "guess") { errors { code } } }'}
+    me = {"query": "{ me { email } }"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        sign_ins = [asyncio.create_task(client.post("/graphql", json=sign_in)) for _ in range(5)]
+        await asyncio.sleep(0.3)  # one holds the anonymous turn (one of four), the others wait for it
+        staff = await asyncio.wait_for(
+            client.post("/graphql", json=me, headers={"authorization": f"Bearer {owner.token}"}), 5
+        )
+        still_waiting = not any(task.done() for task in sign_ins)
+        busy.set()
+        answers = await asyncio.gather(*sign_ins)
+
+    assert staff.json()["data"] == {"me": {"email": owner.email}}
+    assert still_waiting
+    assert [a.json()["data"]["signIn"]["errors"][0]["code"] for a in answers] == ["INVALID_CREDENTIALS"] * 5
