@@ -244,3 +244,21 @@ def test_the_command_refuses_a_bad_header_and_imports_nothing(database_url: str,
     assert result.returncode == 1
     assert "lacks the column first_name" in result.stderr
     assert "nothing was imported" in result.stderr
+
+
+def test_the_command_stops_at_bytes_that_are_not_utf8(sqlite_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "users.csv"
+    source.write_bytes(b"email,first_name,last_name\nann@example.com,\xff\xfe,Lee\n")
+    environment = {**os.environ, "LOYALTY_DATABASE_URL": sqlite_url, "LOYALTY_DATA_DIR": str(tmp_path)}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "loyalty.cli", "import-users", str(source)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1
+    assert "is not UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -311,7 +311,11 @@ def import_users(args: argparse.Namespace) -> None:
     from loyalty.services.user_imports import ImportReport, Rejection, UserImport
 
     path = Path(args.file)
-    rejects_file = open(args.rejects, "w", newline="") if args.rejects else None  # noqa: SIM115
+    try:
+        lines = path.open(newline="", encoding="utf-8-sig")  # Excel starts its CSV with a BOM
+        rejects_file = open(args.rejects, "w", newline="") if args.rejects else None  # noqa: SIM115
+    except OSError as error:
+        sys.exit(f"Cannot open {error.filename}: {error.strerror}")
     rejects = csv.writer(rejects_file) if rejects_file else None
     if rejects:
         rejects.writerow(["line", "email", "reason"])
@@ -332,10 +336,10 @@ def import_users(args: argparse.Namespace) -> None:
         )
 
     try:
-        with path.open(newline="", encoding="utf-8-sig") as lines:
+        with lines:
             report = _with_services(run(lines))
-    except (OSError, UnicodeDecodeError) as error:
-        sys.exit(f"Cannot read {path}: {error}")
+    except UnicodeDecodeError as error:
+        sys.exit(f"{path} is not UTF-8 ({error}); the batches before it were imported (a re-run skips them).")
     except ServiceError as error:
         sys.exit(f"{path}: {error}; nothing was imported.")
     finally:
