@@ -88,6 +88,18 @@ def test_a_changed_key_file_is_followed_and_a_broken_one_ignored(tmp_path: Path)
         issuer.verify_access_token(old_token)
 
 
+def test_a_forced_finish_before_the_new_key_signs_keeps_the_new_key_signing_now(tmp_path: Path) -> None:
+    path = tmp_path / "keys.pem"
+    path.write_text(pem(OLD))
+    new = start_rotation(path, delay=timedelta(minutes=10), now=NOW)
+
+    [retired] = finish_rotation(path, access_ttl=TTL, leeway=LEEWAY, now=NOW, force=True)
+
+    assert retired.kid == OLD.thumbprint()
+    [kept] = parse_bundle(path.read_text()).keys
+    assert (kept.kid, kept.signs_from) == (new.kid, NOW)
+
+
 def test_a_key_file_that_disappears_leaves_the_set_in_force(tmp_path: Path) -> None:
     path = tmp_path / "keys.pem"
     path.write_text(pem(OLD))
@@ -104,7 +116,7 @@ def test_finish_waits_for_the_old_keys_tokens_to_expire(tmp_path: Path) -> None:
     new = start_rotation(path, delay=timedelta(minutes=10), now=NOW)
     signing = NOW + timedelta(minutes=10)
 
-    with pytest.raises(RotationRefused, match="does not sign yet"):
+    with pytest.raises(RotationRefused, match=f"The new key {new.kid} signs from 2026-11-30T04:10:00Z"):
         finish_rotation(path, access_ttl=TTL, leeway=LEEWAY, now=NOW)
     with pytest.raises(RotationRefused, match="may be valid until 2026-11-30T04:25:30Z"):
         finish_rotation(path, access_ttl=TTL, leeway=LEEWAY, now=signing + TTL)

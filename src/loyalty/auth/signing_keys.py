@@ -192,29 +192,31 @@ def start_rotation(path: Path, *, delay: timedelta, now: datetime) -> SigningKey
 def finish_rotation(
     path: Path, *, access_ttl: timedelta, leeway: timedelta, now: datetime, force: bool = False
 ) -> list[SigningKey]:
-    """Drop the keys after the one signing now, once every access token they signed has expired.
+    """Keep only the newest key, once every access token the others signed has expired.
 
-    ``force`` drops them at once: their tokens are refused, and their holders sign in again or use
-    their refresh token (for a key that leaked)."""
+    ``force`` does it at once, the newest key signing from now: the others' tokens are refused, and
+    their holders refresh or sign in again (for a key that leaked)."""
     keys = parse_bundle(path.read_text())
-    signer = keys.signer(now)
-    retired = [key for key in keys.keys if key is not signer]
+    newest, *retired = keys.keys
     if not retired:
         raise RotationRefused(f"{path} holds one key: no rotation to finish.")
-    if not force:
-        if signer.signs_from is None or signer.signs_from > now:
-            raise RotationRefused(
-                f"The new key {signer.kid} does not sign yet"
-                + (f" (from {_iso(signer.signs_from)})" if signer.signs_from else "")
-                + "; finish after it has signed for the access tokens' lifetime."
-            )
-        safe = signer.signs_from + access_ttl + leeway
-        if now < safe:
-            raise RotationRefused(
-                f"Access tokens signed by the old key may be valid until {_iso(safe)}; finish after"
-                " that (or --force to refuse them now)."
-            )
-    _replace_file(path, KeySet((signer,)).as_bundle())
+    if force:
+        if newest.signs_from is not None and newest.signs_from > now:
+            newest = SigningKey(newest.key, newest.kid, now)
+    elif newest.signs_from is None or newest.signs_from > now:
+        since = (
+            f"from {_iso(newest.signs_from)}" if newest.signs_from else "since a time the file does not say"
+        )
+        raise RotationRefused(
+            f"The new key {newest.kid} signs {since}: finish once it has signed for the access tokens'"
+            " lifetime (or --force to refuse the old key's tokens now)."
+        )
+    elif now < (safe := newest.signs_from + access_ttl + leeway):
+        raise RotationRefused(
+            f"Access tokens signed by the old key may be valid until {_iso(safe)}; finish after"
+            " that (or --force to refuse them now)."
+        )
+    _replace_file(path, KeySet((newest,)).as_bundle())
     return retired
 
 
