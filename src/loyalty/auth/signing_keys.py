@@ -120,7 +120,7 @@ class SigningKeys:
 
     def __init__(self, *, text: str | None = None, path: Path | None = None, reload_seconds: float = 5.0):
         if (text is None) == (path is None):
-            raise ValueError("give the key text or its file, not both")
+            raise ValueError("give the key text or its file: one of them")
         self._path = path
         self._reload_seconds = reload_seconds
         self._stamp = self._file_stamp()
