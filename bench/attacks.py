@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import multiprocessing
 import os
 import re
 import secrets
@@ -40,6 +41,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -346,6 +348,82 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def innocent_requests(
+    client: httpx.AsyncClient, tokens: list[str], stop: asyncio.Event, innocent: Innocent
+) -> None:
+    """`me` every INNOCENT_INTERVAL, in turn for each token, until ``stop``; unanswered ones are cut."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(token: str) -> None:
+        start = time.perf_counter()
+        try:
+            response = await client.post("/graphql", json={"query": ME}, headers=bearer(token))
+        except asyncio.CancelledError:
+            innocent.cut.append(time.perf_counter() - start)
+            raise
+        innocent.times.append(time.perf_counter() - start)
+        if response.status_code != 200 or not (response.json().get("data") or {}).get("me"):
+            innocent.failures += 1
+
+    n = 0
+    while not stop.is_set():
+        task = asyncio.create_task(one(tokens[n % len(tokens)]))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        n += 1
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INNOCENT_INTERVAL)
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _innocents_main(url: str, commands: Connection) -> None:
+    asyncio.run(_innocents_serve(url, commands))
+
+
+async def _innocents_serve(url: str, commands: Connection) -> None:
+    """Measures on "start" (with the tokens to use) until "stop", and sends the times back."""
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(base_url=url, timeout=None) as client:
+        while True:
+            command, tokens = await loop.run_in_executor(None, commands.recv)
+            if command != "start":
+                return
+            innocent, stop = Innocent(), asyncio.Event()
+            measuring = asyncio.create_task(innocent_requests(client, tokens, stop, innocent))
+            await loop.run_in_executor(None, commands.recv)  # "stop"
+            stop.set()
+            await measuring
+            commands.send((innocent.times, innocent.cut, innocent.failures))
+
+
+class Innocents:
+    """The innocent staff's `me` requests, sent from a process of their own.
+
+    Sent from the attacks' own event loop, their times held the bench's work too: a burst of 40
+    requests built, sent and read in that loop delayed them as much as the server did.
+    """
+
+    def __init__(self, url: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._commands, theirs = context.Pipe()
+        self._process = context.Process(target=_innocents_main, args=(url, theirs), daemon=True)
+        self._process.start()
+
+    def start(self, tokens: list[str]) -> None:
+        self._commands.send(("start", tokens))
+
+    def stop(self) -> Innocent:
+        self._commands.send(("stop", None))
+        times, cut, failures = self._commands.recv()
+        return Innocent(times, cut, failures)
+
+    def close(self) -> None:
+        self._commands.send(("exit", None))
+        self._process.join(5)
+
+
 class Bench:
     """The clients, the seeded people's tokens, and the attacks sent through them."""
 
@@ -358,7 +436,7 @@ class Bench:
         self.client = httpx.AsyncClient(
             base_url=server.url, timeout=None, limits=httpx.Limits(max_connections=64)
         )
-        self.innocent_client = httpx.AsyncClient(base_url=server.url, timeout=None)
+        self.innocents = Innocents(server.url)
         self.reader_tokens: list[str] = []
         self.innocent_tokens: list[str] = []
         self.customer_id = ""
@@ -366,7 +444,7 @@ class Bench:
 
     async def close(self) -> None:
         await self.client.aclose()
-        await self.innocent_client.aclose()
+        self.innocents.close()
 
     async def graphql(
         self, query: str, headers: dict[str, str], variables: dict[str, Any] | None = None
@@ -435,34 +513,6 @@ class Bench:
             self.signed_in_at = time.monotonic()
         for token in self.innocent_tokens:
             await self.graphql(ME, bearer(token))
-
-    async def innocent_loop(self, stop: asyncio.Event, innocent: Innocent) -> None:
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def one(token: str) -> None:
-            start = time.perf_counter()
-            try:
-                response = await self.innocent_client.post(
-                    "/graphql", json={"query": ME}, headers=bearer(token)
-                )
-            except asyncio.CancelledError:
-                innocent.cut.append(time.perf_counter() - start)
-                raise
-            innocent.times.append(time.perf_counter() - start)
-            if response.status_code != 200 or not (response.json().get("data") or {}).get("me"):
-                innocent.failures += 1
-
-        n = 0
-        while not stop.is_set():
-            task = asyncio.create_task(one(self.innocent_tokens[n % len(self.innocent_tokens)]))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            n += 1
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), INNOCENT_INTERVAL)
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     def post(self, outcome: Outcome, query: str, headers: dict[str, str]) -> Awaitable[httpx.Response]:
         return timed(outcome, self.client.post("/graphql", json={"query": query}, headers=headers))
@@ -701,14 +751,13 @@ async def measure(bench: Bench, number: int, attack: Attack) -> Row:
     scale, pid = bench.scale, bench.server.pid
     counts_before = await bench.store.counts()
     usage_before = usage(pid)
-    outcome, innocent, stop = Outcome(), Innocent(), asyncio.Event()
-    loop = asyncio.create_task(bench.innocent_loop(stop, innocent))
+    outcome = Outcome()
+    bench.innocents.start(bench.innocent_tokens)
     try:
         await asyncio.wait_for(repeated(bench, number, attack, outcome), scale.cap)
     except TimeoutError:
         outcome.capped = True
-    stop.set()
-    await loop
+    innocent = await asyncio.to_thread(bench.innocents.stop)
     usage_after = usage(pid)
     if outcome.capped:  # it may still be working on what was cut: start afresh for the next attack
         bench.server.stop()
