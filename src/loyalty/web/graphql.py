@@ -142,10 +142,11 @@ class GraphQLEndpoint:
         # which stretched the 99th percentile of a 50-row page to 4x its median (2.3x with 16).
         self._admission = asyncio.Semaphore(max_concurrent)
         # Requests without a valid token (sign-ins, resets, and whatever is sent without credentials)
-        # take at most a quarter of those turns, in a queue of their own: a burst of them waits behind
-        # itself, not in front of signed-in staff and partners. 40 parallel wrong sign-ins took an
-        # innocent `me`'s p99 to 110 ms when they shared one queue (bench/attacks.py).
-        self._anonymous_admission = asyncio.Semaphore(max(1, max_concurrent // 4))
+        # take their turns in a queue of their own: a burst of them waits behind itself, not in front
+        # of signed-in staff and partners (40 parallel wrong sign-ins took an innocent `me`'s p99 to
+        # 110 ms when they shared one queue, bench/attacks.py). As many turns: a sign-in holds its turn
+        # while it waits for the password thread, and with fewer the refusals queued behind those.
+        self._anonymous_admission = asyncio.Semaphore(max_concurrent)
         self._refresh_cookie = refresh_cookie
         self._explorer = explorer
 
