@@ -521,7 +521,7 @@ async def test_the_console_sender_prints_each_message(
     printed = capsys.readouterr().out
     assert "To: maker@example.com" in printed
     assert "Subject: Your request to delete a user was rejected" in printed
-    assert f"{settings.console_url}/approvals/{request_id}" in printed
+    assert f"{settings.console_address}/approvals/{request_id}" in printed
     assert "Not this one." in printed
 
 

@@ -113,7 +113,7 @@ def create_app(
     console_sessions = ConsoleSessions(
         services,
         refresh_cookie,
-        own_urls=(settings.issuer, settings.console_url),
+        own_urls=(settings.issuer, settings.console_address),
         allowed_origins=settings.allowed_origins,
         budget=rate_limiter,
         trusted_proxies=settings.trusted_networks,

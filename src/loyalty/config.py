@@ -187,8 +187,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS (required).")
     smtp_timeout: float = Field(default=30.0, gt=0, le=300)
-    console_url: str = Field(
-        default="http://127.0.0.1:8000", description="The admin console; emails link to its pages."
+    console_url: str | None = Field(
+        default=None, description="The admin console; emails link to its pages. Default: this server."
     )
     notify_customers: bool = Field(default=False, description="Email customers when their points change.")
     email_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -207,10 +207,10 @@ class Settings(BaseSettings):
 
     @field_validator("console_url")
     @classmethod
-    def _console_absolute_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
+    def _console_absolute_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL")
-        return url.rstrip("/")
+        return url.rstrip("/") if url else url
 
     @model_validator(mode="after")
     def _smtp_login_complete(self) -> Settings:
@@ -296,3 +296,8 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def console_address(self) -> str:
+        """Where the console is: ``console_url``, else this server, which serves it."""
+        return self.console_url or self.issuer.rstrip("/")

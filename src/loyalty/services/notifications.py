@@ -490,7 +490,7 @@ def build_notifications(settings: Settings, db: Database) -> tuple[Notifier, Ema
         lease_seconds=max(300.0, 4 * settings.smtp_timeout),
     )
     notifier = Notifier(
-        EmailTemplates(settings.console_url),
+        EmailTemplates(settings.console_address),
         notify_customers=settings.notify_customers,
         on_queued=worker.notify,
     )
