@@ -113,3 +113,22 @@ async def test_a_document_refused_by_the_limits_still_spends(make_api: Callable[
 
     assert first.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert second.status_code == 429
+
+
+async def test_a_caller_with_no_budget_left_is_refused_before_its_document_is_read(
+    services: Services, settings: Settings
+) -> None:
+    app = create_app(
+        Settings(**settings.model_dump() | {"rate_limit": f"{ME_SPENDS}/minute"}), services=services
+    )
+    manager = await Api(httpx.AsyncClient(), services).user(Role.MANAGER)
+    unread = "{ me { email firstName } }"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        spent = await client.post("/graphql", json={"query": ME}, headers=bearer(manager.token))
+        refused = await client.post("/graphql", json={"query": unread}, headers=bearer(manager.token))
+
+    assert spent.status_code == 200
+    assert refused.status_code == 429
+    assert app.state.schema.documents.cache.get(unread) is None  # never parsed, let alone kept

@@ -26,7 +26,7 @@ from loyalty.observability.metrics import OperationLabels, Outcome, Refusal, cou
 from loyalty.observability.tracing import Tracing
 from loyalty.resolvers.context import Context
 from loyalty.schema import Admission, LoyaltySchema
-from loyalty.schema.limits import QueryTooComplex
+from loyalty.schema.limits import REQUEST_WEIGHT, QueryTooComplex
 from loyalty.schema.operations import KnownOperation
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
@@ -235,6 +235,12 @@ class GraphQLEndpoint:
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
                 context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
+        caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
+        if self._rate_limiter is not None:
+            # A caller with no budget left is refused before its document is parsed or measured.
+            retry_after = self._rate_limiter.exhausted(caller_key, REQUEST_WEIGHT)
+            if retry_after is not None:
+                return await self._rate_limited(context, retry_after)
         admission = self._schema.admit(query, operation_name, variables)
         telemetry = current_request()
         if telemetry is not None:
@@ -247,16 +253,9 @@ class GraphQLEndpoint:
         if persist is not None and admission.refusal is None:
             self._persisted.register(*persist)  # an automatic persisted query, once within the limits
         if self._rate_limiter is not None:
-            caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
             retry_after = await self._rate_limiter.hit(caller_key, cost=admission.spend)
             if retry_after is not None:
-                count_refusal(Refusal.RATE_LIMITED)
-                await self._services.audit.record_rate_limited(context.caller())
-                response = error_response(
-                    429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s."
-                )
-                response.headers["Retry-After"] = str(int(retry_after))
-                return response
+                return await self._rate_limited(context, retry_after)
         try:
             with self._operation_span(admission.known) as span:
                 turns = self._admission if context.principal is not None else self._anonymous_admission
@@ -344,6 +343,13 @@ class GraphQLEndpoint:
             span.set_attribute("graphql.operation.name", name or "")
             span.set_attribute("graphql.operation.type", kind)
             span.set_attribute("loyalty.outcome", telemetry.outcome)
+
+    async def _rate_limited(self, context: Context, retry_after: float) -> Response:
+        count_refusal(Refusal.RATE_LIMITED)
+        await self._services.audit.record_rate_limited(context.caller())
+        response = error_response(429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s.")
+        response.headers["Retry-After"] = str(int(retry_after))
+        return response
 
     async def _run(
         self,

@@ -83,6 +83,17 @@ class InProcessWindows:
             return None
         return float(max(1, math.ceil(window.fits_at(self._amount - cost, now, self._period) - now)))
 
+    def exhausted(self, key: str, cost: int) -> float | None:
+        """Whether ``cost`` would not fit now, without spending it: None if it fits, else seconds to wait."""
+        window = self._spent.get(key)
+        if window is None:
+            return None
+        now = time.monotonic()
+        window.expire(now - self._period)
+        if window.total + cost <= self._amount:
+            return None
+        return float(max(1, math.ceil(window.fits_at(self._amount - cost, now, self._period) - now)))
+
     def _sweep(self, now: float) -> None:
         """Forget callers with nothing left in their window, so idle callers cost no memory."""
         horizon = now - self._period
@@ -173,6 +184,11 @@ class RateLimiter:
         except (StorageError, OSError, TimeoutError) as error:
             self._storage_failed(error)
             return None
+
+    def exhausted(self, key: str, cost: int) -> float | None:
+        """Whether even ``cost`` is past ``key``'s budget, known without a round trip: a caller that spent
+        it all is refused before its document is read. In process only; with Redis, :meth:`hit` decides."""
+        return self._in_process.exhausted(key, cost) if self._in_process is not None else None
 
     async def close(self) -> None:
         if self._pool is not None:
