@@ -155,6 +155,25 @@ def test_aliases_over_the_limit_are_refused_before_the_rest_is_read() -> None:
     assert admission.refusal.message == "The document has more than 30 aliases."
 
 
+def test_a_refused_document_sent_again_is_refused_without_being_parsed() -> None:
+    schema = build_schema()
+    parsed: list[str] = []
+    parse = schema.documents.parse
+    schema.documents.parse = lambda query: parsed.append(query) or parse(query)  # type: ignore[method-assign]
+    fan_out_document = fan_out(9)
+
+    first = schema.admit(fan_out_document, None, None)
+    again = schema.admit(fan_out_document, None, None)
+
+    assert first.refusal is not None
+    assert again.refusal is not None
+    assert again.refusal.message == first.refusal.message
+    assert again.refusal.extensions == {"code": "QUERY_TOO_COMPLEX"}
+    assert again.spend == first.spend
+    assert len(parsed) == 1
+    assert len(schema.documents.cache) == 0  # the document itself is not kept
+
+
 def test_aliases_are_counted_per_operation_while_parsing() -> None:
     aliases = " ".join(f"a{n}: id" for n in range(20))
     document = f"query A {{ me {{ {aliases} }} }} query B {{ me {{ {aliases} }} }}"

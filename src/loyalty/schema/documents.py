@@ -10,6 +10,7 @@ never kept. The two Strawberry extensions below read this cache instead of parsi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -26,6 +27,7 @@ from loyalty.schema.limits import (
     ROOT_FIELDS,
     Figures,
     QueryLimits,
+    QueryTooComplex,
     measure,
     over_limit,
     refusal,
@@ -40,6 +42,8 @@ V = TypeVar("V")
 # operations are a few hundred documents of under 100 tokens each.
 CACHE_TOKENS = 100_000
 CACHE_ENTRIES = 1024
+# Digests of documents the limits refused, with the refusal: 16 bytes and a sentence each.
+REFUSALS_KEPT = 4096
 
 
 class SizedLru(Lru[K, V]):
@@ -82,22 +86,38 @@ class Documents:
         self.cache: SizedLru[str, ParsedDocument] = SizedLru(
             CACHE_ENTRIES, max_tokens, lambda document: document.tokens
         )
+        # A refused document is never kept, but an attack sends the same one again and again: what the
+        # limits made of it is kept by its digest (they do not depend on the operation or the variables),
+        # and it is refused again without being parsed.
+        self.refused: Lru[bytes, str] = Lru(REFUSALS_KEPT)
 
     def admit(self, query: str, operation_name: str | None) -> tuple[ParsedDocument, Figures]:
         """The document and the operation's figures; raises a syntax error or QueryTooComplex."""
         document = self.cache.get(query)
         if document is None:
-            document = self.parse(query)
-        figures = document.figures.get(operation_name)
-        if figures is None:
-            figures = measure(self.schema, document.node, operation_name, self.limits)
-            refused = refusal(figures, self.limits)
-            if refused is not None:
-                self.cache.pop(query)
-                raise refused
-            document.figures[operation_name] = figures
-            self.cache.put(query, document)
-        return document, figures
+            digest = hashlib.blake2b(query.encode(), digest_size=16).digest()
+            known_refusal = self.refused.get(digest)
+            if known_refusal is not None:
+                raise QueryTooComplex(known_refusal)
+            try:
+                document = self.parse(query)
+                figures = self.measure(query, document, operation_name)
+            except QueryTooComplex as refused:
+                self.refused.put(digest, refused.message)
+                raise
+            return document, figures
+        return document, document.figures.get(operation_name) or self.measure(query, document, operation_name)
+
+    def measure(self, query: str, document: ParsedDocument, operation_name: str | None) -> Figures:
+        """The operation's figures, kept with the document if it is within the limits."""
+        figures = measure(self.schema, document.node, operation_name, self.limits)
+        refused = refusal(figures, self.limits)
+        if refused is not None:
+            self.cache.pop(query)
+            raise refused
+        document.figures[operation_name] = figures
+        self.cache.put(query, document)
+        return figures
 
     def parse(self, query: str) -> ParsedDocument:
         parser = ParserWithinLimits(query, self.limits)
