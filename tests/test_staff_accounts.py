@@ -24,7 +24,7 @@ from tests.test_query_limits import cost
 from tests.test_sessions import REFRESH, WRONG_PASSWORD, sign_in
 
 NEW_PASSWORD = "a staff member's own pass phrase"
-CONSOLE = "http://127.0.0.1:8000"  # LOYALTY_CONSOLE_URL's default: the server itself
+CONSOLE = "https://testserver"  # LOYALTY_CONSOLE_URL's default: the server itself (its public URL)
 
 ENROLL = """
 mutation($input: EnrollUserInput!) {
