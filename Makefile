@@ -16,6 +16,9 @@ CONSOLE_INSTALLED := console/node_modules/.package-lock.json
 CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -path console/src/gql -prune \
 	-o -type f -print 2>/dev/null) schema.graphql
 
+# PostGraphile 4, the peer `make bench` measures beside ours (its answers are checked in `make test`).
+PEER_INSTALLED := bench/postgraphile/node_modules/.package-lock.json
+
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
@@ -28,6 +31,10 @@ $(CONSOLE_INSTALLED): console/package-lock.json | install
 
 $(CONSOLE_BUILT): $(CONSOLE_INSTALLED) $(CONSOLE_SOURCES)
 	$(NPM) run build
+
+$(PEER_INSTALLED): bench/postgraphile/package-lock.json | install
+	$(UV) run --frozen npm --prefix bench/postgraphile ci --no-audit --no-fund
+	@touch $@
 
 run: install console
 	$(UV) run --frozen loyalty migrate
@@ -44,7 +51,7 @@ lint: install
 schema: install
 	$(UV) run --frozen loyalty schema -o schema.graphql
 
-test: lint console
+test: lint console $(PEER_INSTALLED)
 	$(UV) run --frozen loyalty schema --check schema.graphql
 	$(NPM) test
 	scripts/ensure-postgres
@@ -53,8 +60,7 @@ test: lint console
 
 # Our server against the floor (bench/floor.py) and PostGraphile 4 (bench/peer.py, its npm lock in
 # bench/postgraphile) under wrk; prints the table and writes bench/RESULTS.md.
-bench: install
-	@[ -d bench/postgraphile/node_modules ] || (cd bench/postgraphile && $(UV) run --frozen npm ci)
+bench: install $(PEER_INSTALLED)
 	@command -v wrk >/dev/null || { \
 		echo "make bench needs wrk: apt-get install -y wrk"; \
 		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq wrk; \

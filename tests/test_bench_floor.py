@@ -131,7 +131,10 @@ def postgraphile(
     """PostGraphile as `make bench` runs it, on the tests' PostgreSQL database; its URL. Not a
     requirement of `make test`: `make bench` installs it."""
     if not peer.CLI.exists():
-        pytest.skip(f"PostGraphile is not installed: cd {peer.FOLDER} && uv run --frozen npm ci")
+        missing = f"PostGraphile is not installed (`make test` installs it): cd {peer.FOLDER} && uv run --frozen npm ci"
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
     serving = importlib.import_module("serving")  # bench/serving.py, imported by peer
     asyncio.run(peer.create_function(postgresql_url))
     port = serving.free_port()
