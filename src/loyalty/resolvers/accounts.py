@@ -9,7 +9,7 @@ from loyalty.datasources.password_links import LinkRecord
 from loyalty.datasources.records import UserRecord
 from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import SignInPayload, SignOutPayload, UserErrorData, UserPayload, user_errors
-from loyalty.resolvers.sessions import signed_in_payload
+from loyalty.resolvers.sessions import session_payload
 from loyalty.services.errors import ServiceError
 
 
@@ -40,29 +40,18 @@ async def password_link(ctx: Context, token: str) -> LinkRecord | None:
 
 @changes_data
 async def accept_invitation(ctx: Context, token: str, password: str) -> SignInPayload:
-    try:
-        session = await ctx.services.accounts.accept_invitation(ctx.caller(), token, password)
-    except ServiceError as error:
-        return SignInPayload(errors=user_errors(error))
-    return signed_in_payload(ctx, session)
+    return await session_payload(ctx, ctx.services.accounts.accept_invitation(ctx.caller(), token, password))
 
 
 @changes_data
 async def reset_password(ctx: Context, token: str, password: str) -> SignInPayload:
-    try:
-        session = await ctx.services.accounts.reset_password(ctx.caller(), token, password)
-    except ServiceError as error:
-        return SignInPayload(errors=user_errors(error))
-    return signed_in_payload(ctx, session)
+    return await session_payload(ctx, ctx.services.accounts.reset_password(ctx.caller(), token, password))
 
 
 @changes_data
 async def change_password(ctx: Context, current_password: str, new_password: str) -> SignInPayload:
-    try:
-        session = await ctx.services.accounts.change_password(ctx.caller(), current_password, new_password)
-    except ServiceError as error:
-        return SignInPayload(errors=user_errors(error))
-    return signed_in_payload(ctx, session)
+    changing = ctx.services.accounts.change_password(ctx.caller(), current_password, new_password)
+    return await session_payload(ctx, changing)
 
 
 @changes_data

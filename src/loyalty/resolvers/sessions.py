@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import SignInPayload, SignOutPayload, user_errors
 from loyalty.services.errors import ServiceError
@@ -20,20 +22,22 @@ def signed_in_payload(ctx: Context, session: Session) -> SignInPayload:
     )
 
 
-@changes_data
-async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
+async def session_payload(ctx: Context, opening: Awaitable[Session]) -> SignInPayload:
+    """The payload of the session ``opening`` opens, or of the expected failure that stopped it."""
     try:
-        return signed_in_payload(ctx, await ctx.services.sessions.sign_in(email, password, ctx.origin))
+        return signed_in_payload(ctx, await opening)
     except ServiceError as error:
         return SignInPayload(errors=user_errors(error))
+
+
+@changes_data
+async def sign_in(ctx: Context, email: str, password: str) -> SignInPayload:
+    return await session_payload(ctx, ctx.services.sessions.sign_in(email, password, ctx.origin))
 
 
 @changes_data
 async def refresh_token(ctx: Context, token: str) -> SignInPayload:
-    try:
-        return signed_in_payload(ctx, await ctx.services.sessions.refresh(token, ctx.origin))
-    except ServiceError as error:
-        return SignInPayload(errors=user_errors(error))
+    return await session_payload(ctx, ctx.services.sessions.refresh(token, ctx.origin))
 
 
 @changes_data
