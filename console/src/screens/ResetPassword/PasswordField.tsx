@@ -34,3 +34,34 @@ export function PasswordField({ label, value, onChange, autoComplete, error }: P
     </div>
   );
 }
+
+type NewPasswordFieldsProps = {
+  password: string;
+  repeat: string;
+  onPassword(value: string): void;
+  onRepeat(value: string): void;
+  problems: { newPassword?: string; repeat?: string };
+};
+
+/** A new password typed twice, with the rule it must meet: the reset, invitation and settings forms. */
+export function NewPasswordFields({ password, repeat, onPassword, onRepeat, problems }: NewPasswordFieldsProps) {
+  return (
+    <>
+      <PasswordField
+        label="New password"
+        autoComplete="new-password"
+        value={password}
+        onChange={onPassword}
+        error={problems.newPassword}
+      />
+      <PasswordField
+        label="Repeat new password"
+        autoComplete="new-password"
+        value={repeat}
+        onChange={onRepeat}
+        error={problems.repeat}
+      />
+      <p className="muted">At least 12 characters; common passwords are refused.</p>
+    </>
+  );
+}

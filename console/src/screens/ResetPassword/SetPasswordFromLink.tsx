@@ -7,7 +7,7 @@ import { useSession } from "../../session/SessionProvider";
 import { AcceptInvitationDocument, PasswordLinkDocument, ResetPasswordDocument } from "./documents";
 import { dropHashFromAddress, tokenFromHash } from "./linkToken";
 import { hasProblems, newPasswordProblems, type NewPasswordProblems } from "./newPassword";
-import { PasswordField } from "./PasswordField";
+import { NewPasswordFields } from "./PasswordField";
 import "../SignIn/SignIn.css";
 
 export const INVALID_LINK_SENTENCE = "This link is no longer valid";
@@ -117,21 +117,13 @@ export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFrom
           <form onSubmit={submit} noValidate>
             {/* For password managers: whose password this is. */}
             <input type="email" name="username" autoComplete="username" value={check.link.email} readOnly hidden />
-            <PasswordField
-              label="New password"
-              autoComplete="new-password"
-              value={password}
-              onChange={setPassword}
-              error={problems.newPassword}
+            <NewPasswordFields
+              password={password}
+              repeat={repeat}
+              onPassword={setPassword}
+              onRepeat={setRepeat}
+              problems={problems}
             />
-            <PasswordField
-              label="Repeat new password"
-              autoComplete="new-password"
-              value={repeat}
-              onChange={setRepeat}
-              error={problems.repeat}
-            />
-            <p className="muted">At least 12 characters; common passwords are refused.</p>
             <button type="submit" disabled={busy}>
               Set password
             </button>

@@ -3,7 +3,7 @@ import { api } from "../../api/client";
 import { errorSentence } from "../../api/errors";
 import { useSession } from "../../session/SessionProvider";
 import { hasProblems, newPasswordProblems } from "../ResetPassword/newPassword";
-import { PasswordField } from "../ResetPassword/PasswordField";
+import { NewPasswordFields, PasswordField } from "../ResetPassword/PasswordField";
 import { ChangePasswordDocument } from "./documents";
 import { passwordChangeProblems } from "./passwordErrors";
 
@@ -74,21 +74,13 @@ export function ChangePassword() {
           onChange={setCurrent}
           error={problems.currentPassword}
         />
-        <PasswordField
-          label="New password"
-          autoComplete="new-password"
-          value={password}
-          onChange={setPassword}
-          error={problems.newPassword}
+        <NewPasswordFields
+          password={password}
+          repeat={repeat}
+          onPassword={setPassword}
+          onRepeat={setRepeat}
+          problems={problems}
         />
-        <PasswordField
-          label="Repeat new password"
-          autoComplete="new-password"
-          value={repeat}
-          onChange={setRepeat}
-          error={problems.repeat}
-        />
-        <p className="muted">At least 12 characters; common passwords are refused.</p>
         <button type="submit" disabled={busy}>
           Change password
         </button>
