@@ -11,6 +11,7 @@ import { useSession } from "../../session/SessionProvider";
 import { AttemptKeys } from "./attemptKey";
 import { AdjustableUserDocument, AdjustPointsDocument } from "./documents";
 import { newBalance, parseAmount } from "./preview";
+import { UserUnavailable } from "../UserDetail/UserUnavailable";
 
 const KINDS: readonly { value: PointsAction; label: string }[] = [
   { value: "ADD", label: "Add" },
@@ -50,16 +51,7 @@ export function AdjustPoints() {
       </p>
     );
   }
-  if (error || !user) {
-    return (
-      <>
-        <h1>Adjust points</h1>
-        <p role="alert" className="alert">
-          {error ?? "This user does not exist, was deleted, or is not yours to see."}
-        </p>
-      </>
-    );
-  }
+  if (error || !user) return <UserUnavailable heading="Adjust points" error={error} />;
 
   const account = user.pointsAccounts.find((each) => each.id === accountId) ?? user.pointsAccounts[0];
   const amount = parseAmount(amountText);

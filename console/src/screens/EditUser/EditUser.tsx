@@ -15,6 +15,7 @@ import type { UpdateUserInput } from "../../gql/graphql";
 import { accessOn } from "../../session/permissions";
 import { useSession } from "../../session/SessionProvider";
 import { EditableUserDocument, UpdateUserDocument } from "./documents";
+import { UserUnavailable } from "../UserDetail/UserUnavailable";
 
 /** Only what changed is sent: a field left out stays as it is. */
 function changes(before: UserFormValues, after: UserFormValues): UpdateUserInput {
@@ -39,16 +40,7 @@ export function EditUser() {
       </p>
     );
   }
-  if (error || !user) {
-    return (
-      <>
-        <h1>Edit user</h1>
-        <p role="alert" className="alert">
-          {error ?? "This user does not exist, was deleted, or is not yours to see."}
-        </p>
-      </>
-    );
-  }
+  if (error || !user) return <UserUnavailable heading="Edit user" error={error} />;
 
   const initial: UserFormValues = {
     email: user.email,
