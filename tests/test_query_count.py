@@ -1,5 +1,6 @@
-"""How many SQL statements a request runs: nested fields load through DataLoaders (no N+1), and the
-benchmark's four requests run the fewest statements that answer them.
+"""How many SQL statements a request runs: users come with their accounts in one statement when the
+selection asks for them, other nested fields load through DataLoaders (no N+1), and the benchmark's
+four requests run the fewest statements that answer them. The counts hold on SQLite as on PostgreSQL.
 
 Statements are counted through ``Database.statement_hook``, which sees the raw asyncpg statements as
 well as SQLAlchemy's. Each request is sent twice and the second counted: the first fills what the
@@ -84,17 +85,17 @@ async def customers(api: Api) -> list[Staff]:
     return [await api.user(Role.USER, points_balance=10) for _ in range(60)]
 
 
-async def test_listing_50_users_with_accounts_and_ledgers_runs_5_statements(
+async def test_listing_50_users_with_accounts_and_ledgers_runs_4_statements(
     api: Api, owner: Staff, customers: list[Staff]
 ) -> None:
     few = work((await statements_of(api, owner, USERS_WITH_ACCOUNTS, {"first": 5}))[1])
     many = work((await statements_of(api, owner, USERS_WITH_ACCOUNTS, {"first": 50}))[1])
 
-    # the page, the total (asked for), the accounts, the ledger pages, the accounts' users
-    assert len(many) == len(few) == 5, many
+    # the page with its accounts, the total (asked for), the ledger pages, the accounts' users
+    assert len(many) == len(few) == 4, many
 
 
-async def test_a_user_with_balances_takes_2_statements(
+async def test_a_user_with_balances_takes_1_statement(
     api: Api, owner: Staff, customers: list[Staff]
 ) -> None:
     ada = customers[0]
@@ -102,10 +103,8 @@ async def test_a_user_with_balances_takes_2_statements(
     data, statements = await statements_of(api, owner, USER, {"id": ada.id})
 
     assert data["user"]["pointsAccounts"] == [{"balance": 10}]
-    assert verbs(statements) == [
-        "SELECT users.id, users.email,",
-        "SELECT points_accounts.id, points_accounts.user_id,",
-    ]
+    assert verbs(statements) == ["SELECT users.id, users.email,"]
+    assert "points_accounts" in statements[0]
     assert statements == work(statements), "single reads need no transaction"
 
 
@@ -126,7 +125,7 @@ async def test_adding_points_takes_4_statements_in_one_transaction(
     assert len(statements) == 6
 
 
-async def test_a_page_of_50_users_with_accounts_takes_2_statements_and_3_with_the_total(
+async def test_a_page_of_50_users_with_accounts_takes_1_statement_and_2_with_the_total(
     api: Api, owner: Staff, customers: list[Staff]
 ) -> None:
     data, statements = await statements_of(api, owner, USERS_PAGE)
@@ -134,9 +133,9 @@ async def test_a_page_of_50_users_with_accounts_takes_2_statements_and_3_with_th
 
     assert len(data["users"]["edges"]) == 50
     assert data["users"]["pageInfo"]["hasNextPage"] is True
-    assert len(statements) == 2, statements  # the page, the accounts of its users
+    assert len(statements) == 1, statements  # the page with the accounts of its users
     assert counted["users"]["totalCount"] == 61  # the customers and the owner
-    assert len(counted_statements) == 3, counted_statements
+    assert len(counted_statements) == 2, counted_statements
 
 
 async def test_a_page_of_50_log_entries_takes_1_statement(

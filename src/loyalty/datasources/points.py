@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -26,6 +28,7 @@ _ACCOUNT_COLUMNS = (
     points_accounts.c.balance,
     points_accounts.c.created_at,
 )
+_ACCOUNT_ORDER = (points_accounts.c.created_at, points_accounts.c.id)
 _LEDGER_COLUMNS = tuple(points_transactions.c)
 
 
@@ -35,9 +38,7 @@ _ACCOUNT_WITH_HOLDER = Prepared(
     .where(points_accounts.c.id == sa.bindparam("account_id"), users.c.deleted_at.is_(None))
 )
 _ACCOUNTS_OF_USERS = Prepared(
-    sa.select(*_ACCOUNT_COLUMNS)
-    .where(OneOf(points_accounts.c.user_id, "user_ids"))
-    .order_by(points_accounts.c.created_at, points_accounts.c.id)
+    sa.select(*_ACCOUNT_COLUMNS).where(OneOf(points_accounts.c.user_id, "user_ids")).order_by(*_ACCOUNT_ORDER)
 )
 _INSERT_LEDGER_ROW = Prepared(
     points_transactions.insert().values({column: sa.bindparam(column.name) for column in _LEDGER_COLUMNS})
@@ -46,6 +47,66 @@ _INSERT_LEDGER_ROW = Prepared(
 
 def _account(row: Row) -> PointsAccountRecord:
     return PointsAccountRecord(row[0], row[1], row[2], row[3], row[4])
+
+
+class _AccountRows(sa.TypeDecorator[list[Row]]):
+    """The rows :class:`_EveryAccountRow` gathers, as ``_ACCOUNT_COLUMNS`` reads them, oldest first."""
+
+    impl = sa.types.NullType
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[Row]:
+        if value is None:  # no rows: PostgreSQL's array_agg is null
+            return []
+        if dialect.name != "sqlite":
+            return value  # asyncpg reads an array of rows as tuples of Python values
+        rows = [
+            (
+                uuid.UUID(id_),
+                uuid.UUID(user_id),
+                program,
+                balance,
+                datetime.fromisoformat(created).replace(tzinfo=UTC),
+            )
+            for id_, user_id, program, balance, created in orjson.loads(value)
+        ]
+        # SQLite 3.40 orders no aggregate; a UUID orders as its stored hex text does.
+        return sorted(rows, key=lambda row: (row[4], row[0]))
+
+
+class _EveryAccountRow(sa.sql.functions.FunctionElement[list[Row]]):
+    """An aggregate of the account rows of a group, as one value: on PostgreSQL an array of rows in
+    account order, on SQLite a JSON array (ordered as it is decoded)."""
+
+    name = "every_account_row"
+    inherit_cache = True
+    type = _AccountRows()
+
+
+@compiles(_EveryAccountRow)
+def _json_array_of_rows(element: _EveryAccountRow, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_EveryAccountRow, "postgresql")
+def _array_of_rows(element: _EveryAccountRow, compiler: SQLCompiler, **kw: Any) -> str:
+    order = ", ".join(compiler.process(column, **kw) for column in _ACCOUNT_ORDER)
+    return f"array_agg(ROW({compiler.process(element.clauses, **kw)}) ORDER BY {order})"
+
+
+def accounts_of_each_user(balance_roles: str) -> sa.Label[list[Row]]:
+    """A column for a query of ``users``: the accounts of each user whose role is among the ones
+    bound as ``balance_roles``, in one value the rows of which :func:`account_records` reads;
+    empty for other users. One correlated subquery, so the users and their accounts come in one
+    statement."""
+    every_row = sa.select(_EveryAccountRow(*_ACCOUNT_COLUMNS)).where(
+        points_accounts.c.user_id == users.c.id, OneOf(users.c.role, balance_roles)
+    )
+    return every_row.scalar_subquery().label("accounts")
+
+
+def account_records(rows: Iterable[Row]) -> list[PointsAccountRecord]:
+    return [_account(row) for row in rows]
 
 
 def _ledger(row: sa.Row[Any]) -> LedgerRecord:

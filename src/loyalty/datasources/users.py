@@ -14,9 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loyalty.auth.permissions import Role
 from loyalty.datasources.errors import unique_violations_as_duplicates
 from loyalty.datasources.patterns import contains_pattern
+from loyalty.datasources.points import account_records, accounts_of_each_user
 from loyalty.datasources.prepared import Connectable, OneOf, Prepared, Row
-from loyalty.datasources.records import UserRecord
+from loyalty.datasources.records import PointsAccountRecord, UserRecord
 from loyalty.datasources.tables import UTCDateTime, users
+
+# A user with their accounts, oldest first: empty unless the user's role is among the reader's
+# ``balance_roles`` (the roles whose balances the reader may read).
+UserWithAccounts = tuple[UserRecord, list[PointsAccountRecord]]
 
 _COLUMNS = (
     users.c.id,
@@ -30,15 +35,30 @@ _COLUMNS = (
     (sa.func.coalesce(sa.func.length(users.c.password_hash), 0) > 0).label("password_set"),
     users.c.sessions_epoch,
 )
+_WITH_ACCOUNTS = (*_COLUMNS, accounts_of_each_user("balance_roles"))
 _ACTIVE = users.c.deleted_at.is_(None)
+_IS_ID = users.c.id == sa.bindparam("id")
+# The address compared in lower case, as the unique index on lower(email) holds it.
+_IS_EMAIL = sa.func.lower(users.c.email) == sa.bindparam("email")
 
 
-_BY_ID = Prepared(sa.select(*_COLUMNS).where(users.c.id == sa.bindparam("id"), _ACTIVE))
+_BY_ID = Prepared(sa.select(*_COLUMNS).where(_IS_ID, _ACTIVE))
+_BY_ID_WITH_ACCOUNTS = Prepared(sa.select(*_WITH_ACCOUNTS).where(_IS_ID, _ACTIVE))
 _BY_IDS = Prepared(sa.select(*_COLUMNS).where(OneOf(users.c.id, "ids"), _ACTIVE))
+_BY_EMAIL = Prepared(sa.select(*_COLUMNS).where(_IS_EMAIL, _ACTIVE))
+_BY_EMAIL_WITH_ACCOUNTS = Prepared(sa.select(*_WITH_ACCOUNTS).where(_IS_EMAIL, _ACTIVE))
 
 
 def _record(row: Row) -> UserRecord:
     return UserRecord(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6], bool(row[7]), row[8])
+
+
+def _with_accounts(row: Row) -> UserWithAccounts:
+    return _record(row), account_records(row[len(_COLUMNS)])
+
+
+def _role_values(roles: Sequence[Role]) -> list[str]:
+    return [role.value for role in roles]
 
 
 async def insert_user(
@@ -76,15 +96,31 @@ async def fetch_user(conn: Connectable, user_id: uuid.UUID) -> UserRecord | None
     return _record(row) if row else None
 
 
+async def fetch_user_with_accounts(
+    conn: Connectable, user_id: uuid.UUID, *, balance_roles: Sequence[Role]
+) -> UserWithAccounts | None:
+    """The user and their accounts in one statement (see ``UserWithAccounts``)."""
+    row = await _BY_ID_WITH_ACCOUNTS.fetchrow(conn, id=user_id, balance_roles=_role_values(balance_roles))
+    return _with_accounts(row) if row else None
+
+
 async def fetch_users(conn: Connectable, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
     return {row[0]: _record(row) for row in await _BY_IDS.fetch(conn, ids=list(user_ids))}
 
 
-async def fetch_user_by_email(conn: AsyncConnection, email: str) -> UserRecord | None:
-    row = (
-        await conn.execute(sa.select(*_COLUMNS).where(sa.func.lower(users.c.email) == email.lower(), _ACTIVE))
-    ).first()
+async def fetch_user_by_email(conn: Connectable, email: str) -> UserRecord | None:
+    row = await _BY_EMAIL.fetchrow(conn, email=email.lower())
     return _record(row) if row else None
+
+
+async def fetch_user_by_email_with_accounts(
+    conn: Connectable, email: str, *, balance_roles: Sequence[Role]
+) -> UserWithAccounts | None:
+    """The user with that email and their accounts in one statement (see ``UserWithAccounts``)."""
+    row = await _BY_EMAIL_WITH_ACCOUNTS.fetchrow(
+        conn, email=email.lower(), balance_roles=_role_values(balance_roles)
+    )
+    return _with_accounts(row) if row else None
 
 
 async def fetch_user_by_external_identity(
@@ -140,15 +176,16 @@ def _list_filter(*, by_role: bool, by_search: bool) -> list[sa.ColumnElement[boo
 def _filter_values(search: str | None, roles: Sequence[Role] | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if roles is not None:
-        values["roles"] = [role.value for role in roles]
+        values["roles"] = _role_values(roles)
     if search:
         values["pattern"] = contains_pattern(search.lower())
     return values
 
 
 @functools.cache
-def _page(*, by_role: bool, by_search: bool, after: bool) -> Prepared:
-    """The listing query of one shape of filter (at most 8 shapes, each compiled once)."""
+def _page(*, by_role: bool, by_search: bool, after: bool, with_accounts: bool) -> Prepared:
+    """The listing query of one shape of filter, with or without the accounts (at most 16 shapes, each
+    compiled once)."""
     conditions = _list_filter(by_role=by_role, by_search=by_search)
     if after:
         keyset = sa.tuple_(
@@ -156,7 +193,7 @@ def _page(*, by_role: bool, by_search: bool, after: bool) -> Prepared:
         )
         conditions.append(sa.tuple_(users.c.enrolled_at, users.c.id) < keyset)
     return Prepared(
-        sa.select(*_COLUMNS)
+        sa.select(*(_WITH_ACCOUNTS if with_accounts else _COLUMNS))
         .where(*conditions)
         .order_by(users.c.enrolled_at.desc(), users.c.id.desc())
         .limit(sa.bindparam("limit", type_=sa.Integer))
@@ -178,11 +215,44 @@ async def list_users(
     limit: int,
 ) -> list[UserRecord]:
     """Users newest enrolment first, then by id, starting after the keyset ``after``."""
+    return [_record(row) for row in await _listing(conn, search, roles, after, limit, balance_roles=None)]
+
+
+async def list_users_with_accounts(
+    conn: Connectable,
+    *,
+    search: str | None,
+    roles: Sequence[Role] | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    balance_roles: Sequence[Role],
+) -> list[UserWithAccounts]:
+    """``list_users``, each user with their accounts, in one statement (see ``UserWithAccounts``)."""
+    rows = await _listing(conn, search, roles, after, limit, balance_roles=balance_roles)
+    return [_with_accounts(row) for row in rows]
+
+
+async def _listing(
+    conn: Connectable,
+    search: str | None,
+    roles: Sequence[Role] | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    *,
+    balance_roles: Sequence[Role] | None,
+) -> list[Row]:
     values = _filter_values(search, roles)
     if after is not None:
         values["after_enrolled_at"], values["after_id"] = after
-    query = _page(by_role=roles is not None, by_search=bool(search), after=after is not None)
-    return [_record(row) for row in await query.fetch(conn, limit=limit, **values)]
+    if balance_roles is not None:
+        values["balance_roles"] = _role_values(balance_roles)
+    query = _page(
+        by_role=roles is not None,
+        by_search=bool(search),
+        after=after is not None,
+        with_accounts=balance_roles is not None,
+    )
+    return await query.fetch(conn, limit=limit, **values)
 
 
 async def count_users(conn: Connectable, *, search: str | None, roles: Sequence[Role] | None) -> int:

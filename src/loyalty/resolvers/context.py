@@ -40,6 +40,14 @@ class SharedLoader(DataLoader[K, V]):
         shared.add_done_callback(functools.partial(_settle, own))
         return own
 
+    def load_now(self, key: K) -> V | Awaitable[V]:
+        """The value itself when the loader holds it already (primed, or loaded earlier in the request),
+        else ``load(key)``: a field resolved from it then leaves nothing to wait for."""
+        held = self.cache_map.get(key)
+        if held is not None and held.done() and not held.cancelled() and held.exception() is None:
+            return held.result()
+        return self.load(key)
+
 
 def _settle(own: asyncio.Future[V], shared: asyncio.Future[V]) -> None:
     error = shared.exception()  # retrieved even when every field waiting for it was cancelled
@@ -62,7 +70,7 @@ class Loaders:
         return SharedLoader(load_fn=self._services.users.by_ids)
 
     @cached_property
-    def accounts_of_user(self) -> DataLoader[uuid.UUID, list[PointsAccountRecord]]:
+    def accounts_of_user(self) -> SharedLoader[uuid.UUID, list[PointsAccountRecord]]:
         return SharedLoader(load_fn=self._services.points.accounts_of)
 
     @cached_property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,22 +14,35 @@ from loyalty.datasources.records import PointsAccountRecord, UserRecord
 from loyalty.resolvers.context import Context, changes_data
 from loyalty.resolvers.results import Connection, DeleteUserPayload, UserPayload, user_errors
 from loyalty.services.errors import Forbidden, ServiceError
-from loyalty.services.users import Enrolment
+from loyalty.services.users import Enrolment, KeepAccounts
+
+# ``with_accounts``: the selection reads the users' accounts (``pointsAccounts`` or ``totalPoints``),
+# which then come in the statement that reads the users, into the request's ``accounts_of_user``.
 
 
-async def me(ctx: Context) -> UserRecord | None:
+async def me(ctx: Context, *, with_accounts: bool = False) -> UserRecord | None:
     principal = ctx.staff()
-    user = await ctx.services.users.get(principal, str(principal.user_id))
+    user = await ctx.services.users.get(
+        principal, str(principal.user_id), keep_accounts=_accounts_keeper(ctx, with_accounts)
+    )
     # The role in force, which an external issuer's claim may set (LOYALTY_OIDC_ROLE_FROM_CLAIM).
     return dataclasses.replace(user, role=principal.role) if user else None
 
 
-async def user(ctx: Context, user_id: str) -> UserRecord | None:
-    return await ctx.services.users.get(ctx.signed_in(), user_id)
+async def user(ctx: Context, user_id: str, *, with_accounts: bool = False) -> UserRecord | None:
+    return await ctx.services.users.get(
+        ctx.signed_in(), user_id, keep_accounts=_accounts_keeper(ctx, with_accounts)
+    )
 
 
-async def user_by_email(ctx: Context, email: str) -> UserRecord | None:
-    return await ctx.services.users.get_by_email(ctx.signed_in(), email)
+async def user_by_email(ctx: Context, email: str, *, with_accounts: bool = False) -> UserRecord | None:
+    return await ctx.services.users.get_by_email(
+        ctx.signed_in(), email, keep_accounts=_accounts_keeper(ctx, with_accounts)
+    )
+
+
+def _accounts_keeper(ctx: Context, with_accounts: bool) -> KeepAccounts | None:
+    return ctx.loaders.accounts_of_user.prime if with_accounts else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +54,22 @@ class UserListing(Connection[UserRecord]):
 
 
 async def users(
-    ctx: Context, *, search: str | None, role: Role | None, first: int, after: str | None
+    ctx: Context,
+    *,
+    search: str | None,
+    role: Role | None,
+    first: int,
+    after: str | None,
+    with_accounts: bool = False,
 ) -> UserListing:
-    page = await ctx.services.users.list(ctx.signed_in(), search=search, role=role, first=first, after=after)
+    page = await ctx.services.users.list(
+        ctx.signed_in(),
+        search=search,
+        role=role,
+        first=first,
+        after=after,
+        keep_accounts=_accounts_keeper(ctx, with_accounts),
+    )
     connection = Connection.of(page)
     return UserListing(connection.edges, connection.page_info, search=search, role=role)
 
@@ -51,16 +78,21 @@ async def total_count(ctx: Context, listing: UserListing) -> int:
     return await ctx.services.users.count(ctx.signed_in(), search=listing.search, role=listing.role)
 
 
-def points_accounts(ctx: Context, owner: UserRecord) -> Awaitable[list[PointsAccountRecord]]:
-    """The DataLoader's future itself, not a coroutine around it: a page of users then waits for its
-    accounts without a task per user."""
+def points_accounts(
+    ctx: Context, owner: UserRecord
+) -> list[PointsAccountRecord] | Awaitable[list[PointsAccountRecord]]:
+    """The accounts themselves when they came with their user, else the DataLoader's future itself, not a
+    coroutine around it: either way a page of users has its accounts without a task per user."""
     if not ctx.signed_in().may_read_balance(owner.role):
         raise Forbidden("Reading balances needs the points:read scope.")
-    return ctx.loaders.accounts_of_user.load(owner.id)
+    return ctx.loaders.accounts_of_user.load_now(owner.id)
 
 
 async def total_points(ctx: Context, owner: UserRecord) -> int:
-    return sum(account.balance for account in await points_accounts(ctx, owner))
+    accounts = points_accounts(ctx, owner)
+    if inspect.isawaitable(accounts):
+        accounts = await accounts
+    return sum(account.balance for account in accounts)
 
 
 @changes_data

@@ -8,7 +8,7 @@ enrolment that carries a password is refused, since nobody else should ever know
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from loyalty.datasources import points, refresh_tokens, users
 from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
-from loyalty.datasources.records import UserRecord
+from loyalty.datasources.records import PointsAccountRecord, UserRecord
 from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
 from loyalty.services.pagination import Page, check_page_size, decode_time_cursor, encode_time_cursor
@@ -44,6 +44,10 @@ class Enrolment:
 
 
 _EMAIL_TAKEN = "is already used by another user"
+
+# Takes the accounts a read found along with a user (the user's id, the accounts oldest first): a
+# read asked for them reads users and accounts in one statement.
+KeepAccounts = Callable[[uuid.UUID, list[PointsAccountRecord]], object]
 
 
 def _allowed_or_requested(principal: Principal, operation: Operation) -> Access:
@@ -105,6 +109,14 @@ def _visible_roles(principal: Principal, wanted: Role | None) -> list[Role] | No
     raise Forbidden()
 
 
+def _balance_roles(principal: Principal, keep_accounts: KeepAccounts | None) -> list[Role]:
+    """The roles of the users whose accounts a read should bring along: none unless asked for, else
+    those whose balances the caller may read."""
+    if keep_accounts is None:
+        return []
+    return [role for role in Role if principal.may_read_balance(role)]
+
+
 def _search_text(search: str | None) -> str | None:
     return (search or "").strip()[:254] or None
 
@@ -138,20 +150,36 @@ class UserService:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def get(self, principal: Principal, user_id: str) -> UserRecord | None:
+    async def get(
+        self, principal: Principal, user_id: str, *, keep_accounts: KeepAccounts | None = None
+    ) -> UserRecord | None:
+        """The user, if the caller may read them; with ``keep_accounts``, their accounts go there
+        when the caller may read those too."""
         _require_lookup(principal)
         parsed = parse_id(user_id)
         if parsed is None:
             return None
+        balance_roles = _balance_roles(principal, keep_accounts)
+        if keep_accounts is not None and balance_roles:
+            found = await users.fetch_user_with_accounts(self._db, parsed, balance_roles=balance_roles)
+            return self._readable(principal, found, balance_roles, keep_accounts)
         user = await users.fetch_user(self._db, parsed)
         return user if user is not None and self._may_read(principal, user) else None
 
-    async def get_by_email(self, principal: Principal, email: str) -> UserRecord | None:
+    async def get_by_email(
+        self, principal: Principal, email: str, *, keep_accounts: KeepAccounts | None = None
+    ) -> UserRecord | None:
+        """As ``get``, by email in any case."""
         _require_lookup(principal)
         if len(email) > 254:
             return None
-        async with self._db.read() as conn:
-            user = await users.fetch_user_by_email(conn, email.strip())
+        balance_roles = _balance_roles(principal, keep_accounts)
+        if keep_accounts is not None and balance_roles:
+            found = await users.fetch_user_by_email_with_accounts(
+                self._db, email.strip(), balance_roles=balance_roles
+            )
+            return self._readable(principal, found, balance_roles, keep_accounts)
+        user = await users.fetch_user_by_email(self._db, email.strip())
         return user if user is not None and self._may_read(principal, user) else None
 
     async def by_ids(self, user_ids: Sequence[uuid.UUID]) -> list[UserRecord | None]:
@@ -167,15 +195,30 @@ class UserService:
         role: Role | None,
         first: int,
         after: str | None,
+        keep_accounts: KeepAccounts | None = None,
     ) -> Page[UserRecord]:
+        """A page of users; with ``keep_accounts``, as ``get``."""
         check_page_size(first)
         roles = _visible_roles(principal, role)
         keyset = decode_time_cursor(after) if after is not None else None
         if roles == []:
             return Page(items=[], cursors=[], has_next_page=False)
-        rows = await users.list_users(
-            self._db, search=_search_text(search), roles=roles, after=keyset, limit=first + 1
-        )
+        balance_roles = _balance_roles(principal, keep_accounts)
+        search_text = _search_text(search)
+        if keep_accounts is not None and balance_roles:
+            found = await users.list_users_with_accounts(
+                self._db,
+                search=search_text,
+                roles=roles,
+                after=keyset,
+                limit=first + 1,
+                balance_roles=balance_roles,
+            )
+            rows = [self._keep(entry, balance_roles, keep_accounts) for entry in found]
+        else:
+            rows = await users.list_users(
+                self._db, search=search_text, roles=roles, after=keyset, limit=first + 1
+            )
         items = rows[:first]
         cursors = [encode_time_cursor(user.enrolled_at, user.id) for user in items]
         return Page(items=items, cursors=cursors, has_next_page=len(rows) > first)
@@ -190,6 +233,28 @@ class UserService:
     @staticmethod
     def _may_read(principal: Principal, user: UserRecord) -> bool:
         return principal.is_user(user.id) or principal.may_see(user.role)
+
+    def _readable(
+        self,
+        principal: Principal,
+        found: users.UserWithAccounts | None,
+        balance_roles: Sequence[Role],
+        keep_accounts: KeepAccounts,
+    ) -> UserRecord | None:
+        """The user found, if the caller may read them, their accounts kept."""
+        if found is None or not self._may_read(principal, found[0]):
+            return None
+        return self._keep(found, balance_roles, keep_accounts)
+
+    @staticmethod
+    def _keep(
+        found: users.UserWithAccounts, balance_roles: Sequence[Role], keep_accounts: KeepAccounts
+    ) -> UserRecord:
+        """The user, their accounts kept when the caller may read their balances."""
+        user, accounts = found
+        if user.role in balance_roles:
+            keep_accounts(user.id, accounts)
+        return user
 
     # --- changes -----------------------------------------------------------------------------
 
