@@ -6,12 +6,14 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from loyalty.config import Settings
 from loyalty.observability.logs import configure_logging
@@ -22,18 +24,32 @@ from loyalty.schema.limits import QueryLimits
 from loyalty.services.container import Services
 from loyalty.web.console import ConsolePages
 from loyalty.web.console_sessions import ConsoleSessions
-from loyalty.web.cors import CORSMiddleware
+from loyalty.web.cors import CORSMiddleware, CorsPolicy
 from loyalty.web.errors import JSONResponse, ServerErrors, method_not_allowed, not_found, server_error
 from loyalty.web.graphql import GraphQLEndpoint
+from loyalty.web.graphql_route import GRAPHQL_PATH, GraphQLRoute
 from loyalty.web.metrics_listener import MetricsListener, StorageCollector
 from loyalty.web.oauth import TokenEndpoint
 from loyalty.web.origin import request_origin
 from loyalty.web.persisted import PersistedOperations
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
-from loyalty.web.security_headers import SecurityHeadersMiddleware
+from loyalty.web.security_headers import SecurityHeaders, SecurityHeadersMiddleware
 from loyalty.web.session_cookie import RefreshCookie
-from loyalty.web.telemetry import TelemetryMiddleware, operation_names
+from loyalty.web.telemetry import Telemetry, TelemetryMiddleware, operation_names
+
+
+class LoyaltyApp(Starlette):
+    """Starlette, with ``/graphql`` answered before its middlewares and router (web/graphql_route.py)."""
+
+    def __init__(self, *, graphql: GraphQLRoute, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._graphql = graphql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        is_graphql = scope["type"] == "http" and scope["path"] == GRAPHQL_PATH
+        if not (is_graphql and await self._graphql.serve(scope, receive, send)):
+            await super().__call__(scope, receive, send)
 
 
 def create_served_app() -> Starlette:
@@ -160,7 +176,7 @@ def create_app(
         await services.close()
 
     api_routes: list[BaseRoute] = [
-        Route("/graphql", graphql.handle, methods=["GET", "POST"]),
+        Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
         Route("/oauth/token", oauth_token, methods=["POST"]),
         Route("/auth/refresh", console_sessions.refresh, methods=["POST"]),
         Route("/auth/sign-out", console_sessions.sign_out, methods=["POST"]),
@@ -168,18 +184,21 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
     ]
-    app = Starlette(
+    telemetry = Telemetry(
+        routes=[route.path for route in api_routes if isinstance(route, Route)],
+        trusted_proxies=settings.trusted_networks,
+        tracing=tracing,
+    )
+    security_headers = SecurityHeaders(https=settings.issuer.startswith("https://"))
+    cors = CorsPolicy(settings.allowed_origins)
+    app = LoyaltyApp(
+        graphql=GraphQLRoute(graphql, telemetry=telemetry, security_headers=security_headers, cors=cors),
         routes=[*api_routes, *console.routes(api_routes)],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(
-                TelemetryMiddleware,
-                routes=[route.path for route in api_routes if isinstance(route, Route)],
-                trusted_proxies=settings.trusted_networks,
-                tracing=tracing,
-            ),
-            Middleware(SecurityHeadersMiddleware, https=settings.issuer.startswith("https://")),
-            Middleware(CORSMiddleware, origins=settings.allowed_origins),
+            Middleware(TelemetryMiddleware, telemetry=telemetry),
+            Middleware(SecurityHeadersMiddleware, headers=security_headers),
+            Middleware(CORSMiddleware, policy=cors),
             Middleware(ServerErrors),  # innermost: a 500 passes through the others like any answer
         ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},

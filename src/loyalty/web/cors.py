@@ -7,7 +7,7 @@ ride on a signed-in user's session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
@@ -23,47 +23,39 @@ EXPOSED_HEADERS = "X-Request-Id, Retry-After"
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
-class CORSMiddleware:
-    def __init__(self, app: ASGIApp, *, origins: Iterable[str]) -> None:
-        self.app = app
-        self._origins = frozenset(origins)
+class CorsPolicy:
+    """Which origins may call, and what an answer says to each."""
+
+    def __init__(self, origins: Iterable[str]) -> None:
+        self.origins = frozenset(origins)
         self._allowed_headers = frozenset(name.lower() for name in ALLOWED_HEADERS)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Same-origin only (no list): nothing to add to an answer, which never varies by origin.
-        if scope["type"] != "http" or (not self._origins and scope["method"] != "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        origin = headers.get("origin")
-        if scope["method"] == "OPTIONS" and origin is not None and "access-control-request-method" in headers:
-            await self._preflight(origin, headers)(scope, receive, send)
-            return
-        if not self._origins:
-            await self.app(scope, receive, send)
-            return
-        allowed = origin if origin in self._origins else None
+    def preflight_of(self, method: str, header: Callable[[str], str | None]) -> Response | None:
+        """The answer to a browser's preflight (an OPTIONS with Origin and Access-Control-Request-Method),
+        whatever the path; None for any other request. ``header`` reads a request header."""
+        if method != "OPTIONS":
+            return None
+        origin, requested_method = header("origin"), header("access-control-request-method")
+        if origin is None or requested_method is None:
+            return None
+        return self._preflight(origin, requested_method, header("access-control-request-headers") or "")
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                response_headers.add_vary_header("Origin")
-                if allowed is not None:
-                    response_headers["access-control-allow-origin"] = allowed
-                    response_headers["access-control-expose-headers"] = EXPOSED_HEADERS
-            await send(message)
+    def mark(self, headers: MutableHeaders, origin: str | None) -> None:
+        """Add to a response's ``headers`` what a browser calling from ``origin`` reads (nothing to add
+        without an allow-list: the answer never varies by origin)."""
+        if not self.origins:
+            return
+        headers.add_vary_header("Origin")
+        if origin in self.origins:
+            headers["access-control-allow-origin"] = origin
+            headers["access-control-expose-headers"] = EXPOSED_HEADERS
 
-        await self.app(scope, receive, send_with_cors)
-
-    def _preflight(self, origin: str, headers: Headers) -> Response:
-        """The answer to a browser asking whether ``origin`` may send a request: yes with exactly
-        what is allowed, or a JSON 403 saying what is not (a browser then refuses the call)."""
-        method = headers["access-control-request-method"]
-        requested = {
-            name.strip().lower() for name in headers.get("access-control-request-headers", "").split(",")
-        }
+    def _preflight(self, origin: str, method: str, requested_headers: str) -> Response:
+        """Yes with exactly what is allowed, or a JSON 403 saying what is not (a browser then refuses
+        the call)."""
+        requested = {name.strip().lower() for name in requested_headers.split(",")}
         refused_headers = sorted(requested - self._allowed_headers - {""})
-        if origin not in self._origins:
+        if origin not in self.origins:
             refusal = f"The origin {origin!r} may not call this API from a browser."
         elif method not in ALLOWED_METHODS:
             refusal = f"The method {method!r} is not served; use {' or '.join(ALLOWED_METHODS)}."
@@ -85,3 +77,28 @@ class CORSMiddleware:
         response = error_response(403, "CORS_REFUSED", refusal)
         response.headers["vary"] = "Origin"
         return response
+
+
+class CORSMiddleware:
+    def __init__(self, app: ASGIApp, *, policy: CorsPolicy) -> None:
+        self.app = app
+        self._policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Same-origin only (no list): nothing to add to an answer, which never varies by origin.
+        if scope["type"] != "http" or (not self._policy.origins and scope["method"] != "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        preflight = self._policy.preflight_of(scope["method"], headers.get)
+        if preflight is not None:
+            await preflight(scope, receive, send)
+            return
+        origin = headers.get("origin")
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._policy.mark(MutableHeaders(scope=message), origin)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)

@@ -31,10 +31,13 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The body of a request refused as a whole: one error, with its code."""
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
 def error_response(status_code: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status_code
-    )
+    return JSONResponse(error_body(code, message), status_code=status_code)
 
 
 def format_error(error: GraphQLError, request_id: str, *, suggestions: bool = True) -> dict[str, Any]:
@@ -80,17 +83,26 @@ async def not_found(_request: Request, _exc: Exception) -> Response:
     return error_response(404, "NOT_FOUND", "There is nothing at this address.")
 
 
-async def method_not_allowed(_request: Request, exc: Exception) -> Response:
+def method_refused(allow: str | None) -> JSONResponse:
+    """The 405 for a method an address does not take; ``allow`` names those it does, as HTTP requires."""
     response = error_response(405, "METHOD_NOT_ALLOWED", "This address does not take that method.")
-    response.headers.update(getattr(exc, "headers", None) or {})  # the router's Allow, which HTTP requires
+    if allow is not None:
+        response.headers["allow"] = allow
     return response
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
-    logger.error(
-        "request failed", exc_info=exc, extra={"request_id": getattr(request.state, "request_id", None)}
-    )
+async def method_not_allowed(_request: Request, exc: Exception) -> Response:
+    return method_refused((getattr(exc, "headers", None) or {}).get("Allow"))  # the router's Allow
+
+
+def failure_response(exc: Exception, request_id: str | None) -> JSONResponse:
+    """The JSON 500 for an unhandled exception, logged with its trace (never shown)."""
+    logger.error("request failed", exc_info=exc, extra={"request_id": request_id})
     return error_response(500, "INTERNAL", INTERNAL_MESSAGE)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    return failure_response(exc, getattr(request.state, "request_id", None))
 
 
 class ServerErrors:
@@ -118,8 +130,8 @@ class ServerErrors:
 
         try:
             await self.app(scope, receive, send_noting_start)
-        except Exception as exc:  # logged with its trace by server_error
+        except Exception as exc:  # logged with its trace by failure_response
             if started:
                 raise
-            response = await server_error(Request(scope), exc)
+            response = failure_response(exc, scope.get("state", {}).get("request_id"))
             await response(scope, receive, send)

@@ -9,17 +9,19 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from graphql import ExecutionResult, FieldNode, OperationDefinitionNode
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
-from strawberry.utils.await_maybe import await_maybe
 
 from loyalty.observability.context import RequestTelemetry, current_request
 from loyalty.observability.metrics import OperationLabels, Outcome, Refusal, count_refusal
@@ -32,21 +34,36 @@ from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.principals import ClientRefused
 from loyalty.web.console import accepts_html
-from loyalty.web.errors import JSONResponse, error_response, format_error
+from loyalty.web.errors import error_body, format_error
+from loyalty.web.incoming import Answer, BodyTooLarge, Incoming
+from loyalty.web.incoming import read_body as read_body  # web/oauth.py reads its body with it
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
-from loyalty.web.origin import Network, request_origin
+from loyalty.web.origin import Network
 from loyalty.web.persisted import PersistedOperations, PersistedQueryError
 from loyalty.web.rate_limit import RateLimiter
-from loyalty.web.session_cookie import RefreshCookie, asks_for_cookie
+from loyalty.web.session_cookie import OPT_IN_HEADER, RefreshCookie, opts_in
 
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 # Starlette routes HEAD wherever GET goes; it is answered as GET is (the server drops the body).
 _READS = frozenset({"GET", "HEAD"})
+_OPT_IN_HEADER = OPT_IN_HEADER.lower()
+# The headers of every answer in each media type, made once.
+_HEADERS = {
+    media_type: ((b"content-type", media_type.content_type.encode()), (b"vary", b"Accept"))
+    for media_type in MediaType
+}
 
 
-class BodyTooLarge(Exception):
-    pass
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    """What a request asks to run."""
+
+    query: str
+    variables: dict[str, Any] | None
+    name: str | None
+    allowed: frozenset[OperationType]
+    persist: tuple[str, str] | None  # (hash, query) to register as an automatic persisted query
 
 
 class BadRequest(Exception):
@@ -75,20 +92,6 @@ def _refuse_nul(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _refuse_nul(item)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused once it passes ``limit`` bytes (whatever Content-Length claims)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -150,82 +153,98 @@ class GraphQLEndpoint:
         self._refresh_cookie = refresh_cookie
         self._explorer = explorer
 
-    async def handle(self, request: Request) -> Response:
-        """GraphiQL for a browser; else the request answered in the media type it accepts."""
-        media_type = response_media_type(request.headers.get("accept"))
+    def shows_explorer(self, incoming: Incoming) -> bool:
+        """Whether the request is a browser opening GraphiQL (a read without a query, asking for HTML)."""
+        return (
+            self._explorer is not None
+            and incoming.method in _READS
+            and "query" not in incoming.query_params
+            and accepts_html(Request(incoming.scope))
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The endpoint as Starlette's route calls it, inside the middlewares; GraphQLRoute
+        (web/graphql_route.py) answers /graphql before them, and passes GraphiQL's page on to here."""
+        incoming = Incoming(scope, receive)
+        if self.shows_explorer(incoming):
+            await (await self._explorer_page(incoming))(scope, receive, send)
+        else:
+            await (await self.answer(incoming)).send(send)
+
+    async def _explorer_page(self, incoming: Incoming) -> Response:
+        assert self._explorer is not None
+        telemetry = current_request()
+        if telemetry is not None:
+            telemetry.operation_label = OperationLabels.OTHER
+        response = await self._explorer(Request(incoming.scope, incoming.receive))
+        response.headers["vary"] = "Accept"  # asked for without HTML, the same address answers JSON
+        return response
+
+    async def answer(self, incoming: Incoming) -> Answer:
+        """The request answered in the media type it accepts."""
         telemetry = current_request()
         if telemetry is not None:
             telemetry.operation_label = OperationLabels.OTHER  # until a validated document names it
-        response: Response
-        if (
-            self._explorer is not None
-            and request.method in _READS
-            and "query" not in request.query_params
-            and accepts_html(request)
-        ):
-            response = await self._explorer(request)
-        elif media_type is None:
-            response = error_response(
+        media_type = response_media_type(incoming.headers.get("accept"))
+        if media_type is None:
+            answer = _error(
                 406, "NOT_ACCEPTABLE", f"Accept '{MediaType.JSON}' or '{MediaType.GRAPHQL_RESPONSE}'."
             )
         else:
-            request.state.media_type = media_type  # for the status of a response without data
-            response = await self._answer(request)
-            response.headers["content-type"] = media_type.content_type
-        response.headers["vary"] = "Accept"  # each answer above depends on it
-        if telemetry is not None and telemetry.outcome is None and response.status_code >= 400:
+            answer = await self._answer(incoming, media_type)
+        if telemetry is not None and telemetry.outcome is None and answer.status >= 400:
             telemetry.outcome = Outcome.GRAPHQL_ERROR
-        return response
+        return answer
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, incoming: Incoming, media_type: MediaType) -> Answer:
+        persist = None
         try:
-            if request.method in _READS:
-                query, variables, operation_name = _query_string_params(request, self._persisted)
+            if incoming.method in _READS:
+                query, variables, operation_name, persist = _query_string_params(
+                    incoming.query_params, self._persisted
+                )
                 allowed = _QUERIES_ONLY
             else:
-                refusal = unsupported_body(request.headers.get("content-type"))
+                refusal = unsupported_body(incoming.headers.get("content-type"))
                 if refusal is not None:
                     count_refusal(Refusal.UNSUPPORTED_MEDIA_TYPE)
-                    return error_response(415, "UNSUPPORTED_MEDIA_TYPE", refusal)
-                body = await read_body(request, self._max_body_bytes)
-                payload, request.state.persist = self._persisted.resolve(orjson.loads(body))
+                    return _error(415, "UNSUPPORTED_MEDIA_TYPE", refusal, media_type)
+                body = await incoming.body(self._max_body_bytes)
+                payload, persist = self._persisted.resolve(orjson.loads(body))
                 query, variables, operation_name = _graphql_params(payload)
                 allowed = _ALL_OPERATIONS
         except BodyTooLarge:
             count_refusal(Refusal.BODY_TOO_LARGE)
-            return error_response(413, "PAYLOAD_TOO_LARGE", f"The body is over {self._max_body_bytes} bytes.")
+            return _error(
+                413, "PAYLOAD_TOO_LARGE", f"The body is over {self._max_body_bytes} bytes.", media_type
+            )
         except VariablesNotJSON:
-            return error_response(400, "BAD_REQUEST", "The 'variables' parameter is not valid JSON.")
+            return _error(400, "BAD_REQUEST", "The 'variables' parameter is not valid JSON.", media_type)
         except orjson.JSONDecodeError:
-            return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
+            return _error(400, "BAD_REQUEST", "The body is not valid JSON.", media_type)
         except BadRequest as error:
-            return error_response(400, "BAD_REQUEST", str(error))
+            return _error(400, "BAD_REQUEST", str(error), media_type)
         except PersistedQueryError as error:
             if error.code == "PERSISTED_QUERY_NOT_IN_LIST":
                 count_refusal(Refusal.PERSISTED_NOT_IN_LIST)
-            return error_response(request.state.media_type.status_before_execution, error.code, error.message)
+            return _error(media_type.status_before_execution, error.code, error.message, media_type)
         except HoldsNul:
-            status = request.state.media_type.status_before_execution
-            return error_response(status, "BAD_USER_INPUT", "Text may not hold NUL characters.")
-        return await self._execute(request, query, variables, operation_name, allowed)
+            status = media_type.status_before_execution
+            return _error(status, "BAD_USER_INPUT", "Text may not hold NUL characters.", media_type)
+        return await self._execute(
+            incoming, media_type, _Operation(query, variables, operation_name, allowed, persist)
+        )
 
-    async def _execute(
-        self,
-        request: Request,
-        query: str,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-        allowed: frozenset[OperationType],
-    ) -> Response:
-        request_id = request.state.request_id
-        origin = request_origin(request, self._trusted_proxies)
+    async def _execute(self, incoming: Incoming, media_type: MediaType, operation: _Operation) -> Answer:
+        query, variables, operation_name = operation.query, operation.variables, operation.name
+        origin = incoming.origin(self._trusted_proxies)
         context = Context(
             services=self._services,
             origin=origin,
             operation_name=operation_name,
-            refresh_token_in_cookie=asks_for_cookie(request),
+            refresh_token_in_cookie=opts_in(incoming.headers.get(_OPT_IN_HEADER)),
         )
-        authorization = request.headers.get("authorization")
+        authorization = incoming.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
             try:
@@ -240,7 +259,7 @@ class GraphQLEndpoint:
             # A caller with no budget left is refused before its document is parsed or measured.
             retry_after = self._rate_limiter.exhausted(caller_key, REQUEST_WEIGHT)
             if retry_after is not None:
-                return await self._rate_limited(context, retry_after)
+                return await self._rate_limited(context, retry_after, media_type)
         admission = self._schema.admit(query, operation_name, variables)
         telemetry = current_request()
         if telemetry is not None:
@@ -249,32 +268,35 @@ class GraphQLEndpoint:
             telemetry.operation = _operation_name(admission.known, operation_name)
         if isinstance(admission.refusal, QueryTooComplex):
             count_refusal(Refusal.QUERY_TOO_COMPLEX)
-        persist = getattr(request.state, "persist", None)
-        if persist is not None and admission.refusal is None:
-            self._persisted.register(*persist)  # an automatic persisted query, once within the limits
+        if operation.persist is not None and admission.refusal is None:
+            # An automatic persisted query, registered once it is within the limits.
+            self._persisted.register(*operation.persist)
         if self._rate_limiter is not None:
             retry_after = await self._rate_limiter.hit(caller_key, cost=admission.spend)
             if retry_after is not None:
-                return await self._rate_limited(context, retry_after)
+                return await self._rate_limited(context, retry_after, media_type)
         try:
             with self._operation_span(admission.known) as span:
                 turns = self._admission if context.principal is not None else self._anonymous_admission
                 async with turns:
-                    result = await self._run(admission, query, variables, operation_name, allowed, context)
+                    result = await self._run(admission, operation, context)
                 if telemetry is not None:
                     self._describe(telemetry, admission, query, operation_name, result, span)
         except InvalidOperationTypeError as refusal:
             if refusal.operation_type is OperationType.SUBSCRIPTION:
-                return error_response(
+                return _error(
                     400,
                     "SUBSCRIPTIONS_NOT_SUPPORTED",
                     "Subscriptions are not served: this API answers queries and mutations.",
+                    media_type,
                 )
-            response = error_response(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.")
-            response.headers["allow"] = "POST"
-            return response
+            answer = _error(405, "METHOD_NOT_ALLOWED", "Mutations are sent with POST.", media_type)
+            answer.headers.append((b"allow", b"POST"))
+            return answer
         except (MissingQueryError, CannotGetOperationTypeError):
-            return error_response(400, "BAD_REQUEST", "Name an operation of the document in 'operationName'.")
+            return _error(
+                400, "BAD_REQUEST", "Name an operation of the document in 'operationName'.", media_type
+            )
         # One entry per refused request, named by schema field (error.path[0] is the client's alias).
         refused = [
             (error.nodes[0].name.value, error.original_error)
@@ -290,18 +312,20 @@ class GraphQLEndpoint:
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [
-                format_error(error, request_id, suggestions=self._suggestions) for error in result.errors
+                format_error(error, incoming.request_id, suggestions=self._suggestions)
+                for error in result.errors
             ]
         if result.extensions:  # the cost
             body["extensions"] = result.extensions
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if not executed:
-            return JSONResponse(body, status_code=request.state.media_type.status_before_execution)
+            return _json(media_type.status_before_execution, body, media_type)
         body["data"] = result.data  # the spec: "data" is present (maybe null) once execution started
-        response = JSONResponse(body)
+        answer = _json(200, body, media_type)
         if context.issued_refresh_token is not None:  # a sign-in asked to keep it in the cookie
-            self._refresh_cookie.set(response, request, context.issued_refresh_token)
-        return response
+            cookie = self._refresh_cookie.header(Request(incoming.scope), context.issued_refresh_token)
+            answer.headers.append(cookie)
+        return answer
 
     def _operation_span(self, known: KnownOperation | None) -> AbstractContextManager[Any]:
         """A span for the operation when tracing, named once its type and name are known."""
@@ -344,21 +368,15 @@ class GraphQLEndpoint:
             span.set_attribute("graphql.operation.type", kind)
             span.set_attribute("loyalty.outcome", telemetry.outcome)
 
-    async def _rate_limited(self, context: Context, retry_after: float) -> Response:
+    async def _rate_limited(self, context: Context, retry_after: float, media_type: MediaType) -> Answer:
         count_refusal(Refusal.RATE_LIMITED)
         await self._services.audit.record_rate_limited(context.caller())
-        response = error_response(429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s.")
-        response.headers["Retry-After"] = str(int(retry_after))
-        return response
+        answer = _error(429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s.", media_type)
+        answer.headers.append((b"retry-after", str(int(retry_after)).encode()))
+        return answer
 
     async def _run(
-        self,
-        admission: Admission,
-        query: str,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-        allowed: frozenset[OperationType],
-        context: Context,
+        self, admission: Admission, operation: _Operation, context: Context
     ) -> ExecutionResult | StrawberryExecutionResult:
         """Nothing for a refused document; a known operation from its plan; any other through
         Strawberry's full path. The cost goes with the answer, in ``extensions.cost``."""
@@ -366,19 +384,18 @@ class GraphQLEndpoint:
         result: ExecutionResult | StrawberryExecutionResult
         if admission.refusal is not None:
             result = ExecutionResult(None, [admission.refusal])
-        elif known is not None and known.operation_type in allowed:
-            result = await await_maybe(
-                self._schema.execute_known(
-                    known, variables=variables, operation_name=operation_name, context=context
-                )
+        elif known is not None and known.operation_type in operation.allowed:
+            run = self._schema.execute_known(
+                known, variables=operation.variables, operation_name=operation.name, context=context
             )
+            result = run if isinstance(run, ExecutionResult) else await run
         else:
             result = await self._schema.execute(
-                query,
-                variable_values=variables,
+                operation.query,
+                variable_values=operation.variables,
                 context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=allowed,
+                operation_name=operation.name,
+                allowed_operation_types=operation.allowed,
             )
         if admission.cost is not None:
             cost = {"requested": admission.cost, "limit": self._schema.limits.max_cost}
@@ -406,9 +423,9 @@ def _holds_user_errors(data: Any) -> bool:
 
 
 def _query_string_params(
-    request: Request, persisted: PersistedOperations
-) -> tuple[str, dict[str, Any] | None, str | None]:
-    params = request.query_params
+    params: QueryParams, persisted: PersistedOperations
+) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, str] | None]:
+    """A GET's operation, and what to register for an automatic persisted query."""
     try:
         variables = orjson.loads(params["variables"]) if params.get("variables") else None
     except orjson.JSONDecodeError:
@@ -417,7 +434,7 @@ def _query_string_params(
         extensions = orjson.loads(params["extensions"]) if params.get("extensions") else None
     except orjson.JSONDecodeError:
         raise BadRequest("The 'extensions' parameter is not valid JSON.") from None
-    payload, request.state.persist = persisted.resolve(
+    payload, persist = persisted.resolve(
         {
             "query": params.get("query"),
             "variables": variables,
@@ -425,4 +442,13 @@ def _query_string_params(
             "extensions": extensions,
         }
     )
-    return _graphql_params(payload)
+    return (*_graphql_params(payload), persist)
+
+
+def _json(status: int, body: dict[str, Any], media_type: MediaType) -> Answer:
+    """An answer in ``media_type``; each depends on the request's Accept, so it varies by it."""
+    return Answer(status, orjson.dumps(body), list(_HEADERS[media_type]))
+
+
+def _error(status: int, code: str, message: str, media_type: MediaType = MediaType.JSON) -> Answer:
+    return _json(status, error_body(code, message), media_type)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from starlette.requests import Request
 
@@ -48,12 +48,19 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Net
     return client
 
 
-def request_origin(request: Request, proxies: Sequence[Network]) -> Origin:
-    """The request id, client address and user agent of ``request``, for the activity log."""
+def origin(
+    request_id: str, peer: str | None, header: Callable[[str], str | None], proxies: Sequence[Network]
+) -> Origin:
+    """The request id, client address and user agent of a request from ``peer`` whose headers ``header``
+    reads, for the activity log."""
     return Origin(
-        request_id=request.state.request_id,
-        source_ip=client_ip(
-            request.client.host if request.client else None, request.headers.get("x-forwarded-for"), proxies
-        ),
-        user_agent=request.headers.get("user-agent"),
+        request_id=request_id,
+        source_ip=client_ip(peer, header("x-forwarded-for"), proxies),
+        user_agent=header("user-agent"),
     )
+
+
+def request_origin(request: Request, proxies: Sequence[Network]) -> Origin:
+    """The origin of a Starlette ``request``."""
+    peer = request.client.host if request.client else None
+    return origin(request.state.request_id, peer, request.headers.get, proxies)

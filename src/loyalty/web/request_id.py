@@ -11,6 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+def request_id(offered: str | None) -> str:
+    """The id of a request whose ``X-Request-Id`` is ``offered``."""
+    return offered if offered is not None and _SANE.fullmatch(offered) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -19,15 +24,13 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = next((value for key, value in scope["headers"] if key == b"x-request-id"), b"").decode(
-            "latin-1"
-        )
-        request_id = offered if _SANE.fullmatch(offered) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        offered = next((value for key, value in scope["headers"] if key == b"x-request-id"), None)
+        chosen = request_id(offered.decode("latin-1") if offered is not None else None)
+        scope.setdefault("state", {})["request_id"] = chosen
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                MutableHeaders(scope=message)["x-request-id"] = chosen
             await send(message)
 
         await self.app(scope, receive, send_with_id)

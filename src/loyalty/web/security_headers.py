@@ -31,13 +31,15 @@ CONSOLE_POLICY = "; ".join(
 )
 
 
-class SecurityHeadersMiddleware:
-    """Adds the headers every response needs; a response may set its own policy and caching
-    (the console's pages their policy, the published keys their caching), else it gets the API's:
-    a JSON policy and ``no-store``, since GraphQL and token responses hold personal data and secrets."""
+RawHeaders = list[tuple[bytes, bytes]]
 
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
-        self.app = app
+
+class SecurityHeaders:
+    """The headers every response needs; a response may set its own policy and caching (the console's
+    pages their policy, the published keys their caching), else it gets the API's: a JSON policy and
+    ``no-store``, since GraphQL and token responses hold personal data and secrets."""
+
+    def __init__(self, *, https: bool) -> None:
         self._always = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
@@ -46,6 +48,20 @@ class SecurityHeadersMiddleware:
         if https:  # browsers ignore it over plain HTTP, and it would pin a development host to HTTPS
             self._always.append((b"strict-transport-security", HSTS.encode()))
         self._defaults = [(b"content-security-policy", API_POLICY.encode()), (b"cache-control", b"no-store")]
+        # What an API answer, which sets neither its policy nor its caching, gets: the same every time.
+        self.for_api: RawHeaders = self._always + self._defaults
+
+    def added_to(self, headers: RawHeaders) -> RawHeaders:
+        """``headers`` with the security headers after them."""
+        present = {name.lower() for name, _ in headers}
+        defaults = [(name, value) for name, value in self._defaults if name not in present]
+        return headers + self._always + defaults
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, headers: SecurityHeaders) -> None:
+        self.app = app
+        self._headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,11 +70,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers += self._always
-                headers += [(name, value) for name, value in self._defaults if name not in present]
-                message["headers"] = headers
+                message["headers"] = self._headers.added_to(list(message.get("headers", ())))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -20,9 +20,14 @@ OPT_IN_HEADER = "Loyalty-Refresh-Cookie"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
+def opts_in(header_value: str | None) -> bool:
+    """Whether a request whose ``Loyalty-Refresh-Cookie`` header is ``header_value`` keeps its refresh
+    token in the cookie (the console does)."""
+    return header_value == "1"
+
+
 def asks_for_cookie(request: Request) -> bool:
-    """Whether the client keeps its refresh token in the cookie (the console does)."""
-    return request.headers.get(OPT_IN_HEADER) == "1"
+    return opts_in(request.headers.get(OPT_IN_HEADER))
 
 
 def _secure(request: Request) -> bool:
@@ -48,6 +53,12 @@ class RefreshCookie:
             httponly=True,
             samesite="strict",
         )
+
+    def header(self, request: Request, token: str) -> tuple[bytes, bytes]:
+        """The ``Set-Cookie`` header that keeps ``token``, for an answer that is not a Starlette response."""
+        carrier = Response()
+        self.set(carrier, request, token)
+        return next(header for header in carrier.raw_headers if header[0] == b"set-cookie")
 
     def clear(self, response: Response, request: Request) -> None:
         response.delete_cookie(

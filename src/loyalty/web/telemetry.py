@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import OperationDefinitionNode, parse
@@ -22,45 +23,44 @@ from loyalty.web.origin import Network, client_ip
 access_log = logging.getLogger("loyalty.access")
 
 
-class TelemetryMiddleware:
-    """Sits inside :class:`~loyalty.web.request_id.RequestIdMiddleware`, whose id it reads."""
+@dataclass(slots=True)
+class Exchange:
+    """What is known of a request's response as it goes out, for its metrics, log line and span."""
+
+    request: RequestTelemetry
+    status: int = 500  # unless a response starts (an error escaped)
+    bytes: int = 0
+
+
+class Telemetry:
+    """Per request: the telemetry scope, the metrics, the access log line and the span; the id is the
+    one :mod:`loyalty.web.request_id` chose."""
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         routes: Collection[str],
         trusted_proxies: Sequence[Network] = (),
         tracing: Tracing | None = None,
     ) -> None:
-        self.app = app
         self._routes = frozenset(routes)  # label values: the app's paths, anything else is "other"
         self._trusted_proxies = tuple(trusted_proxies)
         self._tracing = tracing
         # The labelled series by label values: prometheus-client looks a child up under a lock each time.
         self._series: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    @contextmanager
+    def observe(self, scope: Scope) -> Iterator[Exchange]:
+        """Measure the request of ``scope`` while the block answers it; the block fills in the exchange."""
         started = time.perf_counter()
-        response = {"status": 500, "bytes": 0}  # 500 unless a response starts (an error escaped)
-
-        async def send_measured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                response["bytes"] += len(message.get("body", b""))
-            await send(message)
-
         path: str = scope["path"]
         route = path if path in self._routes else "other"
         with request_scope(scope["state"]["request_id"]) as request, self._span(scope, route) as span:
+            exchange = Exchange(request)
             try:
-                await self.app(scope, receive, send_measured)
+                yield exchange
             finally:
-                status = response["status"]
+                status = exchange.status
                 seconds = time.perf_counter() - started
                 outcome = request.outcome or (Outcome.OK if status < 400 else Outcome.HTTP_ERROR)
                 key = (route, request.operation_label, outcome, status // 100)
@@ -74,7 +74,7 @@ class TelemetryMiddleware:
                 series[1].observe(seconds)
                 if span is not None:
                     _end_span(span, status, request)
-                self._log(scope, path, status, seconds, response["bytes"])
+                self._log(scope, path, status, seconds, exchange.bytes)
 
     def _span(self, scope: Scope, route: str) -> AbstractContextManager[Any]:
         if self._tracing is None:
@@ -128,6 +128,29 @@ class TelemetryMiddleware:
             },
         )
         access_log.handle(record)
+
+
+class TelemetryMiddleware:
+    """Sits inside :class:`~loyalty.web.request_id.RequestIdMiddleware`, whose id it reads."""
+
+    def __init__(self, app: ASGIApp, *, telemetry: Telemetry) -> None:
+        self.app = app
+        self._telemetry = telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self._telemetry.observe(scope) as exchange:
+
+            async def send_measured(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    exchange.status = message["status"]
+                elif message["type"] == "http.response.body":
+                    exchange.bytes += len(message.get("body", b""))
+                await send(message)
+
+            await self.app(scope, receive, send_measured)
 
 
 def _end_span(span: Any, status: int, request: RequestTelemetry) -> None:
