@@ -22,6 +22,8 @@ NOT_IMPORTED = {
     "coredis": "Redis (rate limits shared across instances): only with LOYALTY_REDIS_URL",
     "beartype": "coredis type-checks itself with it",
     "pympler": "coredis's cache sizes itself with it",
+    "httpx": "fetching an external OpenID Connect issuer's keys: only with LOYALTY_OIDC_ISSUER",
+    "click": "httpx's command line",
 }
 
 
