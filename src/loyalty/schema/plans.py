@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import keyword
 from asyncio import isfuture
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -47,7 +49,7 @@ from graphql import (
     located_error,
 )
 from graphql.execution.executor import Executor
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.language import Visitor, visit
 from graphql.pyutils import Path
 from graphql.pyutils import inspect as describe
@@ -62,13 +64,32 @@ class Unsupported(Exception):
     """The operation needs graphql-core's general executor."""
 
 
+# A position in the response while walking: (parent, key, parent type name), None for all of ``data``.
+# It is graphql-core's ``Path`` as a plain tuple, cheaper to build for every field and list item, and
+# turned into a ``Path`` or a list only where an error or a resolver's info needs one.
+Where = tuple[Any, str | int, str | None] | None
+
+
+def _path_list(where: Where) -> list[str | int]:
+    keys: list[str | int] = []
+    while where is not None:
+        keys.append(where[1])
+        where = where[0]
+    keys.reverse()
+    return keys
+
+
+def _as_path(where: Where) -> Path | None:
+    return None if where is None else Path(_as_path(where[0]), where[1], where[2])
+
+
 @dataclass(slots=True, eq=False)
 class _Slot:
     """A position in the response: ``container[key]``, at ``path``."""
 
     container: Any  # dict or list; None for the whole of ``data``
     key: Any
-    path: Path | None
+    path: Where
 
 
 @dataclass(slots=True, eq=False)
@@ -99,23 +120,65 @@ class _Request:
     them: a refusal or a bad argument fails before the I/O its siblings wait for.
     """
 
-    __slots__ = ("data", "errors", "executor", "holes", "nulled")
+    __slots__ = (
+        "_executor",
+        "arguments",
+        "context",
+        "data",
+        "errors",
+        "holes",
+        "nulled",
+        "plan",
+        "raw_variables",
+        "schema",
+        "variables",
+    )
 
-    def __init__(self, executor: Executor) -> None:
-        self.executor = executor
+    def __init__(
+        self,
+        plan: Plan,
+        schema: GraphQLSchema,
+        context: Any,
+        variables: VariableValues,
+        raw_variables: dict[str, Any] | None,
+    ) -> None:
+        self.plan = plan
+        self.schema = schema
+        self.context = context
+        self.variables = variables
+        self.raw_variables = raw_variables
+        # The arguments of fields that take variables, coerced at their first call of the request.
+        self.arguments: dict[FieldStep, dict[str, Any]] = {}
         self.errors: list[GraphQLError] = []
         self.holes: list[_Hole] = []
-        self.nulled: set[Path | None] = set()
+        self.nulled: set[Where] = set()
         self.data: dict[str, Any] | None = None
+        self._executor: Executor | None = None
 
-    def info(self, step: FieldStep, path: Path) -> Any:
-        return self.executor.build_resolve_info(step.definition, step.nodes, step.parent_type, path)
+    def executor(self) -> Executor:
+        """graphql-core's executor for this request, built the first time a resolver's info needs it."""
+        if self._executor is None:
+            built = Executor.build(
+                self.schema,
+                self.plan.document,
+                context_value=self.context,
+                raw_variable_values=self.raw_variables,
+                operation_name=self.plan.operation_name,
+                is_awaitable=_is_awaitable,
+            )
+            if not isinstance(built, Executor):  # the variables were coerced without errors before
+                raise built[0]
+            self._executor = built
+        return self._executor
+
+    def info(self, step: FieldStep, path: Where) -> GraphQLResolveInfo:
+        return cast("GraphQLResolveInfo", _ResolveInfo(self, step, path))
 
     def leave_hole(
         self,
         container: Any,
         key: Any,
-        path: Path,
+        path: Where,
         step: FieldStep,
         complete: Complete,
         awaitable: Awaitable[Any],
@@ -129,9 +192,9 @@ class _Request:
         container[key] = None
         self.holes.append(_Hole(slot, step, slot if nullable else anchor, complete, awaitable))
 
-    def fail(self, raw: Exception, step: FieldStep, path: Path, *, nullable: bool) -> None:
+    def fail(self, raw: Exception, step: FieldStep, path: Where, *, nullable: bool) -> None:
         """Record an error where a null may stand; raise it on to the parent where none may."""
-        error = located_error(raw, step.nodes, path.as_list())
+        error = located_error(raw, step.nodes, _path_list(path))
         if not nullable:
             raise error
         self.nulled.add(path)
@@ -160,12 +223,11 @@ class _Request:
             error: Exception = result
         else:
             try:
-                # A hole's slot always has a path (only the whole of ``data``, never a hole, has none).
-                slot.container[slot.key] = hole.complete(self, hole.step, result, slot.path, hole.anchor)  # type: ignore[arg-type]
+                slot.container[slot.key] = hole.complete(self, hole.step, result, slot.path, hole.anchor)
                 return
             except Exception as raised:  # noqa: BLE001
                 error = raised
-        located = located_error(error, hole.step.nodes, slot.path.as_list() if slot.path else None)
+        located = located_error(error, hole.step.nodes, _path_list(slot.path))
         target = hole.anchor
         if target.container is None:
             self.data = None
@@ -174,12 +236,36 @@ class _Request:
         self.nulled.add(target.path)
         self.errors.append(located)
 
-    def _inside_nulled(self, path: Path | None) -> bool:
+    def _inside_nulled(self, path: Where) -> bool:
         while path is not None:
             if path in self.nulled:
                 return True
-            path = path.prev
+            path = path[0]
         return None in self.nulled
+
+
+class _ResolveInfo:
+    """What a resolver is given as graphql-core's info: its ``context`` at once, anything else from
+    the info graphql-core would build, built the first time it is asked for. Our resolvers read only
+    the context, and building the info for each field of each object was a good part of a page."""
+
+    __slots__ = ("_built", "_path", "_request", "_step", "context")
+
+    def __init__(self, request: _Request, step: FieldStep, path: Where) -> None:
+        self.context = request.context
+        self._request = request
+        self._step = step
+        self._path = path
+        self._built: GraphQLResolveInfo | None = None
+
+    def __getattr__(self, name: str) -> Any:  # called only for what is not one of the slots
+        if self._built is None:
+            step = self._step
+            path = cast("Path", _as_path(self._path))
+            self._built = self._request.executor().build_resolve_info(
+                step.definition, step.nodes, step.parent_type, path
+            )
+        return getattr(self._built, name)
 
 
 def _filling_order(outcome: tuple[_Hole, Any]) -> int:
@@ -200,8 +286,10 @@ async def _outcome(awaitable: Awaitable[Any]) -> Any:
         return error
 
 
-Resolve = Callable[[_Request, "FieldStep", Any, Path], Any]
-Complete = Callable[[_Request, "FieldStep", Any, Path, _Slot], Any]
+Resolve = Callable[[_Request, "FieldStep", Any, Where], Any]
+Complete = Callable[[_Request, "FieldStep", Any, Where, _Slot], Any]
+# An object's fields completed into a new dict: (request, source, path, anchor).
+Walk = Callable[[_Request, Any, Where, _Slot], dict[str, Any]]
 
 
 @dataclass(slots=True, eq=False)
@@ -215,17 +303,23 @@ class FieldStep:
     complete: Complete = field(repr=False)
     # For a scalar or enum read straight off the source (most fields): the whole field in one call.
     read: Callable[[Any], Any] | None = field(default=None, repr=False)
+    # The attribute Strawberry's default resolver reads, when the field has no resolver of its own.
+    attribute: str | None = None
+    # The Python type a read leaf's value already has when its coercion would return it unchanged.
+    plain: type | None = None
 
 
 @dataclass(slots=True, eq=False)
 class ObjectPlan:
     type_name: str
     steps: list[FieldStep]
+    walk: Walk = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Plan:
     document: DocumentNode
+    operation: OperationDefinitionNode
     operation_name: str | None
     root: ObjectPlan
     serial: bool
@@ -233,17 +327,17 @@ class Plan:
     async def run(
         self, schema: GraphQLSchema, *, variables: dict[str, Any] | None, context: Any
     ) -> ExecutionResult:
-        executor = Executor.build(
+        # What ``Executor.build`` does per request that depends on the request: the variables, coerced
+        # as it does (the operation and its fragments were found when the plan was compiled).
+        coerced = get_variable_values(
             schema,
-            self.document,
-            context_value=context,
-            raw_variable_values=variables,
-            operation_name=self.operation_name,
-            is_awaitable=_is_awaitable,
+            self.operation.variable_definitions or (),
+            variables or {},
+            max_errors=_MAX_COERCION_ERRORS,
         )
-        if isinstance(executor, list):
-            return ExecutionResult(data=None, errors=executor)
-        request = _Request(executor)
+        if isinstance(coerced, list):
+            return ExecutionResult(data=None, errors=coerced)
+        request = _Request(self, schema, context, coerced, variables)
         data: dict[str, Any] = {}
         request.data = data
         whole = _Slot(None, None, None)
@@ -262,9 +356,15 @@ class Plan:
         return ExecutionResult(data=request.data, errors=request.errors or None)
 
 
+# As ``Executor.build``'s ``max_coercion_errors``.
+_MAX_COERCION_ERRORS = 50
+
+
 # --- running ---------------------------------------------------------------------------------------
 
 _AWAITABLE_TYPES: dict[type, bool] = {}
+# Whether a value of this type is awaitable: False only for a type known not to be.
+_may_await = _AWAITABLE_TYPES.get
 # Strawberry's check, typed as the type guard graphql-core's executor asks for (it is one).
 _is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", is_awaitable)
 
@@ -286,10 +386,11 @@ def _walk_steps(
     steps: Iterable[FieldStep],
     type_name: str,
     source: Any,
-    path: Path | None,
+    path: Where,
     anchor: _Slot,
     data: dict[str, Any],
 ) -> dict[str, Any]:
+    """Each step in turn: the root's fields, and an object's where its compiled walk met an error."""
     for step in steps:
         key = step.key
         read = step.read
@@ -297,10 +398,10 @@ def _walk_steps(
             try:
                 data[key] = read(source)
             except Exception as raw:  # noqa: BLE001
-                request.fail(raw, step, Path(path, key, type_name), nullable=step.nullable)
+                request.fail(raw, step, (path, key, type_name), nullable=step.nullable)
                 data[key] = None
             continue
-        step_path = Path(path, key, type_name)
+        step_path = (path, key, type_name)
         here = _Slot(data, key, step_path) if step.nullable else anchor
         try:
             value = step.resolve(request, step, source, step_path)
@@ -316,12 +417,85 @@ def _walk_steps(
     return data
 
 
-def _leaf(leaf_type: Any) -> Complete:
+# An object's walk, compiled from its steps. The leaves read off the source make one dict display, in
+# the order of the selection; should any read fail, the whole object is walked again step by step by
+# ``_walk_steps`` (reads are attribute reads and coercions: reading twice changes nothing), which
+# records the error where it belongs. Every other field follows as in ``_walk_steps``.
+_WALK = """
+def walk(request, source, path, anchor):
+{reads}
+{fields}
+    return data
+"""
+_READS = """    try:
+        data = {{{entries}}}
+    except Exception:
+        return walk_steps(request, steps, type_name, source, path, anchor, {{}})"""
+_FIELD = """    step_path = (path, {key}, type_name)
+    try:
+        value = {resolve}
+        if may_await(value.__class__, True) and awaitable(value):
+            request.leave_hole(
+                data, {key}, step_path, step_{i}, complete_{i}, value, nullable={nullable}, anchor=anchor
+            )
+        else:
+            data[{key}] = complete_{i}(request, step_{i}, value, step_path, {here})
+    except Exception as raw:
+        request.fail(raw, step_{i}, step_path, nullable={nullable})
+        data[{key}] = None"""
+
+
+def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
+    names: dict[str, Any] = {
+        "steps": steps,
+        "type_name": type_name,
+        "walk_steps": _walk_steps,
+        "may_await": _may_await,
+        "awaitable": _awaitable,
+        "Slot": _Slot,
+    }
+    entries, fields = [], []
+    for i, step in enumerate(steps):
+        key = repr(step.key)
+        names[f"step_{i}"] = step
+        if step.read is not None:
+            names[f"read_{i}"], names[f"plain_{i}"] = step.read, step.plain
+            entries.append(f"{key}: {_read_expression(step, i)}")
+            continue
+        entries.append(f"{key}: None")
+        names[f"resolve_{i}"], names[f"complete_{i}"] = step.resolve, step.complete
+        resolve = (
+            f"source.{step.attribute}"
+            if _is_plain_name(step.attribute)
+            else f"resolve_{i}(request, step_{i}, source, step_path)"
+        )
+        here = f"Slot(data, {key}, step_path)" if step.nullable else "anchor"
+        fields.append(_FIELD.format(key=key, i=i, resolve=resolve, nullable=step.nullable, here=here))
+    reads = _READS.format(entries=", ".join(entries))
+    code = _WALK.format(reads=reads, fields="\n".join(fields))
+    exec(compile(code, f"<walk of {type_name}>", "exec"), names)
+    return cast("Walk", names["walk"])
+
+
+def _read_expression(step: FieldStep, i: int) -> str:
+    """A leaf read: the attribute itself when it already has the plain type, else its reader."""
+    if step.plain is not None and _is_plain_name(step.attribute):
+        return f"(value if (value := source.{step.attribute}).__class__ is plain_{i} else read_{i}(source))"
+    return f"read_{i}(source)"
+
+
+def _is_plain_name(attribute: str | None) -> bool:
+    return attribute is not None and attribute.isidentifier() and not keyword.iskeyword(attribute)
+
+
+def _leaf(leaf_type: Any, *, nullable: bool) -> Complete:
     coerce = leaf_type.coerce_output_value
 
-    def complete(_request: _Request, _step: FieldStep, value: Any, _path: Path, _anchor: _Slot) -> Any:
+    def complete(_request: _Request, step: FieldStep, value: Any, _path: Where, _anchor: _Slot) -> Any:
         if value is None or value is Undefined:
-            return None
+            if nullable:
+                return None
+            raise _null_refused(step.parent_type, step.nodes[0].name.value)
         return _coerced(leaf_type, value, coerce(value))
 
     return complete
@@ -340,29 +514,25 @@ def _null_refused(parent_type: GraphQLObjectType, name: str) -> TypeError:
     return TypeError(f"Cannot return null for non-nullable field {parent_type}.{name}.")
 
 
-def _non_null(inner: Complete) -> Complete:
-    def complete(request: _Request, step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
-        completed = inner(request, step, value, path, anchor)
-        if completed is None:
-            raise _null_refused(step.parent_type, step.nodes[0].name.value)
-        return completed
-
-    return complete
+def _iterable(value: Any, step: FieldStep) -> Iterable[Any]:
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        where = f"{step.parent_type}.{step.nodes[0].name.value}"
+        raise GraphQLError(f"Expected Iterable, but did not find one for field '{where}'.")
+    return value
 
 
-def _list(item: Complete, items_nullable: bool) -> Complete:
-    def complete(request: _Request, step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
+def _list(item: Complete, *, items_nullable: bool, nullable: bool) -> Complete:
+    def complete(request: _Request, step: FieldStep, value: Any, path: Where, anchor: _Slot) -> Any:
         if value is None or value is Undefined:
-            return None
-        if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
-            where = f"{step.parent_type}.{step.nodes[0].name.value}"
-            raise GraphQLError(f"Expected Iterable, but did not find one for field '{where}'.")
+            if nullable:
+                return None
+            raise _null_refused(step.parent_type, step.nodes[0].name.value)
         results: list[Any] = []
-        for index, entry in enumerate(value):
-            entry_path = Path(path, index, None)
+        for index, entry in enumerate(_iterable(value, step)):
+            entry_path = (path, index, None)
             results.append(None)
             try:
-                if _awaitable(entry):
+                if _may_await(entry.__class__, True) and _awaitable(entry):
                     request.leave_hole(
                         results, index, entry_path, step, item, entry, nullable=items_nullable, anchor=anchor
                     )
@@ -377,13 +547,42 @@ def _list(item: Complete, items_nullable: bool) -> Complete:
     return complete
 
 
-def _object(plan: ObjectPlan) -> Complete:
-    steps, type_name = plan.steps, plan.type_name
+def _list_of_objects(walk: Walk, item: Complete, *, nullable: bool) -> Complete:
+    """``_list`` of non-null objects, each walked straight away (most lists: edges, accounts)."""
 
-    def complete(request: _Request, _step: FieldStep, value: Any, path: Path, anchor: _Slot) -> Any:
+    def complete(request: _Request, step: FieldStep, value: Any, path: Where, anchor: _Slot) -> Any:
         if value is None or value is Undefined:
-            return None
-        return _walk_steps(request, steps, type_name, value, path, anchor, {})
+            if nullable:
+                return None
+            raise _null_refused(step.parent_type, step.nodes[0].name.value)
+        results: list[Any] = []
+        append = results.append
+        for index, entry in enumerate(_iterable(value, step)):
+            entry_path = (path, index, None)
+            try:
+                if entry is None or entry is Undefined:
+                    raise _null_refused(step.parent_type, step.nodes[0].name.value)
+                if _may_await(entry.__class__, True) and _awaitable(entry):
+                    append(None)
+                    request.leave_hole(
+                        results, index, entry_path, step, item, entry, nullable=False, anchor=anchor
+                    )
+                else:
+                    append(walk(request, entry, entry_path, anchor))
+            except Exception as raw:  # noqa: BLE001
+                request.fail(raw, step, entry_path, nullable=False)  # raises it on
+        return results
+
+    return complete
+
+
+def _object(walk: Walk, *, nullable: bool) -> Complete:
+    def complete(request: _Request, step: FieldStep, value: Any, path: Where, anchor: _Slot) -> Any:
+        if value is None or value is Undefined:
+            if nullable:
+                return None
+            raise _null_refused(step.parent_type, step.nodes[0].name.value)
+        return walk(request, value, path, anchor)
 
     return complete
 
@@ -406,7 +605,9 @@ def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: 
         raise Unsupported("no root type")
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     root = _Compiler(fragments).object_plan(root_type, [operation.selection_set])
-    return Plan(document, operation_name, root, serial=operation.operation is OperationType.MUTATION)
+    return Plan(
+        document, operation, operation_name, root, serial=operation.operation is OperationType.MUTATION
+    )
 
 
 def _has_directives(document: DocumentNode) -> bool:
@@ -430,9 +631,8 @@ class _Compiler:
         self, object_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
     ) -> ObjectPlan:
         grouped = self._collect(object_type, selection_sets)
-        return ObjectPlan(
-            object_type.name, [self._step(object_type, key, nodes) for key, nodes in grouped.items()]
-        )
+        steps = [self._step(object_type, key, nodes) for key, nodes in grouped.items()]
+        return ObjectPlan(object_type.name, steps, _compile_walk(object_type.name, steps))
 
     def _collect(
         self, object_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
@@ -473,10 +673,12 @@ class _Compiler:
             return FieldStep(
                 key, nodes, parent_type, TypeNameMetaFieldDef, False,
                 resolve=lambda *_: typename, complete=lambda _r, _s, value, _p, _a: value,
+                read=lambda _source: typename,
             )  # fmt: skip
         if name.startswith("__"):
             raise Unsupported("introspection")
         definition = parent_type.fields[name]
+        reader = _leaf_reader(parent_type, name, definition)
         return FieldStep(
             key,
             nodes,
@@ -485,23 +687,30 @@ class _Compiler:
             nullable=not isinstance(definition.type, GraphQLNonNull),
             resolve=self._resolver(definition, nodes[0]),
             complete=self._completer(definition.type, nodes),
-            read=_leaf_reader(parent_type, name, definition),
+            read=reader[0] if reader else None,
+            attribute=_attribute_read_by(definition),
+            plain=reader[1] if reader else None,
         )
 
     def _completer(self, output_type: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
-        if isinstance(output_type, GraphQLNonNull):
-            return _non_null(self._completer(output_type.of_type, nodes))
-        if isinstance(output_type, GraphQLList):
-            return _list(
-                self._completer(output_type.of_type, nodes),
-                items_nullable=not isinstance(output_type.of_type, GraphQLNonNull),
-            )
-        if is_leaf_type(output_type):
-            return _leaf(output_type)
-        if isinstance(output_type, GraphQLObjectType):
-            selection_sets = [node.selection_set for node in nodes if node.selection_set]
-            return _object(self.object_plan(output_type, selection_sets))
+        nullable = not isinstance(output_type, GraphQLNonNull)
+        inner = output_type.of_type if isinstance(output_type, GraphQLNonNull) else output_type
+        if isinstance(inner, GraphQLList):
+            item = self._completer(inner.of_type, nodes)
+            item_type = inner.of_type
+            if isinstance(item_type, GraphQLNonNull) and isinstance(item_type.of_type, GraphQLObjectType):
+                return _list_of_objects(
+                    self._object_plan_of(item_type.of_type, nodes).walk, item, nullable=nullable
+                )
+            return _list(item, items_nullable=not isinstance(item_type, GraphQLNonNull), nullable=nullable)
+        if is_leaf_type(inner):
+            return _leaf(inner, nullable=nullable)
+        if isinstance(inner, GraphQLObjectType):
+            return _object(self._object_plan_of(inner, nodes).walk, nullable=nullable)
         raise Unsupported("an interface or union")
+
+    def _object_plan_of(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> ObjectPlan:
+        return self.object_plan(object_type, [node.selection_set for node in nodes if node.selection_set])
 
     @staticmethod
     def _resolver(definition: GraphQLField, node: FieldNode) -> Resolve:
@@ -511,7 +720,7 @@ class _Compiler:
         attribute = _attribute_read_by(definition)
         if attribute is not None:
 
-            def read_attribute(_request: _Request, _step: FieldStep, source: Any, _path: Path) -> Any:
+            def read_attribute(_request: _Request, _step: FieldStep, source: Any, _path: Where) -> Any:
                 return getattr(source, attribute)
 
             return read_attribute
@@ -519,10 +728,10 @@ class _Compiler:
         if plain is not None:
             method, wants_info = plain
 
-            def call_method(request: _Request, step: FieldStep, source: Any, path: Path) -> Any:
+            def call_method(request: _Request, step: FieldStep, source: Any, path: Where) -> Any:
                 return method(source, Info(_raw_info=request.info(step, path), _field=strawberry_field))
 
-            def call_method_of_source(_request: _Request, _step: FieldStep, source: Any, _path: Path) -> Any:
+            def call_method_of_source(_request: _Request, _step: FieldStep, source: Any, _path: Where) -> Any:
                 return method(source)
 
             return call_method if wants_info else call_method_of_source
@@ -530,13 +739,17 @@ class _Compiler:
         if not any(_holds_variable(argument.value) for argument in node.arguments or ()):
             arguments = get_argument_values(definition, node)
 
-            def call_with_literals(request: _Request, step: FieldStep, source: Any, path: Path) -> Any:
+            def call_with_literals(request: _Request, step: FieldStep, source: Any, path: Where) -> Any:
                 return resolve(source, request.info(step, path), **arguments)
 
             return call_with_literals
 
-        def call_with_variables(request: _Request, step: FieldStep, source: Any, path: Path) -> Any:
-            arguments = get_argument_values(definition, node, request.executor.variable_values)
+        def call_with_variables(request: _Request, step: FieldStep, source: Any, path: Where) -> Any:
+            # Coerced once per request; not kept when coercing fails, so each call raises its own error.
+            arguments = request.arguments.get(step)
+            if arguments is None:
+                arguments = get_argument_values(definition, node, request.variables)
+                request.arguments[step] = arguments
             return resolve(source, request.info(step, path), **arguments)
 
         return call_with_variables
@@ -547,9 +760,10 @@ _PLAIN_LEAVES: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
 
 def _leaf_reader(
     parent_type: GraphQLObjectType, name: str, definition: GraphQLField
-) -> Callable[[Any], Any] | None:
+) -> tuple[Callable[[Any], Any], type | None] | None:
     """A scalar or enum field Strawberry resolves by reading an attribute, as one function: read,
-    coerce, check for null. (Such an attribute holds a plain value, never an awaitable.)"""
+    coerce, check for null (such an attribute holds a plain value, never an awaitable); and the type
+    of the values its coercion returns unchanged, if any."""
     output_type = definition.type
     nullable = not isinstance(output_type, GraphQLNonNull)
     leaf_type = output_type.of_type if isinstance(output_type, GraphQLNonNull) else output_type
@@ -573,7 +787,7 @@ def _leaf_reader(
             return value
         return _coerced(leaf_type, value, (names.get(value) if names else None) or coerce(value))
 
-    return read
+    return read, plain
 
 
 def _attribute_read_by(definition: GraphQLField) -> str | None:
