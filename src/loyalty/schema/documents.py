@@ -19,7 +19,6 @@ from graphql import DocumentNode, FieldNode, GraphQLSchema, GraphQLSyntaxError, 
 from graphql.language import TokenKind
 from graphql.language.parser import Parser, nested_too_deeply_error
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
 from loyalty.lru import Lru
 from loyalty.schema.limits import (
@@ -33,6 +32,7 @@ from loyalty.schema.limits import (
     refusal,
     too_many_tokens,
 )
+from loyalty.schema.shapes import ValidatedShapes
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -90,6 +90,7 @@ class Documents:
         # limits made of it is kept by its digest (they do not depend on the operation or the variables),
         # and it is refused again without being parsed.
         self.refused: Lru[bytes, str] = Lru(REFUSALS_KEPT)
+        self.shapes = ValidatedShapes()
 
     def admit(self, query: str, operation_name: str | None) -> tuple[ParsedDocument, Figures]:
         """The document and the operation's figures; raises a syntax error or QueryTooComplex."""
@@ -194,7 +195,7 @@ class ValidateOnce(SchemaExtension):
         if document is not None and document.node is node and document.validated:
             context.pre_execution_errors = []
         elif node is not None:
-            errors = validate_document(context.schema._schema, node, context.validation_rules)
+            errors = self._documents.shapes.validate(context.schema._schema, node, context.validation_rules)
             context.pre_execution_errors = errors
             if document is not None and document.node is node:
                 if errors:
