@@ -3,6 +3,7 @@ worker ready in 2 s, holding at most 120 MB): each package here cost start-up ti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -10,6 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
+from loyalty.config import Settings
+from loyalty.datasources.migrations import head_revision, upgrade_to_head
+from loyalty.services.container import Services
 
 BUILD_THE_APP = """
 import json, sys
@@ -24,6 +30,9 @@ NOT_IMPORTED = {
     "pympler": "coredis's cache sizes itself with it",
     "httpx": "fetching an external OpenID Connect issuer's keys: only with LOYALTY_OIDC_ISSUER",
     "click": "httpx's command line",
+    "alembic": "migrations: `loyalty migrate`, and /readyz once asked",
+    "mako": "Alembic's script templates",
+    "pygments": "Mako's error pages",
 }
 
 
@@ -55,3 +64,21 @@ def test_the_default_configuration_does_not_import(
 def test_the_check_sees_what_the_app_does_import(modules_after_building_the_app: set[str]) -> None:
     """The subprocess really built the app: what every configuration uses is there."""
     assert {"loyalty.app", "strawberry", "sqlalchemy", "starlette"} <= modules_after_building_the_app
+
+
+async def test_readiness_still_reads_the_schema_revision_with_alembic_imported_on_demand(
+    tmp_path: Path, signing_key_pem: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ready.db'}"
+    await asyncio.to_thread(upgrade_to_head, url)
+    services = Services.build(
+        Settings(database_url=url, data_dir=tmp_path, jwt_private_key=signing_key_pem, argon2_memory_kib=8)
+    )
+    try:
+        assert await services.readiness() is None
+        async with services.db.transaction() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+
+        assert await services.readiness() == f"database schema at 0001, code expects {head_revision()}"
+    finally:
+        await services.close()
