@@ -33,6 +33,8 @@ NOT_IMPORTED = {
     "alembic": "migrations: `loyalty migrate`, and /readyz once asked",
     "mako": "Alembic's script templates",
     "pygments": "Mako's error pages",
+    "jinja2": "email templates: imported with the first message rendered",
+    "aiosmtplib": "sending email over SMTP: only with LOYALTY_EMAIL_SENDER=smtp",
 }
 
 

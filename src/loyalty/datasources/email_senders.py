@@ -15,8 +15,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, Protocol, TextIO
 
-import aiosmtplib
-
 
 class PermanentSendError(Exception):
     """The server refused the message for good (a 5xx reply about the recipient or the content)."""
@@ -77,6 +75,8 @@ class SmtpSender:
         self._local_hostname: str | None = None  # for EHLO; aiosmtplib would look it up per message
 
     async def send(self, email: Email) -> None:
+        import aiosmtplib  # here, not at start: only LOYALTY_EMAIL_SENDER=smtp sends with it
+
         if self._local_hostname is None:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         try:

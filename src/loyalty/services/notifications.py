@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,6 +39,9 @@ from loyalty.datasources.email_senders import (
     SmtpSender,
 )
 from loyalty.observability.metrics import count_email_failure
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 logger = logging.getLogger("loyalty.email")
 
@@ -93,11 +96,17 @@ class EmailTemplates:
 
     HTML is autoescaped; a variable a template needs and the context lacks is an error, raised at
     enqueue time so that a broken notification fails the change's tests rather than the send.
+    Jinja2 is imported with the first message rendered, not at start (it costs ~0.15 s).
     """
 
     def __init__(self, console_url: str) -> None:
         self.console_url = console_url.rstrip("/")
-        self._env = Environment(
+
+    @cached_property
+    def _env(self) -> Environment:
+        from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+        env = Environment(
             loader=PackageLoader("loyalty", "templates/email"),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             undefined=StrictUndefined,
@@ -105,9 +114,10 @@ class EmailTemplates:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self._env.filters.update(
+        env.filters.update(
             kind_label=_kind_label, number=_number, display=_display, program_label=_program_label
         )
+        return env
 
     def approval_url(self, request_id: Any) -> str:
         return f"{self.console_url}/approvals/{quote(str(request_id), safe='')}"
