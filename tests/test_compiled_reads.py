@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from graphql import parse
 
 from loyalty.auth.permissions import Role
 from loyalty.auth.principal import Origin, Principal
@@ -24,6 +25,7 @@ from loyalty.datasources import points, users
 from loyalty.resolvers import users as user_resolvers
 from loyalty.resolvers.context import Context
 from loyalty.schema import query as query_module
+from loyalty.schema.plans import compile_plan
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden
 from tests.conftest import Api
@@ -227,3 +229,25 @@ async def test_accounts_are_not_read_for_a_caller_who_may_not_read_them(
     assert ctx.loaders.accounts_of_user.cache_map.get(found.id) is None
     mentions = ["points_accounts" in statement for statement in statements]
     assert mentions == ([False] if caller.startswith("partner") else [True])  # the role is known after
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_reads_of_a_request_hold_one_connection_until_it_ends(readers: Readers) -> None:
+    db = readers.services.db
+    ctx = Context(services=readers.services, origin=Origin(), principal=readers.callers["owner"])
+    document = """{ users(first: 2) {
+        totalCount edges { node { id pointsAccounts { transactions { edges { cursor } } } } } } }"""
+    statements: list[str] = []
+    db.statement_hook = statements.append
+    try:
+        async with ctx.one_read_connection():
+            plan = compile_plan(SCHEMA._schema, parse(document), None)
+            result = await plan.run(SCHEMA._schema, variables=None, context=ctx)
+            held = db.pool_use()["asyncpg"][0]
+    finally:
+        db.statement_hook = None
+
+    assert result.errors is None
+    assert len(statements) == 3  # the page with its accounts, the total, the ledgers
+    assert held == 1  # the same one for each statement: see test_prepared
+    assert db.pool_use()["asyncpg"][0] == 0

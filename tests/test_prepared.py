@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from loyalty.datasources import log_sql, points, users
 from loyalty.datasources.database import DRIVER_LINK, Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.log_store import LogEntry
-from loyalty.datasources.prepared import OneOf, Prepared
+from loyalty.datasources.prepared import OneOf, Prepared, reads_on_one_connection
 from loyalty.datasources.tables import log_entries
 from loyalty.services.container import Services
 
@@ -199,5 +200,110 @@ async def test_a_connection_lost_in_a_transaction_is_not_handed_out_again(postgr
             await log_sql.add_entry(conn, later)
             assert await conn.info[DRIVER_LINK].driver.fetchval("SELECT pg_backend_pid()") != first_backend
         assert later.id in await stored_ids(db)
+    finally:
+        await db.dispose()
+
+
+# --- the reads of one request on one connection ----------------------------------------------------
+
+BACKEND = Prepared(sa.select(sa.func.pg_backend_pid()))
+SLOW_BACKEND = Prepared(sa.select(sa.func.pg_backend_pid(), sa.func.pg_sleep(sa.bindparam("seconds"))))
+NOT_A_NUMBER = Prepared(sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer)))
+
+
+@pytest.fixture
+async def postgresql_db(postgresql_url: str) -> AsyncIterator[Database]:
+    db = Database(postgresql_url, pool_size=4)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def backend(db: Database) -> int:
+    row = await BACKEND.fetchrow(db)
+    assert row is not None
+    return row[0]
+
+
+def checked_out(db: Database) -> int:
+    return db.pool_use()["asyncpg"][0]
+
+
+async def test_the_reads_of_one_request_share_one_connection(postgresql_db: Database) -> None:
+    async with reads_on_one_connection(postgresql_db):
+        backends = {await backend(postgresql_db) for _ in range(3)}
+        held = checked_out(postgresql_db)
+
+    assert len(backends) == 1
+    assert held == 1
+    assert checked_out(postgresql_db) == 0, "given back when the request ends"
+
+
+async def test_reads_of_separate_requests_run_on_a_connection_each(postgresql_db: Database) -> None:
+    async def request() -> int:
+        async with reads_on_one_connection(postgresql_db):
+            row = await SLOW_BACKEND.fetchrow(postgresql_db, seconds=0.05)
+            assert row is not None
+            return row[0]
+
+    backends = await asyncio.gather(request(), request())
+
+    assert len(set(backends)) == 2
+
+
+async def test_concurrent_reads_of_one_request_do_not_wait_for_each_other(postgresql_db: Database) -> None:
+    async with reads_on_one_connection(postgresql_db):
+        started = asyncio.get_running_loop().time()
+        rows = await asyncio.gather(*(SLOW_BACKEND.fetchrow(postgresql_db, seconds=0.2) for _ in range(3)))
+        took = asyncio.get_running_loop().time() - started
+
+    assert len({row[0] for row in rows if row is not None}) == 3  # a busy connection is not waited for
+    assert took < 0.5
+    assert checked_out(postgresql_db) == 0
+
+
+async def test_a_failed_read_leaves_the_connection_to_the_pool(postgresql_db: Database) -> None:
+    async with reads_on_one_connection(postgresql_db):
+        await backend(postgresql_db)
+        with pytest.raises(sa.exc.DBAPIError):
+            await NOT_A_NUMBER.fetchrow(postgresql_db, text="x")
+        given_back = checked_out(postgresql_db)
+        await backend(postgresql_db)
+        taken_again = checked_out(postgresql_db)
+
+    assert (given_back, taken_again) == (0, 1)
+    assert checked_out(postgresql_db) == 0
+
+
+async def test_a_cancelled_read_leaves_a_connection_that_serves_the_next(postgresql_db: Database) -> None:
+    async with reads_on_one_connection(postgresql_db):
+        slow = asyncio.ensure_future(SLOW_BACKEND.fetchrow(postgresql_db, seconds=5))
+        await asyncio.sleep(0.1)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert await BACKEND.fetchrow(postgresql_db) is not None
+
+    assert checked_out(postgresql_db) == 0
+
+
+async def test_a_read_running_when_the_request_ends_gives_the_connection_back_when_done(
+    postgresql_db: Database,
+) -> None:
+    async with reads_on_one_connection(postgresql_db):
+        lingering = asyncio.ensure_future(SLOW_BACKEND.fetchrow(postgresql_db, seconds=0.2))
+        await asyncio.sleep(0.05)
+    assert checked_out(postgresql_db) == 1
+
+    assert await lingering is not None
+    assert checked_out(postgresql_db) == 0
+
+
+async def test_reads_on_sqlite_are_unchanged(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        async with reads_on_one_connection(db):
+            assert await users.fetch_user(db, uuid.uuid4()) is None
     finally:
         await db.dispose()

@@ -109,7 +109,7 @@ def account_records(rows: Iterable[Row]) -> list[PointsAccountRecord]:
     return [_account(row) for row in rows]
 
 
-def _ledger(row: sa.Row[Any]) -> LedgerRecord:
+def _ledger(row: Row) -> LedgerRecord:
     return LedgerRecord(*row[: len(_LEDGER_COLUMNS)])
 
 
@@ -246,26 +246,36 @@ async def fetch_ledger_row_by_key(
     return _ledger(row) if row else None
 
 
-async def ledger_pages(
-    conn: AsyncConnection, account_ids: Iterable[uuid.UUID], *, before_seq: int | None, limit: int
-) -> dict[uuid.UUID, list[LedgerRecord]]:
-    """For each account, up to ``limit`` ledger rows newest first, older than ``before_seq``."""
-    conditions: list[sa.ColumnElement[bool]] = [points_transactions.c.account_id.in_(list(account_ids))]
-    if before_seq is not None:
-        conditions.append(points_transactions.c.seq < before_seq)
+@functools.cache
+def _ledger_pages(*, before: bool) -> Prepared:
+    """For each account bound in ``account_ids``, up to ``limit`` ledger rows newest first, older than
+    ``before_seq`` when ``before``."""
+    conditions: list[sa.ColumnElement[bool]] = [OneOf(points_transactions.c.account_id, "account_ids")]
+    if before:
+        conditions.append(points_transactions.c.seq < sa.bindparam("before_seq", type_=sa.BigInteger))
     position = (
         sa.func.row_number()
         .over(partition_by=points_transactions.c.account_id, order_by=points_transactions.c.seq.desc())
         .label("position")
     )
     ranked = sa.select(*_LEDGER_COLUMNS, position).where(*conditions).subquery()
-    query = (
+    return Prepared(
         sa.select(*(ranked.c[c.name] for c in _LEDGER_COLUMNS))
-        .where(ranked.c.position <= limit)
+        .where(ranked.c.position <= sa.bindparam("limit", type_=sa.Integer))
         .order_by(ranked.c.account_id, ranked.c.seq.desc())
     )
+
+
+async def ledger_pages(
+    conn: Connectable, account_ids: Iterable[uuid.UUID], *, before_seq: int | None, limit: int
+) -> dict[uuid.UUID, list[LedgerRecord]]:
+    """For each account, up to ``limit`` ledger rows newest first, older than ``before_seq``."""
+    bounds = {} if before_seq is None else {"before_seq": before_seq}
+    rows = await _ledger_pages(before=before_seq is not None).fetch(
+        conn, account_ids=list(account_ids), limit=limit, **bounds
+    )
     pages: dict[uuid.UUID, list[LedgerRecord]] = {}
-    for row in await conn.execute(query):
+    for row in rows:
         record = _ledger(row)
         pages.setdefault(record.account_id, []).append(record)
     return pages

@@ -10,15 +10,19 @@ out are the ones SQLAlchemy would pass and return: UUIDs, aware UTC datetimes, d
 On SQLite, where speed matters less, a prepared statement runs through SQLAlchemy as any other.
 
 A statement runs on a connection, inside its transaction, or on the :class:`Database` itself: one
-statement alone, on a connection of the raw pool (on SQLite, of the read engine).
+statement alone, on a connection of the raw pool (on SQLite, of the read engine). Within
+:func:`reads_on_one_connection` (a request), the reads alone share one connection of the pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
@@ -123,6 +127,74 @@ class _Compiled:
         return values
 
 
+class SharedReads:
+    """The pooled connection the single reads of one request share (PostgreSQL): taken on the first
+    read, given back when the request ends, so a request checks the pool out once.
+
+    asyncpg runs one statement at a time on a connection: a read that finds it busy (a sibling field
+    resolved concurrently) takes a connection of its own for that statement rather than wait. A read
+    that fails or is cancelled leaves the connection to the pool, which knows how to tidy it, and the
+    next read takes another. A read still running when the request ends gives it back when done.
+    """
+
+    __slots__ = ("_busy", "_closed", "_connection", "database")
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._connection: asyncpg.Connection | None = None
+        self._busy = False
+        self._closed = False
+
+    def serves(self, database: Database) -> bool:
+        return database is self.database and not self._busy and not self._closed
+
+    async def take(self) -> asyncpg.Connection:
+        self._busy = True
+        if self._connection is None:
+            try:
+                self._connection = await (await self.database.pool()).acquire()
+            except BaseException:
+                self._busy = False
+                raise
+        return self._connection
+
+    async def give_back(self, *, failed: bool) -> None:
+        """The read is over: the connection is free for the next, or back in the pool if the read
+        failed or the request has ended."""
+        self._busy = False
+        if failed or self._closed:
+            await self._release()
+
+    async def close(self) -> None:
+        self._closed = True
+        if not self._busy:
+            await self._release()
+
+    async def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await (await self.database.pool()).release(connection)
+
+
+_SHARED_READS: ContextVar[SharedReads | None] = ContextVar("loyalty_shared_reads", default=None)
+
+
+@asynccontextmanager
+async def reads_on_one_connection(database: Database) -> AsyncIterator[None]:
+    """Within the block (and the tasks it starts), single reads on ``database`` share one pooled
+    connection (:class:`SharedReads`); on SQLite, nothing changes."""
+    if database.is_sqlite:
+        yield
+        return
+    shared = SharedReads(database)
+    token = _SHARED_READS.set(shared)
+    try:
+        yield
+    finally:
+        _SHARED_READS.reset(token)
+        await shared.close()
+
+
 class Prepared:
     """A statement with named ``bindparam``s, defined once at module level; see the module's doc."""
 
@@ -157,7 +229,10 @@ class Prepared:
                 async with on.read() as conn:
                     return None, take(await conn.execute(self.statement, params))
             pool = await on.pool()
+            shared = _SHARED_READS.get() if self._reads else None
             try:
+                if shared is not None and shared.serves(on):
+                    return await self._run_shared(on, shared, method, params)
                 return await self._run(on, getattr(pool, method), params)
             except DBAPIError as error:
                 # A read alone changes nothing: once more, on another connection, if this one was lost.
@@ -172,6 +247,18 @@ class Prepared:
         except BaseException as error:
             await discard_if_broken(on, link.driver, error)
             raise
+
+    async def _run_shared(
+        self, database: Database, shared: SharedReads, method: str, params: Mapping[str, Any]
+    ) -> tuple[_Compiled, Any]:
+        connection = await shared.take()
+        failed = True
+        try:
+            ran = await self._run(database, getattr(connection, method), params)
+            failed = False
+            return ran
+        finally:
+            await shared.give_back(failed=failed)
 
     async def _run(
         self, database: Database, call: Callable[..., Any], params: Mapping[str, Any]

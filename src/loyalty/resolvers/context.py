@@ -6,6 +6,7 @@ import asyncio
 import functools
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Concatenate, ParamSpec, TypeVar, cast
@@ -13,6 +14,7 @@ from typing import Concatenate, ParamSpec, TypeVar, cast
 from strawberry.dataloader import DataLoader
 
 from loyalty.auth.principal import Caller, Origin, Principal, StaffPrincipal
+from loyalty.datasources.prepared import reads_on_one_connection
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
@@ -99,6 +101,11 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(self.services)
         return self._loaders
+
+    def one_read_connection(self) -> AbstractAsyncContextManager[None]:
+        """Wraps the request's execution: its single reads share one pooled connection, checked out
+        on the first and given back as the block ends (see ``SharedReads``)."""
+        return reads_on_one_connection(self.services.db)
 
     def caller(self) -> Caller:
         """Who asks and from where, for actions the activity log records (refused ones included)."""

@@ -112,11 +112,10 @@ class PointsService:
         for key in keys:
             groups.setdefault((key.first, key.before_seq), []).append(key.account_id)
         found: dict[tuple[uuid.UUID, int, int | None], list[LedgerRecord]] = {}
-        async with self._db.read() as conn:
-            for (first, before_seq), account_ids in groups.items():
-                pages = await points.ledger_pages(conn, account_ids, before_seq=before_seq, limit=first + 1)
-                for account_id in account_ids:
-                    found[(account_id, first, before_seq)] = pages.get(account_id, [])
+        for (first, before_seq), account_ids in groups.items():
+            pages = await points.ledger_pages(self._db, account_ids, before_seq=before_seq, limit=first + 1)
+            for account_id in account_ids:
+                found[(account_id, first, before_seq)] = pages.get(account_id, [])
         result = []
         for key in keys:
             rows = found[(key.account_id, key.first, key.before_seq)]
