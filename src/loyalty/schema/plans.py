@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import GeneratorType
 from typing import Any, TypeGuard, cast
+from uuid import UUID
 
 from graphql import (
     DocumentNode,
@@ -45,6 +46,7 @@ from graphql import (
     Undefined,
     ValueNode,
     VariableNode,
+    get_named_type,
     is_leaf_type,
     located_error,
 )
@@ -245,9 +247,10 @@ class _Request:
 
 
 class _ResolveInfo:
-    """What a resolver is given as graphql-core's info: its ``context`` at once, anything else from
-    the info graphql-core would build, built the first time it is asked for. Our resolvers read only
-    the context, and building the info for each field of each object was a good part of a page."""
+    """What a resolver is given as graphql-core's info, built as it is read: building graphql-core's
+    for each field of each object was a good part of a page, and our resolvers read the context (and
+    a root field its selection). What the plan does not hold comes from graphql-core's info, built
+    with an executor the first time it is asked for."""
 
     __slots__ = ("_built", "_path", "_request", "_step", "context")
 
@@ -258,7 +261,47 @@ class _ResolveInfo:
         self._path = path
         self._built: GraphQLResolveInfo | None = None
 
-    def __getattr__(self, name: str) -> Any:  # called only for what is not one of the slots
+    @property
+    def field_name(self) -> str:
+        return self._step.nodes[0].name.value
+
+    @property
+    def field_nodes(self) -> list[FieldNode]:
+        return self._step.nodes
+
+    @property
+    def return_type(self) -> GraphQLOutputType:
+        return self._step.definition.type
+
+    @property
+    def parent_type(self) -> GraphQLObjectType:
+        return self._step.parent_type
+
+    @property
+    def path(self) -> Path | None:
+        return _as_path(self._path)
+
+    @property
+    def schema(self) -> GraphQLSchema:
+        return self._request.schema
+
+    @property
+    def fragments(self) -> dict[str, FragmentDefinitionNode]:
+        return self._request.plan.fragments
+
+    @property
+    def root_value(self) -> None:
+        return None
+
+    @property
+    def operation(self) -> OperationDefinitionNode:
+        return self._request.plan.operation
+
+    @property
+    def variable_values(self) -> VariableValues:
+        return self._request.variables
+
+    def __getattr__(self, name: str) -> Any:  # only what the class does not define
         if self._built is None:
             step = self._step
             path = cast("Path", _as_path(self._path))
@@ -305,8 +348,8 @@ class FieldStep:
     read: Callable[[Any], Any] | None = field(default=None, repr=False)
     # The attribute Strawberry's default resolver reads, when the field has no resolver of its own.
     attribute: str | None = None
-    # The Python type a read leaf's value already has when its coercion would return it unchanged.
-    plain: type | None = None
+    # For a field of an object type: that object's walk.
+    walk: Walk | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -320,6 +363,7 @@ class ObjectPlan:
 class Plan:
     document: DocumentNode
     operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDefinitionNode]
     operation_name: str | None
     root: ObjectPlan
     serial: bool
@@ -438,11 +482,15 @@ _FIELD = """    step_path = (path, {key}, type_name)
             request.leave_hole(
                 data, {key}, step_path, step_{i}, complete_{i}, value, nullable={nullable}, anchor=anchor
             )
-        else:
+{object}        else:
             data[{key}] = complete_{i}(request, step_{i}, value, step_path, {here})
     except Exception as raw:
         request.fail(raw, step_{i}, step_path, nullable={nullable})
         data[{key}] = None"""
+# An object's field walks the object straight away (its completer would, after checking for null).
+_OBJECT = """        elif value is not None and value is not Undefined:
+            data[{key}] = walk_{i}(request, value, step_path, {here})
+"""
 
 
 def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
@@ -453,14 +501,16 @@ def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
         "may_await": _may_await,
         "awaitable": _awaitable,
         "Slot": _Slot,
+        "Undefined": Undefined,
+        "UUID": UUID,
     }
     entries, fields = [], []
     for i, step in enumerate(steps):
         key = repr(step.key)
         names[f"step_{i}"] = step
         if step.read is not None:
-            names[f"read_{i}"], names[f"plain_{i}"] = step.read, step.plain
-            entries.append(f"{key}: {_read_expression(step, i)}")
+            names[f"read_{i}"] = step.read
+            entries.append(f"{key}: {_read_expression(step, i, names)}")
             continue
         entries.append(f"{key}: None")
         names[f"resolve_{i}"], names[f"complete_{i}"] = step.resolve, step.complete
@@ -470,18 +520,34 @@ def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
             else f"resolve_{i}(request, step_{i}, source, step_path)"
         )
         here = f"Slot(data, {key}, step_path)" if step.nullable else "anchor"
-        fields.append(_FIELD.format(key=key, i=i, resolve=resolve, nullable=step.nullable, here=here))
+        names[f"walk_{i}"] = step.walk
+        walk = _OBJECT.format(key=key, i=i, here=here) if step.walk else ""
+        fields.append(
+            _FIELD.format(key=key, i=i, resolve=resolve, nullable=step.nullable, here=here, object=walk)
+        )
     reads = _READS.format(entries=", ".join(entries))
     code = _WALK.format(reads=reads, fields="\n".join(fields))
     exec(compile(code, f"<walk of {type_name}>", "exec"), names)
     return cast("Walk", names["walk"])
 
 
-def _read_expression(step: FieldStep, i: int) -> str:
-    """A leaf read: the attribute itself when it already has the plain type, else its reader."""
-    if step.plain is not None and _is_plain_name(step.attribute):
-        return f"(value if (value := source.{step.attribute}).__class__ is plain_{i} else read_{i}(source))"
-    return f"read_{i}(source)"
+def _read_expression(step: FieldStep, i: int, names: dict[str, Any]) -> str:
+    """A leaf read, as its reader would answer: a value its coercion returns unchanged as it is, a
+    UUID as an ID by ``str``, an enum's value by its name; anything else (null too) by the reader."""
+    read = f"read_{i}(source)"
+    if not _is_plain_name(step.attribute):
+        return read
+    attribute = f"source.{step.attribute}"
+    leaf_type = _unwrapped(step.definition.type)
+    if isinstance(leaf_type, GraphQLEnumType):
+        names[f"names_{i}"] = _enum_names(leaf_type)
+        return f"(names_{i}.get({attribute}) or {read})"
+    plain = _plain_type(leaf_type)
+    if plain is None:
+        return read
+    names[f"plain_{i}"] = plain
+    as_id = "str(value) if value.__class__ is UUID else " if leaf_type.name == "ID" else ""
+    return f"(value if (value := {attribute}).__class__ is plain_{i} else {as_id}{read})"
 
 
 def _is_plain_name(attribute: str | None) -> bool:
@@ -515,6 +581,8 @@ def _null_refused(parent_type: GraphQLObjectType, name: str) -> TypeError:
 
 
 def _iterable(value: Any, step: FieldStep) -> Iterable[Any]:
+    if value.__class__ is list:
+        return value  # most often: no need for the ABC checks
     if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
         where = f"{step.parent_type}.{step.nodes[0].name.value}"
         raise GraphQLError(f"Expected Iterable, but did not find one for field '{where}'.")
@@ -605,9 +673,8 @@ def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: 
         raise Unsupported("no root type")
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     root = _Compiler(fragments).object_plan(root_type, [operation.selection_set])
-    return Plan(
-        document, operation, operation_name, root, serial=operation.operation is OperationType.MUTATION
-    )
+    serial = operation.operation is OperationType.MUTATION
+    return Plan(document, operation, fragments, operation_name, root, serial=serial)
 
 
 def _has_directives(document: DocumentNode) -> bool:
@@ -678,7 +745,8 @@ class _Compiler:
         if name.startswith("__"):
             raise Unsupported("introspection")
         definition = parent_type.fields[name]
-        reader = _leaf_reader(parent_type, name, definition)
+        named_type = get_named_type(definition.type)
+        plan = self._object_plan_of(named_type, nodes) if isinstance(named_type, GraphQLObjectType) else None
         return FieldStep(
             key,
             nodes,
@@ -686,27 +754,26 @@ class _Compiler:
             definition,
             nullable=not isinstance(definition.type, GraphQLNonNull),
             resolve=self._resolver(definition, nodes[0]),
-            complete=self._completer(definition.type, nodes),
-            read=reader[0] if reader else None,
+            complete=self._completer(definition.type, plan),
+            read=_leaf_reader(parent_type, name, definition),
             attribute=_attribute_read_by(definition),
-            plain=reader[1] if reader else None,
+            walk=plan.walk if plan and isinstance(_unwrapped(definition.type), GraphQLObjectType) else None,
         )
 
-    def _completer(self, output_type: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
+    def _completer(self, output_type: GraphQLOutputType, plan: ObjectPlan | None) -> Complete:
+        """How a value of ``output_type`` completes; ``plan`` is that of its object type, if it has one."""
         nullable = not isinstance(output_type, GraphQLNonNull)
-        inner = output_type.of_type if isinstance(output_type, GraphQLNonNull) else output_type
+        inner = _unwrapped(output_type)
         if isinstance(inner, GraphQLList):
-            item = self._completer(inner.of_type, nodes)
             item_type = inner.of_type
-            if isinstance(item_type, GraphQLNonNull) and isinstance(item_type.of_type, GraphQLObjectType):
-                return _list_of_objects(
-                    self._object_plan_of(item_type.of_type, nodes).walk, item, nullable=nullable
-                )
-            return _list(item, items_nullable=not isinstance(item_type, GraphQLNonNull), nullable=nullable)
+            item = self._completer(item_type, plan)
+            if plan and isinstance(_unwrapped(item_type), GraphQLObjectType) and not _nullable(item_type):
+                return _list_of_objects(plan.walk, item, nullable=nullable)
+            return _list(item, items_nullable=_nullable(item_type), nullable=nullable)
         if is_leaf_type(inner):
             return _leaf(inner, nullable=nullable)
-        if isinstance(inner, GraphQLObjectType):
-            return _object(self._object_plan_of(inner, nodes).walk, nullable=nullable)
+        if plan and isinstance(inner, GraphQLObjectType):
+            return _object(plan.walk, nullable=nullable)
         raise Unsupported("an interface or union")
 
     def _object_plan_of(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> ObjectPlan:
@@ -756,14 +823,38 @@ class _Compiler:
 
 
 _PLAIN_LEAVES: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+# Types whose exact instances they return unchanged when called, as a scalar's coercion (Long's is int).
+_RETURNED_UNCHANGED = (int, str, float, bool)
+
+
+def _plain_type(leaf_type: Any) -> type | None:
+    """The type of the values a scalar's coercion returns unchanged: by its ``__class__`` (a bool is
+    not an int here)."""
+    if not isinstance(leaf_type, GraphQLScalarType):
+        return None
+    coerce = leaf_type.coerce_output_value
+    return _PLAIN_LEAVES.get(leaf_type.name) or (coerce if coerce in _RETURNED_UNCHANGED else None)
+
+
+def _enum_names(enum_type: GraphQLEnumType) -> dict[Any, str]:
+    """An enum's names by the Python value a record holds (what its coercion looks up, without the call)."""
+    return {value.value: name for name, value in enum_type.values.items()}
+
+
+def _unwrapped(output_type: GraphQLOutputType) -> Any:
+    """The type inside a non-null one, else the type itself."""
+    return output_type.of_type if isinstance(output_type, GraphQLNonNull) else output_type
+
+
+def _nullable(output_type: GraphQLOutputType) -> bool:
+    return not isinstance(output_type, GraphQLNonNull)
 
 
 def _leaf_reader(
     parent_type: GraphQLObjectType, name: str, definition: GraphQLField
-) -> tuple[Callable[[Any], Any], type | None] | None:
+) -> Callable[[Any], Any] | None:
     """A scalar or enum field Strawberry resolves by reading an attribute, as one function: read,
-    coerce, check for null (such an attribute holds a plain value, never an awaitable); and the type
-    of the values its coercion returns unchanged, if any."""
+    coerce, check for null. (Such an attribute holds a plain value, never an awaitable.)"""
     output_type = definition.type
     nullable = not isinstance(output_type, GraphQLNonNull)
     leaf_type = output_type.of_type if isinstance(output_type, GraphQLNonNull) else output_type
@@ -771,11 +862,8 @@ def _leaf_reader(
     if attribute is None or not is_leaf_type(leaf_type):
         return None
     coerce = leaf_type.coerce_output_value
-    plain = _PLAIN_LEAVES.get(leaf_type.name) if isinstance(leaf_type, GraphQLScalarType) else None
-    # An enum's values by the Python value a record holds (what its coercion looks up, without the call).
-    names = (
-        {v.value: n for n, v in leaf_type.values.items()} if isinstance(leaf_type, GraphQLEnumType) else {}
-    )
+    plain = _plain_type(leaf_type)
+    names = _enum_names(leaf_type) if isinstance(leaf_type, GraphQLEnumType) else {}
 
     def read(source: Any) -> Any:
         value = getattr(source, attribute)
@@ -787,7 +875,7 @@ def _leaf_reader(
             return value
         return _coerced(leaf_type, value, (names.get(value) if names else None) or coerce(value))
 
-    return read, plain
+    return read
 
 
 def _attribute_read_by(definition: GraphQLField) -> str | None:
