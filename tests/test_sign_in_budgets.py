@@ -14,9 +14,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from loyalty.auth.passwords import PasswordHashing
+from loyalty.auth.principal import Origin
 from loyalty.config import Settings
 from loyalty.datasources import sign_in_attempts
 from loyalty.datasources.tables import sign_in_addresses
+from loyalty.services.errors import ServiceError
+from loyalty.services.sessions import SessionService
 from tests.conftest import TEST_PASSWORD, Api, Staff
 from tests.test_sessions import MAX_FAILURES, SIGN_IN, WRONG_PASSWORD
 
@@ -109,6 +113,57 @@ async def test_a_burst_on_a_locked_email_is_refused_without_reaching_the_databas
 
     assert set(codes) == {"ACCOUNT_LOCKED"}
     assert [s for s in statements if "sign_in_" in s or "users" in s] == []
+
+
+class HeldChecks(PasswordHashing):
+    """Argon2id checks that, once started, wait until the test lets them go on."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__(time_cost=1, memory_kib=8, parallelism=1)
+        self.go_on = asyncio.Event()
+        self.all_started = asyncio.Event()  # ``expected`` checks have started
+        self._expected = expected
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        self._expected -= 1
+        if self._expected == 0:
+            self.all_started.set()
+        await self.go_on.wait()
+        return await super().verify(password_hash, password)
+
+
+async def error_code(attempt: Any) -> str:
+    try:
+        await attempt
+    except ServiceError as error:
+        return str(error.problems[0].code)
+    return "signed in"
+
+
+async def test_attempts_beyond_five_under_way_are_refused_without_reaching_the_database(
+    api: Api, owner: Staff
+) -> None:
+    checks = HeldChecks(expected=MAX_FAILURES)
+    services = api.services
+    sessions = SessionService(services.db, checks, services.tokens, services.audit, refresh_token_days=1)
+    origin = Origin(source_ip=ATTACKER)
+    guesses = [
+        asyncio.create_task(error_code(sessions.sign_in(owner.email, f"{WRONG_PASSWORD} {n}", origin)))
+        for n in range(MAX_FAILURES)
+    ]
+    await checks.all_started.wait()  # all five counted in the database, their passwords being checked
+    statements: list[str] = []
+    services.db.statement_hook = statements.append
+    try:
+        more = [await error_code(sessions.sign_in(owner.email, WRONG_PASSWORD, origin)) for _ in range(10)]
+    finally:
+        services.db.statement_hook = None
+    checks.go_on.set()
+
+    assert more == ["ACCOUNT_LOCKED"] * 10
+    assert [s for s in statements if "sign_in_" in s or "users" in s] == []
+    assert await asyncio.gather(*guesses) == ["INVALID_CREDENTIALS"] * MAX_FAILURES
+    assert await error_code(sessions.sign_in(owner.email, WRONG_PASSWORD, origin)) == "ACCOUNT_LOCKED"
 
 
 # --- not a weapon against the owner --------------------------------------------------------------

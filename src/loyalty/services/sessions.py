@@ -17,9 +17,11 @@ Every refusal before the password is checked answers ACCOUNT_LOCKED, known email
 are kept per string the caller sent), so no answer tells whether an email exists; a refused attempt
 is not counted, so hammering does not push the end of a lock further away.
 
-Within one worker, attempts on one email also take turns in memory, and a refusal found in the
-database is remembered for ``REFUSAL_MEMO``: a burst on a locked email is refused without reaching
-the database or holding a connection (see :class:`RecentRefusals`).
+Within one worker, attempts on one email also take turns in memory, a refusal found in the
+database is remembered for ``REFUSAL_MEMO``, and an attempt from an address that already has
+``MAX_FAILURES`` attempts on the email under way here is refused at once (those are failures in the
+database until they succeed): a burst on one email is refused without reaching the database or
+holding a connection (see :class:`RecentRefusals`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_DURATION = timedelta(minutes=15)
 KNOWN_ADDRESS_FOR = timedelta(days=90)
 REFUSAL_MEMO = 1.0  # seconds
+# An attempt under way counts here for at most this long (a caller that never finishes one, say a
+# cancelled request, does not hold its place for longer). Checking a password takes milliseconds.
+UNDER_WAY_FOR = 30.0  # seconds
 _UNKNOWN_SOURCE = "unknown"
 
 
@@ -138,11 +143,46 @@ class RecentRefusals:
     refused a moment ago is refused at once. A refusal is remembered for ``REFUSAL_MEMO`` only, not until
     the lock ends: a lock may count attempts still being checked, and one of them succeeding forgives
     the others.
+
+    It also counts the attempts on each (email, address) pair that it has under way, from their arrival
+    to the end of their check: while ``MAX_FAILURES`` are, the database would refuse the next one (they
+    are failures there until one succeeds), so it is refused without waiting for a turn. The count is
+    this worker's only and may be short (an attempt stops counting after ``UNDER_WAY_FOR``), never long.
     """
 
     def __init__(self) -> None:
         self._refused: dict[tuple[str, str], tuple[float, str]] = {}
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+        # Per (email, address): when each attempt under way stops counting (see ``UNDER_WAY_FOR``).
+        self._under_way: dict[tuple[str, str], list[float]] = {}
+
+    def under_way(self, email_key: str, source: str) -> int:
+        """How many attempts on the pair this worker has under way: waiting, reserved or being checked."""
+        return len(self._live((email_key, source)))
+
+    def started(self, email_key: str, source: str) -> None:
+        if len(self._under_way) >= 10_000:  # bounded: forget what has expired
+            for pair in list(self._under_way):
+                self._live(pair)
+        self._under_way.setdefault((email_key, source), []).append(time.monotonic() + UNDER_WAY_FOR)
+
+    def ended(self, email_key: str, source: str) -> None:
+        """An attempt on the pair is over (refused, or checked). Counting one too few is safe (the
+        database decides then), so an attempt that expired may end a later one's count."""
+        live = self._live((email_key, source))
+        if live:
+            live.pop(0)
+            if not live:
+                del self._under_way[(email_key, source)]
+
+    def _live(self, pair: tuple[str, str]) -> list[float]:
+        now = time.monotonic()
+        live = [deadline for deadline in self._under_way.get(pair, ()) if deadline > now]
+        if live:
+            self._under_way[pair] = live
+        else:
+            self._under_way.pop(pair, None)
+        return live
 
     @asynccontextmanager
     async def turn(self, email_key: str) -> AsyncIterator[None]:
@@ -242,26 +282,46 @@ class SessionService:
         key = email_key(email)
         source = source_key(origin)
         now = datetime.now(UTC)
-        async with self._recent.turn(key):
-            refused = self._recent.refused(key, source)
-            if refused is not None:
-                return PasswordAttempt(key, source, now, refused=refused)
-            async with self._db.transaction() as conn:
-                await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
-                refused = await self._refused(conn, key, source, now)
-                if refused is None:
-                    seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
-                    user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
-                    password_hash = await users.fetch_password_hash(conn, user.id) if user else None
-            if refused is not None:
-                self._recent.remember(key, source, refused)
-                return PasswordAttempt(key, source, now, refused=refused)
+        refused = self._recent.refused(key, source)
+        if refused is None and self._recent.under_way(key, source) >= MAX_FAILURES:
+            refused = "locked"  # those attempts are failures in the database until one succeeds
+        if refused is not None:
+            return PasswordAttempt(key, source, now, refused=refused)
+        self._recent.started(key, source)  # until refused below, or checked (password_matches)
+        try:
+            async with self._recent.turn(key):
+                attempt = await self._reserve(email, key, source, now)
+        except BaseException:
+            self._recent.ended(key, source)
+            raise
+        if attempt.refused is not None:
+            self._recent.ended(key, source)
+        return attempt
+
+    async def _reserve(self, email: str, key: str, source: str, now: datetime) -> PasswordAttempt:
+        """The attempt counted in the database, or refused there (remembered for ``REFUSAL_MEMO``)."""
+        refused = self._recent.refused(key, source)
+        if refused is not None:
+            return PasswordAttempt(key, source, now, refused=refused)
+        async with self._db.transaction() as conn:
+            await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
+            refused = await self._refused(conn, key, source, now)
+            if refused is None:
+                seq = await sign_in_attempts.reserve(conn, email_key=key, source_key=source, now=now)
+                user = await users.fetch_user_by_email(conn, key) if len(email) <= 254 else None
+                password_hash = await users.fetch_password_hash(conn, user.id) if user else None
+        if refused is not None:
+            self._recent.remember(key, source, refused)
+            return PasswordAttempt(key, source, now, refused=refused)
         return PasswordAttempt(key, source, now, seq=seq, user=user, password_hash=password_hash)
 
     async def password_matches(self, attempt: PasswordAttempt, password: str) -> UserRecord | None:
         """The staff member whose password this is, or ``None``; as slow for an unknown email."""
-        if not await self._hashing.verify(attempt.password_hash, password[:1024]):
-            return None
+        try:
+            if not await self._hashing.verify(attempt.password_hash, password[:1024]):
+                return None
+        finally:
+            self._recent.ended(attempt.key, attempt.source)
         user = attempt.user
         return user if user is not None and user.role.is_staff else None
 
