@@ -15,6 +15,7 @@ import enum
 import inspect
 import re
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path as FilePath
@@ -25,10 +26,14 @@ import pytest
 import sqlalchemy as sa
 import strawberry
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLString,
     GraphQLSyntaxError,
     OperationType,
     execute,
@@ -36,7 +41,7 @@ from graphql import (
     parse,
 )
 from graphql.execution.executor import Executor
-from graphql.execution.values import get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.language import OperationDefinitionNode, TokenKind
 from graphql.language.parser import Parser, nested_too_deeply_error
 from graphql.pyutils import Path
@@ -59,7 +64,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from loyalty.datasources.prepared import OneOf
 from loyalty.schema.documents import ParserWithinLimits
 from loyalty.schema.limits import QueryLimits
-from loyalty.schema.plans import _has_directives
+from loyalty.schema.plans import _has_directives, _Request, compile_plan
 
 # What the code was checked against: distribution -> (lowest checked, first not checked, what uses it).
 CHECKED: dict[str, tuple[str, str, str]] = {
@@ -73,7 +78,8 @@ CHECKED: dict[str, tuple[str, str, str]] = {
     "graphql-core": (
         "3.3.2",
         "3.4",
-        "schema/plans.py (Executor.build, build_resolve_info, get_argument_values, Path),"
+        "schema/plans.py (Executor.build, build_resolve_info, GraphQLResolveInfo, get_variable_values,"
+        " get_argument_values, Path, serialize_id),"
         " schema/documents.py (parse's max_tokens and token_count)",
     ),
     "sqlalchemy": (
@@ -233,6 +239,61 @@ def test_build_resolve_info_gives_the_info_a_resolver_sees() -> None:
     assert (info.field_name, info.path, info.context, info.parent_type) == ("times", path, context, ITEM_TYPE)
 
 
+def test_get_variable_values_coerces_as_executor_build_does() -> None:
+    """plans.py Plan.run: the variables coerced by ``get_variable_values`` (errors as a list), as
+    ``Executor.build`` does with its default ``max_coercion_errors``."""
+    _takes(get_variable_values, "schema", "var_def_nodes", "inputs", "max_errors", user="plans.py Plan.run")
+    assert inspect.signature(Executor.build).parameters["max_coercion_errors"].default == 50
+    operation = DOCUMENT.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    coerced = get_variable_values(
+        ITEMS._schema, operation.variable_definitions or (), {"n": 3}, max_errors=50
+    )
+    assert isinstance(coerced, VariableValues)
+    executor = _executor({"n": 3})
+    assert isinstance(executor, Executor)
+    assert coerced.coerced == executor.variable_values.coerced == {"n": 3}
+    refused = get_variable_values(
+        ITEMS._schema, operation.variable_definitions or (), {"n": "many"}, max_errors=50
+    )
+    assert isinstance(refused, list)
+    assert [error.message for error in refused] == [error.message for error in _executor({"n": "many"})]  # type: ignore[union-attr]
+
+
+def test_the_plans_info_answers_as_graphql_cores() -> None:
+    """plans.py _ResolveInfo: each attribute of ``GraphQLResolveInfo`` as ``build_resolve_info`` gives it
+    (the plan answers those it holds, graphql-core's info the others)."""
+    context = object()
+    plan = compile_plan(ITEMS._schema, DOCUMENT, "Q")
+    operation = DOCUMENT.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    variables = get_variable_values(ITEMS._schema, operation.variable_definitions or (), {"n": 3})
+    assert isinstance(variables, VariableValues)
+    request = _Request(plan, ITEMS._schema, context, variables, {"n": 3})
+    item = plan.root.steps[0].object_plan
+    assert item is not None
+    step = next(step for step in item.steps if step.key == "doubled")
+    info = request.info(step, ((None, "item", "ItemQuery"), "doubled", "Item"))
+    executor = _executor({"n": 3}, context)
+    assert isinstance(executor, Executor)
+    path = Path(Path(None, "item", "ItemQuery"), "doubled", "Item")
+    expected = executor.build_resolve_info(
+        ITEM_TYPE.fields["times"], _field_nodes("doubled"), ITEM_TYPE, path
+    )
+    assert set(GraphQLResolveInfo._fields) == {
+        "field_name", "field_nodes", "return_type", "parent_type", "path", "schema", "fragments",
+        "root_value", "operation", "variable_values", "context", "is_awaitable", "abort_signal",
+        "async_helpers",
+    }  # fmt: skip
+    for name in GraphQLResolveInfo._fields:
+        if name == "variable_values":
+            assert info.variable_values.coerced == expected.variable_values.coerced
+        elif name == "async_helpers":  # bound to each executor's own methods
+            assert type(info.async_helpers) is type(expected.async_helpers)
+        else:
+            assert getattr(info, name) == getattr(expected, name), name
+
+
 def test_get_argument_values_reads_literals_and_variables() -> None:
     """plans.py _Compiler._resolver: arguments of literals read once, of variables per request."""
     _takes(get_argument_values, "type_def", "node", "variable_values", user="plans.py _Compiler._resolver")
@@ -262,6 +323,20 @@ def test_leaf_types_coerce_output_values() -> None:
     assert isinstance(colour, GraphQLEnumType)
     assert {name: value.value for name, value in colour.values.items()} == {"RED": "red"}
     assert colour.coerce_output_value("red") == "RED"
+
+
+def test_scalars_return_plain_values_unchanged() -> None:
+    """plans.py _plain_type and _read_expression: a str, bool or Long's int as it is, a UUID (asyncpg's
+    is a subclass) as an ID by ``str``."""
+
+    class AsyncpgLikeUuid(uuid.UUID):
+        pass
+
+    value = AsyncpgLikeUuid(int=7)
+    assert GraphQLID.coerce_output_value(value) == str(value)
+    assert GraphQLID.coerce_output_value("a") == "a"
+    assert GraphQLString.coerce_output_value("a") == "a"
+    assert GraphQLBoolean.coerce_output_value(True) is True
 
 
 def test_typename_root_types_and_directive_visitor() -> None:

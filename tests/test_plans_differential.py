@@ -450,3 +450,45 @@ async def test_errors_under_a_field_nulled_by_a_sibling_are_not_reported(world: 
     assert planned.data is None
     assert [error.path for error in planned.errors or ()] == [["users"]]
     assert answer(planned) == answer(full)
+
+
+# Accounts with a value their type refuses, deep in lists: in a page of users (where an error nulls
+# all of ``data``) and under nullable root fields; handed over at once (the accounts came with their
+# users) or by a resolver that waits.
+BAD_ACCOUNTS: dict[str, Callable[[list[Any]], list[Any]]] = {
+    "a null in a non-null leaf": lambda accounts: [dataclasses.replace(a, balance=None) for a in accounts],
+    "a null in a list of non-null objects": lambda accounts: [*accounts, None],
+    "an ID that cannot be serialized": lambda accounts: [dataclasses.replace(a, id=3.5j) for a in accounts],
+    "a Long that cannot be serialized": lambda accounts: [
+        dataclasses.replace(a, balance="many") for a in accounts
+    ],
+    "not a list": lambda _accounts: "accounts",  # type: ignore[return-value, arg-type]
+}
+
+
+@pytest.mark.parametrize("waits", [False, True], ids=["at once", "awaited"])
+async def test_accounts_with_a_bad_value_fail_alike_on_both_paths(
+    world: World, monkeypatch: pytest.MonkeyPatch, waits: bool
+) -> None:
+    found: list[str] = []
+    real = users.points_accounts
+    for label, spoil in BAD_ACCOUNTS.items():
+
+        def spoiled(ctx: Context, owner: Any, spoil: Callable[[list[Any]], list[Any]] = spoil) -> Any:
+            accounts = real(ctx, owner)
+            if not waits and not inspect.isawaitable(accounts):
+                return spoil(accounts)
+
+            async def later() -> list[Any]:
+                return spoil(await accounts if inspect.isawaitable(accounts) else accounts)
+
+            return later()
+
+        with monkeypatch.context() as patch:
+            patch.setattr(users, "points_accounts", spoiled)
+            for query in (NULLABLE_ROOTS, PAGES):
+                found += await answers_differ(
+                    world, query, _variables(world, query), f"{label}: {query.split()[1]}"
+                )
+
+    assert found == [], "\n".join(found[:5])

@@ -348,8 +348,8 @@ class FieldStep:
     read: Callable[[Any], Any] | None = field(default=None, repr=False)
     # The attribute Strawberry's default resolver reads, when the field has no resolver of its own.
     attribute: str | None = None
-    # For a field of an object type: that object's walk.
-    walk: Walk | None = field(default=None, repr=False)
+    # For a field of an object type, or a list of them: the object's plan.
+    object_plan: ObjectPlan | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -520,8 +520,10 @@ def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
             else f"resolve_{i}(request, step_{i}, source, step_path)"
         )
         here = f"Slot(data, {key}, step_path)" if step.nullable else "anchor"
-        names[f"walk_{i}"] = step.walk
-        walk = _OBJECT.format(key=key, i=i, here=here) if step.walk else ""
+        walk = ""
+        if step.object_plan and isinstance(_unwrapped(step.definition.type), GraphQLObjectType):
+            names[f"walk_{i}"] = step.object_plan.walk
+            walk = _OBJECT.format(key=key, i=i, here=here)
         fields.append(
             _FIELD.format(key=key, i=i, resolve=resolve, nullable=step.nullable, here=here, object=walk)
         )
@@ -546,7 +548,8 @@ def _read_expression(step: FieldStep, i: int, names: dict[str, Any]) -> str:
     if plain is None:
         return read
     names[f"plain_{i}"] = plain
-    as_id = "str(value) if value.__class__ is UUID else " if leaf_type.name == "ID" else ""
+    # graphql-core's ID coerces a UUID (asyncpg's is a subclass) by ``str``.
+    as_id = "str(value) if isinstance(value, UUID) else " if leaf_type.name == "ID" else ""
     return f"(value if (value := {attribute}).__class__ is plain_{i} else {as_id}{read})"
 
 
@@ -757,7 +760,7 @@ class _Compiler:
             complete=self._completer(definition.type, plan),
             read=_leaf_reader(parent_type, name, definition),
             attribute=_attribute_read_by(definition),
-            walk=plan.walk if plan and isinstance(_unwrapped(definition.type), GraphQLObjectType) else None,
+            object_plan=plan,
         )
 
     def _completer(self, output_type: GraphQLOutputType, plan: ObjectPlan | None) -> Complete:
