@@ -32,7 +32,7 @@ NO_QUERY_LIMITS = {
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update=NO_QUERY_LIMITS)
+    return settings.model_copy(update={**NO_QUERY_LIMITS, "trusted_proxies": "127.0.0.1"})
 
 
 @asynccontextmanager
@@ -141,3 +141,30 @@ async def test_requests_over_budget_are_logged_once_per_window_then_counted(
 
     [summary] = [e for e in await entries(api, owner, "request.rate_limited") if "repeats" in e["details"]]
     assert summary["details"]["repeats"] == refused - 1
+
+
+async def test_refusals_of_many_callers_at_once_are_committed_in_few_transactions(
+    api: Api, owner: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transactions = 0
+    open_transaction = api.services.db.transaction
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return open_transaction(*args, **kwargs)
+
+    monkeypatch.setattr(api.services.db, "transaction", counted)
+    await asyncio.gather(
+        *(
+            api.client.post(
+                "/graphql", json={"query": REFUSED_READ}, headers={"x-forwarded-for": f"192.0.2.{n}"}
+            )
+            for n in range(30)
+        )
+    )
+    monkeypatch.undo()
+
+    assert transactions < 10  # not one per entry
+    data = await api.data(LOGS, {"action": "query.users"}, token=owner.token)
+    assert len({edge["node"]["sourceIp"] for edge in data["logs"]["edges"]}) == 30  # one entry per caller

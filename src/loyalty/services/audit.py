@@ -10,6 +10,9 @@ written one by one (:class:`RefusalDigest`): a caller's first refusal of a kind 
 its repeats within the window are only counted, and the count is written as one summary entry when
 the window closes, or at shutdown. A process that dies loses the counts of its open windows (at most
 one window's worth per caller), never a first refusal.
+
+Entries recorded on their own are committed together with those recorded beside them
+(:class:`GroupCommit`): forty refusals at once are a few transactions, not forty in a row.
 """
 
 from __future__ import annotations
@@ -192,6 +195,49 @@ class RefusalDigest:
         )
 
 
+class GroupCommit:
+    """Writes entries in transactions of their own, each with every entry that came while the last
+    one was being written (group commit).
+
+    On SQLite every write waits for the one writer connection, so a burst of denials, each in its own
+    transaction, answered one after the other. A caller still returns only once its entry is committed
+    (or with the error that stopped the batch holding it); the batches run in a task, so no caller
+    waits for entries that came after its own.
+    """
+
+    def __init__(self, db: Database, add: Callable[[AsyncConnection, LogEntry], Awaitable[None]]) -> None:
+        self._db = db
+        self._add = add
+        self._waiting: list[tuple[LogEntry, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, entry: LogEntry) -> None:
+        committed = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, committed))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_batches())
+        await committed
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    async with self._db.transaction() as conn:
+                        for entry, _ in batch:
+                            await self._add(conn, entry)
+                except Exception as error:  # noqa: BLE001 - each caller of the batch is told
+                    for _, committed in batch:
+                        if not committed.done():
+                            committed.set_exception(error)
+                else:
+                    for _, committed in batch:
+                        if not committed.done():
+                            committed.set_result(None)
+        finally:
+            self._writer = None
+
+
 def _caller_key(caller: Caller) -> str:
     return caller.actor.actor_id if caller.actor else f"ip:{caller.origin.source_ip}"
 
@@ -204,11 +250,11 @@ class AuditTrail:
 
         ``refusal_window_seconds``: the window within which a caller's repeated refusals are counted.
         """
-        self._db = db
         self._refusals = RefusalDigest(self.record_alone, window_seconds=refusal_window_seconds)
         self._add: Callable[[AsyncConnection, LogEntry], Awaitable[None]] = (
             log_sql.add_entry if into_log_entries else log_outbox.add
         )
+        self._alone = GroupCommit(db, self._add)
         # Called after entries are committed to the outbox (the shipper's wake-up).
         self.on_recorded: Callable[[], None] = lambda: None
 
@@ -246,9 +292,9 @@ class AuditTrail:
         await self._add(conn, entry)
 
     async def record_alone(self, entry: LogEntry) -> None:
-        """Record ``entry`` in a transaction of its own (denials and failures)."""
-        async with self._db.transaction() as conn:
-            await self._add(conn, entry)
+        """Record ``entry`` in a transaction of its own (denials and failures), or one it shares with
+        entries recorded at the same time (:class:`GroupCommit`)."""
+        await self._alone.write(entry)
         self.committed()
 
     def committed(self) -> None:
