@@ -78,8 +78,9 @@ class HoldsNul(Exception):
     """Text holds a NUL character, which PostgreSQL cannot store and SQLite silently cuts at."""
 
 
-# A NUL in the query text: raw, or written as a GraphQL escape (\u0000 or \u{0}).
-_NUL_IN_QUERY = re.compile(r"\x00|\\u(?:0000|\{0+\})")
+# A NUL written as a GraphQL escape (\u0000 or \u{0}); a raw one is found by ``in``. One pattern for
+# both took 14 ms to scan a 1 MB document (an alternation has no literal prefix to search for).
+_ESCAPED_NUL = re.compile(r"\\u(?:0000|\{0+\})")
 
 
 def _refuse_nul(value: Any) -> None:
@@ -108,7 +109,7 @@ def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | Non
         raise BadRequest("'variables' must be a JSON object.")
     if operation_name is not None and not isinstance(operation_name, str):
         raise BadRequest("'operationName' must be a string.")
-    if _NUL_IN_QUERY.search(query):
+    if "\x00" in query or _ESCAPED_NUL.search(query):
         raise HoldsNul
     _refuse_nul(variables)
     return query, variables, operation_name
