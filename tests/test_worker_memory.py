@@ -1,16 +1,20 @@
-"""A served worker's memory (issue 13: at most 120 MB): what a password check allocates goes back."""
+"""A served worker's memory (issue 13: at most 120 MB): what a password check allocates goes back, and
+a busy caller's rate limit window stays small."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from bench.serving import free_port, wait_healthy
+
+from loyalty.web.rate_limit import InProcessWindows
 
 EMAIL = "owner@example.com"
 PASSWORD = "a fine owner password"
@@ -71,3 +75,19 @@ def test_a_sign_in_leaves_no_argon2_buffer_resident(served: tuple[subprocess.Pop
 
     assert answer["data"]["signIn"]["accessToken"]
     assert resident_mb(process.pid) - before < ARGON2_MEMORY_KIB / 1024 / 2
+
+
+def test_a_caller_hitting_fast_holds_a_bounded_window_in_process() -> None:
+    """A budget as large as the benchmark's let one caller's window hold every request of the last
+    minute (~90 bytes each); spending within a hundredth of the period is now one entry."""
+    windows = InProcessWindows(amount=10**9, period_seconds=60)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20_000):
+            assert windows.hit("partner:acme", 11) is None
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert held < 50_000
