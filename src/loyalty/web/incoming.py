@@ -96,26 +96,12 @@ class Answer:
         headers = [(name, value) for name, value in response.raw_headers if name != b"content-length"]
         return cls(response.status_code, bytes(response.body), headers)
 
-    def header(self, name: bytes) -> bytes | None:
-        return next((value for key, value in self.headers if key == name), None)
-
-    def set_header(self, name: bytes, value: bytes) -> None:
-        """Replace ``name``'s value where it is, or add it at the end."""
-        for index, (key, _) in enumerate(self.headers):
-            if key == name:
-                self.headers[index] = (name, value)
-                return
-        self.headers.append((name, value))
-
     def start_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers to send: Content-Length (none for a 204 or 304, as Starlette does), then the rest."""
         if self.status in (204, 304):
             return list(self.headers)
         return [(b"content-length", str(len(self.body)).encode()), *self.headers]
 
-    async def send(self, send: Send, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        headers = self.start_headers()
-        if extra_headers:
-            headers += extra_headers
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+    async def send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.start_headers()})
         await send({"type": "http.response.body", "body": self.body})
