@@ -14,7 +14,7 @@ from typing import Concatenate, ParamSpec, TypeVar, cast
 from strawberry.dataloader import DataLoader
 
 from loyalty.auth.principal import Caller, Origin, Principal, StaffPrincipal
-from loyalty.datasources.prepared import reads_on_one_connection
+from loyalty.datasources.prepared import ReadsOnOneConnection
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
@@ -105,7 +105,7 @@ class Context:
     def one_read_connection(self) -> AbstractAsyncContextManager[None]:
         """Wraps the request's execution: its single reads share one pooled connection, checked out
         on the first and given back as the block ends (see ``SharedReads``)."""
-        return reads_on_one_connection(self.services.db)
+        return ReadsOnOneConnection(self.services.db)
 
     def caller(self) -> Caller:
         """Who asks and from where, for actions the activity log records (refused ones included)."""

@@ -23,22 +23,18 @@ from loyalty.services.users import Enrolment, KeepAccounts
 async def me(ctx: Context, *, with_accounts: bool = False) -> UserRecord | None:
     principal = ctx.staff()
     user = await ctx.services.users.get(
-        principal, str(principal.user_id), keep_accounts=_accounts_keeper(ctx, with_accounts)
+        principal, str(principal.user_id), _accounts_keeper(ctx, with_accounts)
     )
     # The role in force, which an external issuer's claim may set (LOYALTY_OIDC_ROLE_FROM_CLAIM).
     return dataclasses.replace(user, role=principal.role) if user else None
 
 
 async def user(ctx: Context, user_id: str, *, with_accounts: bool = False) -> UserRecord | None:
-    return await ctx.services.users.get(
-        ctx.signed_in(), user_id, keep_accounts=_accounts_keeper(ctx, with_accounts)
-    )
+    return await ctx.services.users.get(ctx.signed_in(), user_id, _accounts_keeper(ctx, with_accounts))
 
 
 async def user_by_email(ctx: Context, email: str, *, with_accounts: bool = False) -> UserRecord | None:
-    return await ctx.services.users.get_by_email(
-        ctx.signed_in(), email, keep_accounts=_accounts_keeper(ctx, with_accounts)
-    )
+    return await ctx.services.users.get_by_email(ctx.signed_in(), email, _accounts_keeper(ctx, with_accounts))
 
 
 def _accounts_keeper(ctx: Context, with_accounts: bool) -> KeepAccounts | None:

@@ -151,7 +151,7 @@ class UserService:
     # --- reads -------------------------------------------------------------------------------
 
     async def get(
-        self, principal: Principal, user_id: str, *, keep_accounts: KeepAccounts | None = None
+        self, principal: Principal, user_id: str, keep_accounts: KeepAccounts | None = None
     ) -> UserRecord | None:
         """The user, if the caller may read them; with ``keep_accounts``, their accounts go there
         when the caller may read those too."""
@@ -167,7 +167,7 @@ class UserService:
         return user if user is not None and self._may_read(principal, user) else None
 
     async def get_by_email(
-        self, principal: Principal, email: str, *, keep_accounts: KeepAccounts | None = None
+        self, principal: Principal, email: str, keep_accounts: KeepAccounts | None = None
     ) -> UserRecord | None:
         """As ``get``, by email in any case."""
         _require_lookup(principal)
