@@ -217,7 +217,7 @@ async def test_accounts_are_not_read_for_a_caller_who_may_not_read_them(
     principal = readers.callers[caller]
     assert principal is not None
     ctx = Context(services=readers.services, origin=Origin(), principal=principal)
-    user_id = readers.targets[target][0] if target in readers.targets else str(principal.user_id)  # type: ignore[union-attr]
+    user_id = readers.targets[target][0] if target in readers.targets else str(ctx.staff().user_id)
     statements: list[str] = []
     readers.services.db.statement_hook = statements.append
     try:

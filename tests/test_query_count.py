@@ -95,9 +95,7 @@ async def test_listing_50_users_with_accounts_and_ledgers_runs_4_statements(
     assert len(many) == len(few) == 4, many
 
 
-async def test_a_user_with_balances_takes_1_statement(
-    api: Api, owner: Staff, customers: list[Staff]
-) -> None:
+async def test_a_user_with_balances_takes_1_statement(api: Api, owner: Staff, customers: list[Staff]) -> None:
     ada = customers[0]
 
     data, statements = await statements_of(api, owner, USER, {"id": ada.id})
