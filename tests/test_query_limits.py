@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -138,6 +139,31 @@ async def refusal(
 
 async def test_a_one_megabyte_document_is_refused_by_its_tokens(api: Api) -> None:
     assert "more than 1000 tokens" in await refusal(api, ONE_MB_OF_ME)
+
+
+@pytest.mark.parametrize(
+    "document", [ONE_MB_OF_ME, "{" + " me" * 340_000 + "}", "{ me { id } " + "!" * 1_000_000]
+)
+async def test_a_refused_document_is_freed_when_its_request_ends_not_by_the_collector(
+    api: Api, document: str
+) -> None:
+    """Nothing of ours is left in a reference cycle (which keeps the document until the collector runs)."""
+    await api.post(document)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        await api.post(document)
+        gc.collect()
+        ours = [
+            item.f_code.co_qualname
+            for item in gc.garbage
+            if isinstance(item, FrameType) and "/loyalty/" in item.f_code.co_filename
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+    assert ours == []
 
 
 def test_root_fields_over_the_limit_are_refused_before_the_rest_is_read() -> None:

@@ -78,12 +78,15 @@ class LoyaltySchema(strawberry.Schema):
         if known is not None:
             figures = known.figures
         else:
+            # A refusal is kept without its traceback, whose frames hold the document: the traceback and
+            # what keeps the refusal formed a cycle, so each refused 1 MB document stayed in memory until
+            # the collector's next run (hundreds of MB under a flood, with the collector tuned for speed).
             try:
                 _, figures = self.documents.admit(query, operation_name)
             except QueryTooComplex as over:
-                return Admission(None, self.limits.refusal_spend, refusal=over)
+                return Admission(None, self.limits.refusal_spend, refusal=over.with_traceback(None))
             except GraphQLError as unparsable:
-                return Admission(None, REQUEST_WEIGHT, refusal=unparsable)
+                return Admission(None, REQUEST_WEIGHT, refusal=unparsable.with_traceback(None))
         cost = figures.cost.evaluate(variables)
         refused = cost_refusal(cost, self.limits)
         if refused is not None:
