@@ -41,14 +41,21 @@ _ACCOUNT_COLUMNS = (
     "points_accounts.id, points_accounts.user_id, points_accounts.program, points_accounts.balance, "
     "points_accounts.created_at"
 )
-USER = f"SELECT {_USER_COLUMNS} FROM users WHERE users.id = $1 AND users.deleted_at IS NULL"
-ACCOUNTS_OF_USERS = (
-    f"SELECT {_ACCOUNT_COLUMNS} FROM points_accounts WHERE points_accounts.user_id = ANY($1::uuid[]) "
-    "ORDER BY points_accounts.created_at, points_accounts.id"
+# Each user's accounts, as our server reads them with its users: an array of rows in one statement.
+_ACCOUNTS_OF_EACH_USER = (
+    f"(SELECT array_agg(ROW({_ACCOUNT_COLUMNS}) ORDER BY points_accounts.created_at, points_accounts.id) "
+    "FROM points_accounts WHERE points_accounts.user_id = users.id AND users.role = ANY($1::varchar[])) "
+    "AS accounts"
 )
-USERS_PAGE = (
-    f"SELECT {_USER_COLUMNS} FROM users WHERE users.deleted_at IS NULL "
-    "ORDER BY users.enrolled_at DESC, users.id DESC LIMIT $1"
+# The roles whose balances the bench's caller, an owner, may read: all of them.
+BALANCE_ROLES = ["OWNER", "MANAGER", "ENGINEER", "PRODUCT_MANAGER", "USER"]
+USER_WITH_ACCOUNTS = (
+    f"SELECT {_USER_COLUMNS}, {_ACCOUNTS_OF_EACH_USER} FROM users "
+    "WHERE users.id = $2 AND users.deleted_at IS NULL"
+)
+USERS_PAGE_WITH_ACCOUNTS = (
+    f"SELECT {_USER_COLUMNS}, {_ACCOUNTS_OF_EACH_USER} FROM users WHERE users.deleted_at IS NULL "
+    "ORDER BY users.enrolled_at DESC, users.id DESC LIMIT $2"
 )
 ACCOUNT_WITH_OWNER_ROLE = (
     f"SELECT {_ACCOUNT_COLUMNS}, users.role, users.email, users.first_name FROM points_accounts "
@@ -159,11 +166,10 @@ class Floor:
         """(a) query U($id: ID!) { user(id: $id) { email role pointsAccounts { balance } } }"""
         user_id = orjson.loads(await request.body())["variables"]["id"]
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(USER, uuid.UUID(user_id))
-            if row is None:
-                return _answer({"user": None}, 6)
-            accounts = await conn.fetch(ACCOUNTS_OF_USERS, [row[0]])
-        node = {"email": row[1], "role": row[4], "pointsAccounts": [{"balance": a[3]} for a in accounts]}
+            row = await conn.fetchrow(USER_WITH_ACCOUNTS, BALANCE_ROLES, uuid.UUID(user_id))
+        if row is None:
+            return _answer({"user": None}, 6)
+        node = {"email": row[1], "role": row[4], "pointsAccounts": [{"balance": a[3]} for a in row[7] or ()]}
         return _answer({"user": node}, 6)
 
     async def adjust_points(self, request: Request) -> Response:
@@ -212,19 +218,14 @@ class Floor:
         """(c) { users(first: 50) { edges { cursor node { id email role pointsAccounts { id balance } } }
         pageInfo { hasNextPage endCursor } } }"""
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(USERS_PAGE, PAGE + 1)
-            page = rows[:PAGE]
-            accounts = await conn.fetch(ACCOUNTS_OF_USERS, [row[0] for row in page])
-        by_user: dict[Any, list[dict[str, Any]]] = {}
-        for account in accounts:
-            by_user.setdefault(account[1], []).append({"id": str(account[0]), "balance": account[3]})
+            rows = await conn.fetch(USERS_PAGE_WITH_ACCOUNTS, BALANCE_ROLES, PAGE + 1)
         edges = []
-        for row in page:
+        for row in rows[:PAGE]:
             node = {
                 "id": str(row[0]),
                 "email": row[1],
                 "role": row[4],
-                "pointsAccounts": by_user.get(row[0], []),
+                "pointsAccounts": [{"id": str(a[0]), "balance": a[3]} for a in row[7] or ()],
             }
             edges.append({"cursor": encode_time_cursor(row[5], row[0]), "node": node})
         return _answer({"users": _connection(edges, len(rows) > PAGE)}, 352)
