@@ -25,8 +25,8 @@ from graphql import (
     StringValueNode,
     get_named_type,
 )
-from graphql.language import TokenKind
-from graphql.validation import ASTValidationRule
+from graphql.language import Token, TokenKind
+from graphql.validation import ASTValidationRule, ValidationRule
 from strawberry.schema.schema import validate_document
 
 from loyalty.lru import Lru
@@ -48,7 +48,7 @@ def shape_of(document: DocumentNode) -> Shape | None:
         return None
     parts: list[Any] = []
     strings: dict[tuple[TokenKind, str | None], int] = {}
-    token = document.loc.start_token
+    token: Token | None = document.loc.start_token
     while token is not None:
         kind = token.kind
         if kind in _STRINGS:
@@ -61,7 +61,7 @@ def shape_of(document: DocumentNode) -> Shape | None:
     return tuple(parts)
 
 
-class PlainStrings(ASTValidationRule):
+class PlainStrings(ValidationRule):
     """Reports nothing: notes a string where the schema expects something other than any text."""
 
     def enter_string_value(self, _node: StringValueNode, *_args: Any) -> None:
@@ -81,13 +81,15 @@ class ValidatedShapes:
     ) -> list[GraphQLError]:
         """Strawberry's validation of ``document`` with ``rules``, or none for a shape that passed."""
         shape = shape_of(document)
+        if shape is None:
+            return validate_document(schema, document, rules)
         key = (rules, shape)
-        if shape is not None and self._passed.get(key):
+        if self._passed.get(key):
             return []
         reset = _strings_parsed.set(False)
         try:
             errors = validate_document(schema, document, (*rules, PlainStrings))
-            if shape is not None and not errors and not _strings_parsed.get():
+            if not errors and not _strings_parsed.get():
                 self._passed.put(key, True)
         finally:
             _strings_parsed.reset(reset)
