@@ -279,7 +279,8 @@ class GraphQLEndpoint:
         try:
             with self._operation_span(admission.known) as span:
                 turns = self._admission if context.principal is not None else self._anonymous_admission
-                async with turns:
+                # In its turn, the operation's single reads share one pooled connection.
+                async with turns, context.one_read_connection():
                     result = await self._run(admission, operation, context)
                 if telemetry is not None:
                     self._describe(telemetry, admission, query, operation_name, result, span)
