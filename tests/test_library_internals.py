@@ -316,13 +316,16 @@ def test_located_error_and_path_locate_a_resolver_error() -> None:
 
 
 def test_leaf_types_coerce_output_values() -> None:
-    """plans.py _leaf and _leaf_reader: ``coerce_output_value`` on scalars and enums; enum values by name."""
+    """plans.py _leaf, _leaf_reader and _enum_names: ``coerce_output_value`` on scalars and enums; enum
+    values and Strawberry's members by name."""
     string = ITEM_TYPE.fields["firstName"].type.of_type
     assert string.coerce_output_value("Ada") == "Ada"
     colour = ITEM_TYPE.fields["colour"].type.of_type
     assert isinstance(colour, GraphQLEnumType)
     assert {name: value.value for name, value in colour.values.items()} == {"RED": "red"}
     assert colour.coerce_output_value("red") == "RED"
+    assert list(colour.wrapped_cls) == [Colour.RED]  # Strawberry's enum: members coerced by value
+    assert colour.coerce_output_value(Colour.RED) == "RED"
 
 
 def test_scalars_return_plain_values_unchanged() -> None:

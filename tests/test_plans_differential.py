@@ -31,7 +31,7 @@ from hypothesis_graphql import mutations, queries
 
 from loyalty.auth.permissions import Role
 from loyalty.auth.principal import Caller, Origin, Principal
-from loyalty.resolvers import activity_log, approvals, points, sessions, users
+from loyalty.resolvers import accounts, activity_log, approvals, points, sessions, users
 from loyalty.resolvers.context import Context
 from loyalty.schema import LoyaltySchema, build_schema
 from loyalty.schema.plans import compile_plan
@@ -492,3 +492,25 @@ async def test_accounts_with_a_bad_value_fail_alike_on_both_paths(
                 )
 
     assert found == [], "\n".join(found[:5])
+
+
+@pytest.mark.parametrize(
+    "permission", [["users:read"], "not a permission"], ids=["cannot be hashed", "not in the enum"]
+)
+async def test_an_enum_read_off_a_record_with_a_bad_value_fails_alike_on_both_paths(
+    world: World, monkeypatch: pytest.MonkeyPatch, permission: Any
+) -> None:
+    real = accounts.permissions
+
+    def spoiled(user: Any) -> list[Any]:
+        return [dataclasses.replace(grant, permission=permission) for grant in real(user)][:2]
+
+    monkeypatch.setattr(accounts, "permissions", spoiled)
+    query = "{ me { email permissions { access permission } } }"
+
+    full, planned = await both_paths(SCHEMA, world.services, world.callers["owner"], query)
+
+    # The error bubbles up to ``me``, where ``answer`` compares only what was nulled: the message too.
+    assert answer(planned) == answer(full)
+    assert {error.message for error in planned.errors or ()} == {error.message for error in full.errors or ()}
+    assert "cannot represent value" in (planned.errors or [])[0].message

@@ -571,13 +571,14 @@ def _is_plain_name(attribute: str | None) -> bool:
 
 def _leaf(leaf_type: Any, *, nullable: bool) -> Complete:
     coerce = leaf_type.coerce_output_value
+    names = _enum_names(leaf_type) if isinstance(leaf_type, GraphQLEnumType) else {}
 
     def complete(_request: _Request, step: FieldStep, value: Any, _path: Where, _anchor: _Slot) -> Any:
         if value is None or value is Undefined:
             if nullable:
                 return None
             raise _null_refused(step.parent_type, step.nodes[0].name.value)
-        return _coerced(leaf_type, value, coerce(value))
+        return _coerced(leaf_type, value, _enum_name(names, value) or coerce(value))
 
     return complete
 
@@ -852,8 +853,27 @@ def _plain_type(leaf_type: Any) -> type | None:
 
 
 def _enum_names(enum_type: GraphQLEnumType) -> dict[Any, str]:
-    """An enum's names by the Python value a record holds (what its coercion looks up, without the call)."""
-    return {value.value: name for name, value in enum_type.values.items()}
+    """An enum's names by the Python value a record holds (what its coercion looks up, without the
+    call), and by the members of the Python enum Strawberry wraps, which a resolver may return (its
+    coercion compares them by value, one name after the other)."""
+    names = {value.value: name for name, value in enum_type.values.items()}
+    for member in getattr(enum_type, "wrapped_cls", ()):
+        try:
+            names.setdefault(member, enum_type.coerce_output_value(member))
+        except ValueError:  # a member the GraphQL enum lacks: coerced (and refused) when met
+            continue
+    return names
+
+
+def _enum_name(names: dict[Any, str], value: Any) -> str | None:
+    """The name ``names`` hold for ``value``, if any: None for a value that cannot be hashed (its
+    coercion refuses it with a GraphQL error where the lookup would raise a TypeError)."""
+    if not names:
+        return None
+    try:
+        return names.get(value)
+    except TypeError:
+        return None
 
 
 def _unwrapped(output_type: GraphQLOutputType) -> Any:
@@ -888,7 +908,7 @@ def _leaf_reader(
             raise _null_refused(parent_type, name)
         if value.__class__ is plain:
             return value
-        return _coerced(leaf_type, value, (names.get(value) if names else None) or coerce(value))
+        return _coerced(leaf_type, value, _enum_name(names, value) or coerce(value))
 
     return read
 
