@@ -1,5 +1,5 @@
 """A served worker's memory (issue 13: at most 120 MB): what a password check allocates goes back, and
-a busy caller's rate limit window stays small."""
+a busy caller's rate limit window stays small, and nothing is hashed at start."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 import pytest
 from bench.serving import free_port, wait_healthy
 
+from loyalty.auth.passwords import PasswordHashing
 from loyalty.web.rate_limit import InProcessWindows
 
 EMAIL = "owner@example.com"
@@ -91,3 +92,30 @@ def test_a_caller_hitting_fast_holds_a_bounded_window_in_process() -> None:
         tracemalloc.stop()
 
     assert held < 50_000
+
+
+DECOY_COST_KIB = 256 * 1024
+PEAK_AFTER_BUILDING = """
+import resource
+from loyalty.auth.passwords import PasswordHashing
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+PasswordHashing(time_cost=1, memory_kib={cost}, parallelism=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_password_hashing_hashes_nothing_at_start() -> None:
+    """The decoy hash (for unknown emails) is made at the first miss: at start it cost a hash."""
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_AFTER_BUILDING.format(cost=DECOY_COST_KIB)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+    assert int(result.stdout) < DECOY_COST_KIB / 4  # KiB the peak rose by
+
+
+async def test_an_unknown_email_is_checked_against_the_decoy() -> None:
+    hashing = PasswordHashing(time_cost=1, memory_kib=8, parallelism=1)
+
+    assert await hashing.verify(None, "any password") is False
+    assert await hashing.verify(await hashing.hash("right"), "right") is True

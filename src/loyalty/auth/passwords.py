@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -43,23 +44,27 @@ class PasswordHashing:
         self._thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="argon2", initializer=_lower_priority
         )
-        # Verified when the email is unknown, so a miss costs as much as a hit.
-        self._decoy = self._hasher.hash("decoy password, never matches")
 
     async def hash(self, password: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._verify, password_hash or self._decoy, password
+            self._thread, self._verify, password_hash, password
         )
+
+    @cached_property
+    def _decoy(self) -> str:
+        """Verified when the email is unknown, so a miss costs as much as a hit. Made on the hashing
+        thread at the first miss, not at start: at the default cost it took ~20-40 ms of start-up."""
+        return self._hasher.hash("decoy password, never matches")
 
     def outdated(self, password_hash: str) -> bool:
         """Whether the hash was made at another cost than today's (hash the password again)."""
         return self._hasher.check_needs_rehash(password_hash)
 
-    def _verify(self, password_hash: str, password: str) -> bool:
+    def _verify(self, password_hash: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(password_hash, password)
+            return self._hasher.verify(password_hash or self._decoy, password)
         except (VerificationError, InvalidHashError):
             return False
