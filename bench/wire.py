@@ -3,7 +3,8 @@
 httpx spends about a millisecond of Python on each request and each response. Forty requests sent
 together through it leave its event loop one after the other, so the fortieth answer's time included
 some 40 ms of the bench's own work. Here each request is written whole on a connection opened
-beforehand (keep-alive) and timed from that write to the last byte of its answer.
+beforehand (keep-alive) and timed from that write to the last byte of its answer. A connection idle
+for longer than the server keeps one open (uvicorn: 5 s) is replaced before it is written on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
+
+IDLE_FOR_AT_MOST = 2.0  # seconds; uvicorn closes a keep-alive connection idle for 5
 
 
 @dataclass(slots=True)
@@ -34,13 +37,20 @@ class Wire:
     """Keep-alive connections to one server, opened ahead of a burst with :meth:`ready`."""
 
     url: str
-    _idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    # Open connections, each with the time it was last used.
+    _idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = field(default_factory=list)
 
     async def ready(self, connections: int) -> None:
-        """Have at least ``connections`` idle connections open."""
+        """Have at least ``connections`` idle connections open, none idle for long."""
+        now = time.monotonic()
+        for _, writer, used in self._idle:
+            if now - used > IDLE_FOR_AT_MOST:
+                writer.close()
+        self._idle = [entry for entry in self._idle if now - entry[2] <= IDLE_FOR_AT_MOST]
         address = urlsplit(self.url)
         while len(self._idle) < connections:
-            self._idle.append(await asyncio.open_connection(address.hostname, address.port))
+            reader, writer = await asyncio.open_connection(address.hostname, address.port)
+            self._idle.append((reader, writer, time.monotonic()))
 
     async def post_json(self, path: str, payload: Any, headers: dict[str, str]) -> WireResponse:
         return await self.post(path, orjson.dumps(payload), {"content-type": "application/json", **headers})
@@ -58,7 +68,7 @@ class Wire:
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> WireResponse:
         await self.ready(1)
-        reader, writer = self._idle.pop()
+        reader, writer, _ = self._idle.pop()
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = f"POST {path} HTTP/1.1\r\nhost: bench\r\n{head}content-length: {len(body)}\r\n\r\n"
         writer.write(request.encode() + body)
@@ -73,10 +83,10 @@ class Wire:
         if answer_headers.get("connection", "").lower() == "close":
             writer.close()
         else:
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
         return WireResponse(int(status_line.split(" ")[1]), answer_headers, content, seconds)
 
     async def close(self) -> None:
-        for _, writer in self._idle:
+        for _, writer, _ in self._idle:
             writer.close()
         self._idle.clear()
