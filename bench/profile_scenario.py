@@ -58,7 +58,8 @@ def serve(output: Path, port: int) -> None:
             loop="uvloop",
             http="httptools",
             access_log=False,
-            log_level="warning",
+            log_config=None,
+            proxy_headers=False,  # as `loyalty serve` runs it
         )
     )
     signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
