@@ -35,6 +35,7 @@ NOT_IMPORTED = {
     "pygments": "Mako's error pages",
     "jinja2": "email templates: imported with the first message rendered",
     "aiosmtplib": "sending email over SMTP: only with LOYALTY_EMAIL_SENDER=smtp",
+    "email_validator": "checking an email address: imported with the first one checked",
 }
 
 

@@ -36,7 +36,6 @@ from loyalty.services.principals import ClientRefused
 from loyalty.web.console import accepts_html
 from loyalty.web.errors import error_body, format_error
 from loyalty.web.incoming import Answer, BodyTooLarge, Incoming
-from loyalty.web.incoming import read_body as read_body  # web/oauth.py reads its body with it
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network
 from loyalty.web.persisted import PersistedOperations, PersistedQueryError

@@ -34,7 +34,7 @@ from loyalty.observability.context import current_request
 from loyalty.observability.metrics import Refusal, count_refusal
 from loyalty.services.container import Services
 from loyalty.web.errors import JSONResponse
-from loyalty.web.graphql import BodyTooLarge, read_body
+from loyalty.web.incoming import BodyTooLarge, read_body
 from loyalty.web.rate_limit import RateLimiter
 
 _AUTH_METHODS = ("client_secret_basic", "client_secret_post")
