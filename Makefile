@@ -56,6 +56,7 @@ test: lint console $(PEER_INSTALLED)
 	$(NPM) test
 	scripts/ensure-postgres
 	scripts/ensure-chromium
+	scripts/ensure-podman
 	$(UV) run --frozen pytest
 
 # Our server against the floor (bench/floor.py) and PostGraphile 4 (bench/peer.py, its npm lock in

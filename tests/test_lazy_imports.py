@@ -36,6 +36,9 @@ NOT_IMPORTED = {
     "jinja2": "email templates: imported with the first message rendered",
     "aiosmtplib": "sending email over SMTP: only with LOYALTY_EMAIL_SENDER=smtp",
     "email_validator": "checking an email address: imported with the first one checked",
+    "aioboto3": "the DynamoDB log store and SES: only when chosen",
+    "boto3": "the DynamoDB log store and SES: only when chosen",
+    "botocore": "the DynamoDB log store and SES: only when chosen",
 }
 
 
