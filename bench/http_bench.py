@@ -196,6 +196,34 @@ async def seed(url: str, users: int) -> tuple[list[str], list[str], str]:
         await conn.close()
 
 
+def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Our server's environment under the bench: this one without its LOYALTY_ settings, and the
+    bench's (a budget it never meets, hour-long tokens, the SQL log store, the owner to seed)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOYALTY_")}
+    env.update(
+        LOYALTY_DATABASE_URL=database_url,
+        LOYALTY_DATA_DIR=str(data_dir),
+        LOYALTY_RATE_LIMIT="1000000000/minute",
+        LOYALTY_ACCESS_TOKEN_SECONDS="3600",
+        LOYALTY_LOG_STORE="sql",
+        LOYALTY_ADMIN_EMAIL=OWNER_EMAIL,
+        LOYALTY_ADMIN_PASSWORD=OWNER_PASSWORD,
+        **extra,
+    )
+    return env
+
+
+def prepare_database(
+    env: dict[str, str], database_url: str, users: int
+) -> tuple[str, tuple[list[str], list[str], str]]:
+    """The database created afresh, migrated, with the owner (whose signing key goes to the data
+    directory) and ``users`` seeded: the server's version, and what :func:`seed` returns."""
+    postgres_version = asyncio.run(recreate_database(database_url))
+    loyalty_command(env, "migrate")
+    loyalty_command(env, "create-owner")
+    return postgres_version, asyncio.run(seed(database_url, users))
+
+
 def loyalty_command(env: dict[str, str], *args: str) -> None:
     result = subprocess.run(
         [str(BIN / "loyalty"), *args], env=env, capture_output=True, text=True, check=False
@@ -713,22 +741,10 @@ def main() -> None:
     require_tools()
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as temporary:
         folder = Path(temporary)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LOYALTY_")}
-        env.update(
-            LOYALTY_DATABASE_URL=DATABASE_URL,
-            LOYALTY_BENCH_DATABASE_URL=DATABASE_URL,
-            LOYALTY_DATA_DIR=str(folder / "data"),
-            LOYALTY_RATE_LIMIT="1000000000/minute",
-            LOYALTY_ACCESS_TOKEN_SECONDS="3600",
-            LOYALTY_LOG_STORE="sql",
-            LOYALTY_ADMIN_EMAIL=OWNER_EMAIL,
-            LOYALTY_ADMIN_PASSWORD=OWNER_PASSWORD,
-        )
+        env = server_env(DATABASE_URL, folder / "data", LOYALTY_BENCH_DATABASE_URL=DATABASE_URL)
         with timed(f"Database {DATABASE_URL.rsplit('/', 1)[1]}: create, migrate, seed {args.users:,} users"):
-            postgres_version = asyncio.run(recreate_database(DATABASE_URL))
-            loyalty_command(env, "migrate")
-            loyalty_command(env, "create-owner")  # also writes the signing key to the data directory
-            user_ids, account_ids, owner_id = asyncio.run(seed(DATABASE_URL, args.users))
+            postgres_version, seeded = prepare_database(env, DATABASE_URL, args.users)
+            user_ids, account_ids, owner_id = seeded
             asyncio.run(peer.create_function(DATABASE_URL))
         settings = Settings(
             database_url=DATABASE_URL,

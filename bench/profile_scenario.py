@@ -12,7 +12,6 @@ Python about twofold, so the figures are for comparing two commits, not absolute
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import io
 import os
@@ -24,16 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from http_bench import (
-    OWNER_EMAIL,
-    OWNER_PASSWORD,
-    Server,
-    loyalty_command,
-    recreate_database,
-    run_wrk,
-    seed,
-    write_lua,
-)
+from http_bench import OWNER_EMAIL, OWNER_PASSWORD, Server, prepare_database, run_wrk, server_env, write_lua
 from scenarios import SCENARIOS
 from serving import free_port
 
@@ -100,21 +90,8 @@ def main() -> None:
     scenario = next(scenario for scenario in SCENARIOS if scenario.key == args.scenario)
     with tempfile.TemporaryDirectory(prefix="loyalty-profile-") as temporary:
         folder = Path(temporary)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LOYALTY_")}
-        env.update(
-            LOYALTY_DATABASE_URL=DATABASE_URL,
-            LOYALTY_DATA_DIR=str(folder / "data"),
-            LOYALTY_RATE_LIMIT="1000000000/minute",
-            LOYALTY_ACCESS_TOKEN_SECONDS="3600",
-            LOYALTY_LOG_STORE="sql",
-            LOYALTY_LOG_LEVEL="WARNING",
-            LOYALTY_ADMIN_EMAIL=OWNER_EMAIL,
-            LOYALTY_ADMIN_PASSWORD=OWNER_PASSWORD,
-        )
-        asyncio.run(recreate_database(DATABASE_URL))
-        loyalty_command(env, "migrate")
-        loyalty_command(env, "create-owner")
-        user_ids, account_ids, _ = asyncio.run(seed(DATABASE_URL, args.users))
+        env = server_env(DATABASE_URL, folder / "data", LOYALTY_LOG_LEVEL="WARNING")
+        _, (user_ids, account_ids, _) = prepare_database(env, DATABASE_URL, args.users)
         port, profile = free_port(), folder / "profile.out"
         command = ["taskset", "-c", "0", sys.executable, __file__, args.scenario, "--serve", str(profile)]
         server = Server("ours", [*command, "--port", str(port)], env, port, folder / "serve.log")
