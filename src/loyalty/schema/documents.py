@@ -97,15 +97,15 @@ class Documents:
         """The document and the operation's figures; raises a syntax error or QueryTooComplex."""
         document = self.cache.get(query)
         if document is None:
-            digest = hash(query)
-            known_refusal = self.refused.get(digest)
+            text_hash = hash(query)
+            known_refusal = self.refused.get(text_hash)
             if known_refusal is not None:
                 raise QueryTooComplex(known_refusal)
             try:
                 document = self.parse(query)
                 figures = self.measure(query, document, operation_name)
             except QueryTooComplex as refused:
-                self.refused.put(digest, refused.message)
+                self.refused.put(text_hash, refused.message)
                 raise
             return document, figures
         return document, document.figures.get(operation_name) or self.measure(query, document, operation_name)
