@@ -19,9 +19,13 @@ CONSOLE_SOURCES := $(shell find console -path console/node_modules -prune -o -pa
 # PostGraphile 4, the peer `make bench` measures beside ours (its answers are checked in `make test`).
 PEER_INSTALLED := bench/postgraphile/node_modules/.package-lock.json
 
+# Everything compiled to bytecode as it is installed (uv's packages; compileall the project, installed
+# editable), as the image is: where the interpreter may not write bytecode (PYTHONDONTWRITEBYTECODE),
+# it compiled every module on every start, and `loyalty serve` took 2.3 s to be ready instead of 1.0 s.
 install:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(UV) run --frozen python -m compileall -q src
 
 console: $(CONSOLE_BUILT)
 
