@@ -104,6 +104,7 @@ def create_app(
         trusted_proxies=settings.trusted_networks,
         rate_limiter=rate_limiter,
         max_concurrent=settings.max_concurrent_operations,
+        anonymous_in_flight_per_address=settings.anonymous_in_flight_per_address,
         suggestions=settings.introspection,
         persisted=persisted,
         operation_labels=OperationLabels(operation_names((persisted.allowed or {}).values())),

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     max_concurrent_operations: int = Field(
         default=16, ge=1, le=10_000, description="GraphQL operations a worker executes at once; others queue."
     )
+    anonymous_in_flight_per_address: int = Field(
+        default=8,
+        ge=1,
+        le=10_000,
+        description="GraphQL requests without a valid token one address may have under way; more get 429.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     cors_origins: str = Field(
         default="",

@@ -35,6 +35,7 @@ from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.principals import ClientRefused
 from loyalty.web.console import accepts_html
 from loyalty.web.errors import error_body, format_error
+from loyalty.web.in_flight import InFlight
 from loyalty.web.incoming import Answer, BodyTooLarge, Incoming
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network
@@ -126,6 +127,7 @@ class GraphQLEndpoint:
         trusted_proxies: Sequence[Network] = (),
         rate_limiter: RateLimiter | None = None,
         max_concurrent: int = 16,
+        anonymous_in_flight_per_address: int | None = None,
         suggestions: bool = True,
         persisted: PersistedOperations | None = None,
         operation_labels: OperationLabels | None = None,
@@ -150,6 +152,10 @@ class GraphQLEndpoint:
         # 110 ms when they shared one queue, bench/attacks.py). As many turns: a sign-in holds its turn
         # while it waits for the password thread, and with fewer the refusals queued behind those.
         self._anonymous_admission = asyncio.Semaphore(max_concurrent)
+        # Beyond the queue, a cap on what one address has under way without a token (web/in_flight.py).
+        self._anonymous_in_flight = (
+            InFlight(anonymous_in_flight_per_address) if anonymous_in_flight_per_address else None
+        )
         self._refresh_cookie = refresh_cookie
         self._explorer = explorer
 
@@ -236,12 +242,12 @@ class GraphQLEndpoint:
         )
 
     async def _execute(self, incoming: Incoming, media_type: MediaType, operation: _Operation) -> Answer:
-        query, variables, operation_name = operation.query, operation.variables, operation.name
+        """The operation run for its caller; without a valid token, only within its address's cap."""
         origin = incoming.origin(self._trusted_proxies)
         context = Context(
             services=self._services,
             origin=origin,
-            operation_name=operation_name,
+            operation_name=operation.name,
             refresh_token_in_cookie=opts_in(incoming.headers.get(_OPT_IN_HEADER)),
         )
         authorization = incoming.headers.get("authorization")
@@ -254,7 +260,21 @@ class GraphQLEndpoint:
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
                 context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
-        caller_key = context.principal.actor_id if context.principal else f"ip:{origin.source_ip}"
+        if context.principal is not None or self._anonymous_in_flight is None:
+            return await self._execute_for(context, incoming, media_type, operation)
+        address = origin.source_ip or ""
+        if not self._anonymous_in_flight.try_enter(address):
+            return await self._rate_limited(context, 1.0, media_type, "from this address at once")
+        try:
+            return await self._execute_for(context, incoming, media_type, operation)
+        finally:
+            self._anonymous_in_flight.leave(address)
+
+    async def _execute_for(
+        self, context: Context, incoming: Incoming, media_type: MediaType, operation: _Operation
+    ) -> Answer:
+        query, variables, operation_name = operation.query, operation.variables, operation.name
+        caller_key = context.principal.actor_id if context.principal else f"ip:{context.origin.source_ip}"
         if self._rate_limiter is not None:
             # A caller with no budget left is refused before its document is parsed or measured.
             retry_after = self._rate_limiter.exhausted(caller_key, REQUEST_WEIGHT)
@@ -369,10 +389,13 @@ class GraphQLEndpoint:
             span.set_attribute("graphql.operation.type", kind)
             span.set_attribute("loyalty.outcome", telemetry.outcome)
 
-    async def _rate_limited(self, context: Context, retry_after: float, media_type: MediaType) -> Answer:
+    async def _rate_limited(
+        self, context: Context, retry_after: float, media_type: MediaType, how: str = ""
+    ) -> Answer:
         count_refusal(Refusal.RATE_LIMITED)
         await self._services.audit.record_rate_limited(context.caller())
-        answer = _error(429, "RATE_LIMITED", f"Too many requests; retry in {retry_after:.0f} s.", media_type)
+        too_many = f"Too many requests {how}".rstrip()
+        answer = _error(429, "RATE_LIMITED", f"{too_many}; retry in {retry_after:.0f} s.", media_type)
         answer.headers.append((b"retry-after", str(int(retry_after)).encode()))
         return answer
 
