@@ -35,14 +35,8 @@ FAILED_SIGN_INS = """
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    # Bursts from one address reach the budgets here: the cap on what it has under way (which would
-    # answer most of a burst 429 before it counts) is tested in test_in_flight.py.
     return settings.model_copy(
-        update={
-            "trusted_proxies": "127.0.0.1",
-            "sign_in_address_attempts": ADDRESS_ATTEMPTS,
-            "anonymous_in_flight_per_address": 100,
-        }
+        update={"trusted_proxies": "127.0.0.1", "sign_in_address_attempts": ADDRESS_ATTEMPTS}
     )
 
 

@@ -22,6 +22,7 @@ from loyalty.observability.tracing import Tracing, record_statement
 from loyalty.schema import build_schema
 from loyalty.schema.limits import QueryLimits
 from loyalty.services.container import Services
+from loyalty.web.bursts import Bursts
 from loyalty.web.console import ConsolePages
 from loyalty.web.console_sessions import ConsoleSessions
 from loyalty.web.cors import CORSMiddleware, CorsPolicy
@@ -104,7 +105,7 @@ def create_app(
         trusted_proxies=settings.trusted_networks,
         rate_limiter=rate_limiter,
         max_concurrent=settings.max_concurrent_operations,
-        anonymous_in_flight_per_address=settings.anonymous_in_flight_per_address,
+        anonymous_bursts=Bursts(settings.anonymous_burst, settings.anonymous_per_second),
         suggestions=settings.introspection,
         persisted=persisted,
         operation_labels=OperationLabels(operation_names((persisted.allowed or {}).values())),

@@ -151,11 +151,14 @@ class Settings(BaseSettings):
     max_concurrent_operations: int = Field(
         default=16, ge=1, le=10_000, description="GraphQL operations a worker executes at once; others queue."
     )
-    anonymous_in_flight_per_address: int = Field(
-        default=8,
+    anonymous_burst: int = Field(
+        default=10,
         ge=1,
-        le=10_000,
-        description="GraphQL requests without a valid token one address may have under way; more get 429.",
+        le=100_000,
+        description="GraphQL requests without a valid token one address may send at once; more get 429.",
+    )
+    anonymous_per_second: float = Field(
+        default=5.0, gt=0, le=100_000, description="How fast an address's burst comes back, per second."
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     cors_origins: str = Field(

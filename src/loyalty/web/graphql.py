@@ -33,9 +33,9 @@ from loyalty.schema.operations import KnownOperation
 from loyalty.services.container import Services
 from loyalty.services.errors import Forbidden, Unauthenticated
 from loyalty.services.principals import ClientRefused
+from loyalty.web.bursts import Bursts
 from loyalty.web.console import accepts_html
 from loyalty.web.errors import error_body, format_error
-from loyalty.web.in_flight import InFlight
 from loyalty.web.incoming import Answer, BodyTooLarge, Incoming
 from loyalty.web.media_types import MediaType, response_media_type, unsupported_body
 from loyalty.web.origin import Network
@@ -127,7 +127,7 @@ class GraphQLEndpoint:
         trusted_proxies: Sequence[Network] = (),
         rate_limiter: RateLimiter | None = None,
         max_concurrent: int = 16,
-        anonymous_in_flight_per_address: int | None = None,
+        anonymous_bursts: Bursts | None = None,
         suggestions: bool = True,
         persisted: PersistedOperations | None = None,
         operation_labels: OperationLabels | None = None,
@@ -152,10 +152,8 @@ class GraphQLEndpoint:
         # 110 ms when they shared one queue, bench/attacks.py). As many turns: a sign-in holds its turn
         # while it waits for the password thread, and with fewer the refusals queued behind those.
         self._anonymous_admission = asyncio.Semaphore(max_concurrent)
-        # Beyond the queue, a cap on what one address has under way without a token (web/in_flight.py).
-        self._anonymous_in_flight = (
-            InFlight(anonymous_in_flight_per_address) if anonymous_in_flight_per_address else None
-        )
+        # Before the queue, a bucket per address that a burst without a token empties (web/bursts.py).
+        self._anonymous_bursts = anonymous_bursts
         self._refresh_cookie = refresh_cookie
         self._explorer = explorer
 
@@ -242,7 +240,7 @@ class GraphQLEndpoint:
         )
 
     async def _execute(self, incoming: Incoming, media_type: MediaType, operation: _Operation) -> Answer:
-        """The operation run for its caller; without a valid token, only within its address's cap."""
+        """The operation run for its caller; without a valid token, only within its address's bucket."""
         origin = incoming.origin(self._trusted_proxies)
         context = Context(
             services=self._services,
@@ -260,15 +258,11 @@ class GraphQLEndpoint:
             except Unauthenticated as refusal:
                 context.auth_failure = str(refusal)
                 context.refused = refusal.client if isinstance(refusal, ClientRefused) else None
-        if context.principal is not None or self._anonymous_in_flight is None:
-            return await self._execute_for(context, incoming, media_type, operation)
-        address = origin.source_ip or ""
-        if not self._anonymous_in_flight.try_enter(address):
-            return await self._rate_limited(context, 1.0, media_type, "from this address at once")
-        try:
-            return await self._execute_for(context, incoming, media_type, operation)
-        finally:
-            self._anonymous_in_flight.leave(address)
+        if context.principal is None and self._anonymous_bursts is not None:
+            retry_after = self._anonymous_bursts.take(origin.source_ip or "")
+            if retry_after is not None:
+                return await self._rate_limited(context, retry_after, media_type, "from this address at once")
+        return await self._execute_for(context, incoming, media_type, operation)
 
     async def _execute_for(
         self, context: Context, incoming: Incoming, media_type: MediaType, operation: _Operation
