@@ -21,7 +21,7 @@ from tests.conftest import TEST_PASSWORD, Api, Staff
 from tests.test_approvals import APPROVE
 from tests.test_email_delivery import Clock, SmtpServer, body, clock, make_worker, smtp  # noqa: F401 (fixtures)
 from tests.test_query_limits import cost
-from tests.test_sessions import REFRESH, WRONG_PASSWORD, sign_in
+from tests.test_sessions import REFRESH, SIGN_IN, WRONG_PASSWORD, sign_in
 
 NEW_PASSWORD = "a staff member's own pass phrase"
 CONSOLE = "https://testserver"  # LOYALTY_CONSOLE_URL's default: the server itself (its public URL)
@@ -456,6 +456,45 @@ async def test_reset_requests_are_limited_per_address(
 
     assert len(await deliver(api, smtp, clock)) == 10
 
+
+
+async def test_strangers_cannot_spend_the_reset_emails_of_an_address_the_owner_signed_in_from(
+    services: Services,
+    settings: Settings,
+    smtp: SmtpServer,  # noqa: F811
+    clock: Clock,  # noqa: F811
+) -> None:
+    trusting = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    transport = httpx.ASGITransport(app=create_app(trusting, services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        api = Api(client, services)
+        manager = await api.user(Role.MANAGER)
+
+        async def reset_from(address: str) -> None:
+            response = await client.post(
+                "/graphql",
+                json={"query": REQUEST_RESET, "variables": {"email": manager.email}},
+                headers={"x-forwarded-for": address},
+            )
+            assert response.json()["data"]["requestPasswordReset"] == {"ok": True, "errors": []}
+
+        signed_in = await client.post(
+            "/graphql",
+            json={"query": SIGN_IN, "variables": {"email": manager.email, "password": TEST_PASSWORD}},
+            headers={"x-forwarded-for": "198.51.100.7"},
+        )
+        assert signed_in.json()["data"]["signIn"]["errors"] == []
+        for n in range(5):
+            await reset_from(f"203.0.113.{n}")
+        from_strangers = await deliver(api, smtp, clock)
+        await reset_from("198.51.100.7")  # the manager's own address
+        from_the_manager = await deliver(api, smtp, clock)
+        await reset_from("203.0.113.99")
+        from_another_stranger = await deliver(api, smtp, clock)
+
+    assert len(from_strangers) == 3  # the budget strangers share
+    assert [recipient for recipient, _ in from_the_manager] == [manager.email]
+    assert from_another_stranger == []
 
 # --- changing a password -------------------------------------------------------------------------
 

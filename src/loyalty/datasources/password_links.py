@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loyalty.datasources.tables import password_links, password_reset_requests, users
+from loyalty.datasources.tables import password_links, password_reset_requests, sign_in_addresses, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +94,22 @@ _REQUESTS = password_reset_requests.c
 
 
 async def count_reset_requests(
-    conn: AsyncConnection, *, email_key: str, source_key: str, since: datetime
+    conn: AsyncConnection, *, email_key: str, source_key: str, since: datetime, known_since: datetime
 ) -> tuple[int, int]:
-    """How many reset requests named ``email_key``, and how many came from ``source_key``, after ``since``."""
+    """After ``since``: how many reset requests spent the budget on ``email_key`` that one from
+    ``source_key`` spends, and how many came from ``source_key``. An address the email signed in from
+    after ``known_since`` has a budget of its own on it; the others share one. One statement whichever
+    it is, so the work does not tell."""
+    addresses = sign_in_addresses.c
+    known = sa.select(addresses.source_key).where(
+        addresses.email_key == email_key, addresses.last_success_at > known_since
+    )
+    same_budget = sa.case(
+        (sa.literal(source_key).in_(known), _REQUESTS.source_key == source_key),
+        else_=_REQUESTS.source_key.not_in(known),
+    )
     on_email = sa.select(sa.func.count()).where(
-        _REQUESTS.email_key == email_key, _REQUESTS.requested_at > since
+        _REQUESTS.email_key == email_key, _REQUESTS.requested_at > since, same_budget
     )
     from_source = sa.select(sa.func.count()).where(
         _REQUESTS.source_key == source_key, _REQUESTS.requested_at > since

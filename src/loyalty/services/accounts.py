@@ -11,7 +11,9 @@ The rules:
   or locked (the link and its email are made after the answer, in a task of their own); it spends
   budgets so the form cannot flood an inbox:
   ``reset_emails_per_email`` requests per email and ``reset_requests_per_address`` per address in
-  ``RESET_WINDOW``, counted per string sent, known email or not.
+  ``RESET_WINDOW``, counted per string sent, known email or not. As with sign-ins, the budget on an
+  email cannot be spent against its owner: addresses it has not signed in from share one, and each
+  address it signed in from within ``KNOWN_ADDRESS_FOR`` (the owner's office, their laptop) has its own.
 - Links (``PasswordLinks``) are single use: the link is spent by a conditional update in the
   transaction that sets the password, so of two parallel uses one wins and the other is told
   INVALID_LINK, like an unknown, used, revoked or expired link. Setting a password revokes the user's
@@ -47,7 +49,14 @@ from loyalty.services.audit import AuditTrail
 from loyalty.services.errors import ErrorCode, Forbidden, ServiceError
 from loyalty.services.password_links import LinkPurpose, PasswordLinks
 from loyalty.services.principals import PrincipalDirectory
-from loyalty.services.sessions import Session, SessionService, account_locked, email_key, source_key
+from loyalty.services.sessions import (
+    KNOWN_ADDRESS_FOR,
+    Session,
+    SessionService,
+    account_locked,
+    email_key,
+    source_key,
+)
 from loyalty.services.users import require_owner_rights_for
 from loyalty.services.validation import Problems, parse_id
 
@@ -145,7 +154,11 @@ class AccountService:
             await sign_in_attempts.serialize(conn, email_key=key, source_key=source)
             await password_links.purge_reset_requests(conn, before=now - RESET_WINDOW)
             on_email, from_address = await password_links.count_reset_requests(
-                conn, email_key=key, source_key=source, since=now - RESET_WINDOW
+                conn,
+                email_key=key,
+                source_key=source,
+                since=now - RESET_WINDOW,
+                known_since=now - KNOWN_ADDRESS_FOR,
             )
             within_budget = on_email < self._per_email and from_address < self._per_address
             if within_budget:
