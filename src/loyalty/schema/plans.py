@@ -32,9 +32,11 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -42,6 +44,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     InlineFragmentNode,
     ListValueNode,
     ObjectValueNode,
@@ -56,13 +59,23 @@ from graphql import (
     located_error,
 )
 from graphql.execution.executor import Executor
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import GraphQLVariableSignature, get_variable_signature
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_values,
+)
 from graphql.language import Visitor, visit
 from graphql.pyutils import Path
 from graphql.pyutils import inspect as describe
 from graphql.type.introspection import TypeNameMetaFieldDef
 from strawberry.execution.is_awaitable import optimized_is_awaitable as is_awaitable
+from strawberry.relay.types import GlobalID
 from strawberry.types import Info
+from strawberry.types.arguments import _is_leaf_type, convert_argument
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import has_enum_definition
 
 _DEFINITION = "strawberry-definition"
 
@@ -335,6 +348,8 @@ async def _outcome(awaitable: Awaitable[Any]) -> Any:
 
 
 Resolve = Callable[[_Request, "FieldStep", Any, Where], Any]
+# Variables coerced as they are: (name, signature, the one class a value may have).
+PlainVariables = tuple[tuple[str, "GraphQLVariableSignature", type], ...]
 Complete = Callable[[_Request, "FieldStep", Any, Where, _Slot], Any]
 # An object's fields completed into a new dict: (request, source, path, anchor).
 Walk = Callable[[_Request, Any, Where, _Slot], dict[str, Any]]
@@ -372,18 +387,25 @@ class Plan:
     operation_name: str | None
     root: ObjectPlan
     serial: bool
+    # The variables, when each is an ID, a String or a Boolean without a default (most operations).
+    plain_variables: PlainVariables | None = None
 
     async def run(
         self, schema: GraphQLSchema, *, variables: dict[str, Any] | None, context: Any
     ) -> ExecutionResult:
         # What ``Executor.build`` does per request that depends on the request: the variables, coerced
         # as it does (the operation and its fragments were found when the plan was compiled).
-        coerced = get_variable_values(
-            schema,
-            self.operation.variable_definitions or (),
-            variables or {},
-            max_errors=_MAX_COERCION_ERRORS,
-        )
+        plain = self.plain_variables
+        coerced: VariableValues | list[GraphQLError] | None = None
+        if plain is not None:
+            coerced = _plain_variable_values(plain, variables or {})
+        if coerced is None:
+            coerced = get_variable_values(
+                schema,
+                self.operation.variable_definitions or (),
+                variables or {},
+                max_errors=_MAX_COERCION_ERRORS,
+            )
         if isinstance(coerced, list):
             return ExecutionResult(data=None, errors=coerced)
         request = _Request(self, schema, context, coerced, variables)
@@ -688,9 +710,10 @@ def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: 
     if root_type is None:
         raise Unsupported("no root type")
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    root = _Compiler(fragments).object_plan(root_type, [operation.selection_set])
+    root = _Compiler(schema, fragments).object_plan(root_type, [operation.selection_set])
     serial = operation.operation is OperationType.MUTATION
-    return Plan(document, operation, fragments, operation_name, root, serial=serial)
+    plain = _plain_variables(schema, operation)
+    return Plan(document, operation, fragments, operation_name, root, serial=serial, plain_variables=plain)
 
 
 def _has_directives(document: DocumentNode) -> bool:
@@ -707,8 +730,10 @@ def _has_directives(document: DocumentNode) -> bool:
 
 
 class _Compiler:
-    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self._fragments = fragments
+        # Strawberry's schema, whose conversions of arguments a resolver called directly needs.
+        self._strawberry = getattr(schema, "_strawberry_schema", None)
 
     def object_plan(
         self, object_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
@@ -795,8 +820,73 @@ class _Compiler:
     def _object_plan_of(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> ObjectPlan:
         return self.object_plan(object_type, [node.selection_set for node in nodes if node.selection_set])
 
-    @staticmethod
-    def _resolver(definition: GraphQLField, node: FieldNode) -> Resolve:
+    def _direct_call(
+        self, strawberry_field: Any, definition: GraphQLField, node: FieldNode
+    ) -> Resolve | None:
+        """A method taking arguments (the root fields, most often) called as Strawberry's resolver calls
+        it, without the layers around the call (its coroutine, the extension chain, the conversion of
+        every argument): the arguments by their Python names, each converted as Strawberry would. None
+        where Strawberry would add more (field extensions, exception handlers, ``Maybe`` arguments)."""
+        resolver = strawberry_field.base_resolver
+        strawberry = self._strawberry
+        if strawberry is None or resolver is None or strawberry_field.extensions:
+            return None
+        converter = strawberry.schema_converter
+        if resolver.self_parameter is None or resolver.parent_parameter or resolver.root_parameter:
+            return None
+        if converter._get_field_exception_handlers(strawberry_field):
+            return None
+        config, registry = strawberry.config, converter.scalar_registry
+        arguments: list[tuple[str, str, Any]] = []  # GraphQL name, Python name, type to convert or None
+        for argument in strawberry_field.arguments:
+            if isinstance(argument.type, StrawberryMaybe):
+                return None
+            as_is = _converted_as_is(argument.type, registry)
+            arguments.append((config.name_converter.from_argument(argument), argument.python_name,
+                              None if as_is else argument.type))  # fmt: skip
+        parameters = list(inspect.signature(resolver.wrapped_func).parameters)
+        info_name = resolver.info_parameter.name if resolver.info_parameter else None
+        expected = [resolver.self_parameter.name, *([info_name] if info_name else [])]
+        if sorted(parameters) != sorted([*expected, *(python for _, python, _ in arguments)]):
+            return None
+        method, info_class, is_async = resolver.wrapped_func, config.info_class, strawberry_field.is_async
+        literals = None
+        if not any(_holds_variable(argument.value) for argument in node.arguments or ()):
+            literals = get_argument_values(definition, node)
+
+        def convert(values: dict[str, Any], info: Any) -> dict[str, Any]:
+            kwargs: dict[str, Any] = {}
+            for name, python, type_ in arguments:
+                if name in values:
+                    value = values[name]
+                    if type_ is not None and value is not None:  # Strawberry converts None to None
+                        value = convert_argument(value, type_, registry, config, info, path=(name,))
+                    kwargs[python] = value
+            if info_name is not None:
+                kwargs[info_name] = info
+            return kwargs
+
+        async def convert_then_await(source: Any, values: dict[str, Any], info: Any) -> Any:
+            # Where Strawberry's conversion fails: once the field's coroutine runs.
+            return await method(source, **convert(values, info))
+
+        def call(request: _Request, step: FieldStep, source: Any, path: Where) -> Any:
+            values = literals
+            if values is None:  # coerced once per request, as ``call_with_variables`` does
+                values = request.arguments.get(step)
+                if values is None:
+                    values = get_argument_values(definition, node, request.variables)
+                    request.arguments[step] = values
+            info = info_class(_raw_info=request.info(step, path), _field=strawberry_field)
+            if is_async and any(
+                type_ is not None and values.get(name) is not None for name, _, type_ in arguments
+            ):
+                return convert_then_await(source, values, info)
+            return method(source, **convert(values, info))
+
+        return call
+
+    def _resolver(self, definition: GraphQLField, node: FieldNode) -> Resolve:
         strawberry_field = (definition.extensions or {}).get(_DEFINITION)
         if strawberry_field is None or definition.resolve is None:
             raise Unsupported("a field Strawberry did not build")
@@ -818,6 +908,9 @@ class _Compiler:
                 return method(source)
 
             return call_method if wants_info else call_method_of_source
+        direct = self._direct_call(strawberry_field, definition, node)
+        if direct is not None:
+            return direct
         resolve = definition.resolve
         if not any(_holds_variable(argument.value) for argument in node.arguments or ()):
             arguments = get_argument_values(definition, node)
@@ -838,6 +931,51 @@ class _Compiler:
         return call_with_variables
 
 
+def _converted_as_is(type_: Any, registry: Any) -> bool:
+    """Whether Strawberry's ``convert_argument`` returns an argument of this type as it is: a scalar's
+    or an enum's value (optional or not; a GlobalID is decoded, a list copied)."""
+    while isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe):
+        type_ = type_.of_type
+    if type_ is GlobalID:
+        return False
+    return _is_leaf_type(type_, registry) or has_enum_definition(type_)
+
+
+def _plain_variables(schema: GraphQLSchema, operation: OperationDefinitionNode) -> PlainVariables | None:
+    """The operation's variables when each is an ID, a String or a Boolean without a default: a value
+    of exactly the class their coercion returns unchanged is its own coerced value. None otherwise."""
+    plain: list[tuple[str, GraphQLVariableSignature, type]] = []
+    for node in operation.variable_definitions or ():
+        if node.default_value is not None:
+            return None
+        signature = get_variable_signature(schema, node)
+        if isinstance(signature, GraphQLError):
+            return None
+        named = signature.type.of_type if isinstance(signature.type, GraphQLNonNull) else signature.type
+        kind = _PLAIN_INPUTS.get(named.name) if named in _SPECIFIED_SCALARS else None
+        if kind is None:
+            return None
+        plain.append((signature.name, signature, kind))
+    return tuple(plain)
+
+
+def _plain_variable_values(plain: PlainVariables, inputs: dict[str, Any]) -> VariableValues | None:
+    """What ``get_variable_values`` returns for these variables when every one was given a value of
+    its plain class (not a subclass: a bool is not coerced as an int, nor a str subclass kept); else
+    None, for the general coercion."""
+    sources: dict[str, VariableValueSource] = {}
+    coerced: dict[str, Any] = {}
+    for name, signature, kind in plain:
+        value = inputs.get(name)
+        if value.__class__ is not kind:
+            return None
+        sources[name] = VariableValueSource(signature, value)
+        coerced[name] = value
+    return VariableValues(sources, coerced)
+
+
+_PLAIN_INPUTS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+_SPECIFIED_SCALARS = (GraphQLString, GraphQLID, GraphQLBoolean)
 _PLAIN_LEAVES: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
 # Types whose exact instances they return unchanged when called, as a scalar's coercion (Long's is int).
 _RETURNED_UNCHANGED = (int, str, float, bool)
