@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from loyalty.app import create_app
 from loyalty.config import Settings
 from tests.conftest import Api, Staff
 from tests.test_partners import CLIENT_CREDENTIALS, LOGS, TOKEN_PATH, assert_oauth_json
@@ -94,3 +95,21 @@ async def test_repeated_wrong_secrets_leave_the_first_refusal_and_one_summary(ap
     assert first["details"] == {"error": "invalid_client"}
     assert first["targetId"] == client.client_id
     assert summary["details"]["repeats"] == ADDRESS_BUDGET - 1
+
+
+async def test_a_burst_from_one_address_is_refused_past_its_bucket(api: Api, settings: Settings) -> None:
+    bursty = settings.model_copy(update={"anonymous_burst": 3, "anonymous_per_second": 0.1})
+    transport = httpx.ASGITransport(app=create_app(bursty, services=api.services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answers = [
+            await client.post(
+                TOKEN_PATH,
+                data=CLIENT_CREDENTIALS,
+                auth=("pc_nobody", "no-secret"),
+                headers={"x-forwarded-for": "203.0.113.5"},
+            )
+            for _ in range(4)
+        ]
+
+    assert [answer.status_code for answer in answers[:3]] == [401] * 3
+    assert_slow_down(answers[3])

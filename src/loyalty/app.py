@@ -126,6 +126,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         address_budget=oauth_budgets[0],
         client_budget=oauth_budgets[1],
+        address_bursts=Bursts(settings.anonymous_burst, settings.anonymous_per_second),
     )
 
     console_sessions = ConsoleSessions(

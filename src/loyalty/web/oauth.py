@@ -5,11 +5,12 @@ before authlib runs, and authlib's ``query_client`` hands out that record. Clien
 HTTP Basic or ``client_id``/``client_secret`` in the form body. Errors are RFC 6749 §5.2 JSON
 (``invalid_client`` with 401, ``invalid_scope``, ``unsupported_grant_type``, ...).
 
-Two budgets bound the endpoint: every request spends from its address's before any work, and a
-request that authenticates its client spends from that client's as well. Only an authenticated
-request spends a client's budget, so nobody who lacks its secret can use it up and keep the partner
-from its tokens. Over either budget the answer is 429 with Retry-After and an RFC 6749 §5.2 body,
-``slow_down`` (the code RFC 8628 registered for a client polling too fast).
+Two budgets bound the endpoint: every request spends from its address's before any work (and comes
+out of its address's bucket, web/bursts.py, which refuses a burst that the per-minute budget would
+let through at once), and a request that authenticates its client spends from that client's as
+well. Only an authenticated request spends a client's budget, so nobody who lacks its secret can use
+it up and keep the partner from its tokens. Over either budget the answer is 429 with Retry-After
+and an RFC 6749 §5.2 body, ``slow_down`` (the code RFC 8628 registered for a client polling too fast).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from loyalty.datasources.partner_clients import PartnerClientRecord
 from loyalty.observability.context import current_request
 from loyalty.observability.metrics import Refusal, count_refusal
 from loyalty.services.container import Services
+from loyalty.web.bursts import Bursts
 from loyalty.web.errors import JSONResponse
 from loyalty.web.incoming import BodyTooLarge, read_body
 from loyalty.web.rate_limit import RateLimiter
@@ -135,15 +137,20 @@ class TokenEndpoint:
         max_body_bytes: int,
         address_budget: RateLimiter,
         client_budget: RateLimiter,
+        address_bursts: Bursts | None = None,
     ) -> None:
         self._services = services
         self._token_url = token_url
         self._max_body_bytes = max_body_bytes
         self._address_budget = address_budget
         self._client_budget = client_budget
+        self._address_bursts = address_bursts
 
     async def handle(self, request: Request, origin: Origin) -> Response:
-        retry_after = await self._address_budget.hit(f"ip:{origin.source_ip}")
+        address = f"ip:{origin.source_ip}"
+        retry_after = self._address_bursts.take(address) if self._address_bursts is not None else None
+        if retry_after is None:
+            retry_after = await self._address_budget.hit(address)
         if retry_after is not None:
             return await self._slow_down(origin, retry_after)
         try:
