@@ -4,15 +4,18 @@ On PostgreSQL the hot statements (``prepared.py``) run straight on asyncpg: sing
 pool of their own, statements of a transaction on the driver connection beneath SQLAlchemy's. The
 SQLAlchemy asyncpg adapter would BEGIN lazily, before its own first statement, so a raw statement run
 first would escape the transaction: SQLAlchemy runs in AUTOCOMMIT there, and ``transaction()`` sends
-BEGIN and COMMIT (or ROLLBACK) on the driver connection itself.
+BEGIN and COMMIT (or ROLLBACK) on the driver connection itself. A transaction of prepared statements
+alone (``prepared_transaction()``, the hot changes) skips SQLAlchemy altogether: a connection of a third
+pool, asyncpg's, with BEGIN and COMMIT on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -40,9 +43,36 @@ class DriverLink:
     driver: asyncpg.Connection
 
 
-_IDLE_READ_CONNECTION_SECONDS = 5.0
+_IDLE_RAW_CONNECTION_SECONDS = 5.0
 # SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now.
 _SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
+class DriverTransaction:
+    """A transaction open on a raw asyncpg connection (PostgreSQL), which prepared statements run in
+    as they run in an :class:`AsyncConnection`'s (``Database.prepared_transaction()`` gives it)."""
+
+    __slots__ = ("_after_commit", "database", "driver")
+
+    def __init__(self, database: Database, driver: asyncpg.Connection) -> None:
+        self.database = database
+        self.driver = driver
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed (never if it rolls back); once, however
+        often it is given."""
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+    def run_after_commit(self) -> None:
+        """What :meth:`after_commit` was given, called by the block that committed the transaction."""
+        for callback in self._after_commit:
+            callback()
+
+
+# What a change runs its statements on: a SQLAlchemy connection in a transaction, or a raw one.
+InTransaction = AsyncConnection | DriverTransaction
 
 
 class Database:
@@ -63,6 +93,7 @@ class Database:
         self._statement_hook: StatementHook | None = None
         self._pool_size = pool_size
         self._driver_pool: asyncpg.Pool | None = None
+        self._driver_transaction_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
         # orjson reads and writes JSON columns several times faster than the json module, to equal values.
         options: dict[str, Any] = {
@@ -193,21 +224,73 @@ class Database:
         if self._driver_pool is None:
             async with self._driver_pool_lock:
                 if self._driver_pool is None:
-                    _, options = self.dialect.create_connect_args(self.url)
-                    for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
-                        options.pop(sqlalchemy_only, None)
-                    self._driver_pool = await asyncpg.create_pool(
-                        min_size=0,
-                        max_size=self._pool_size,
-                        # Fewer connections than concurrent requests queue them (unfairly: asyncio
-                        # queues let a newcomer take a connection a waiter was woken for), which
-                        # stretches the latency tail; idle ones close soon, so a quiet worker holds few.
-                        max_inactive_connection_lifetime=_IDLE_READ_CONNECTION_SECONDS,
-                        init=_decode_json_as_sqlalchemy_does,
-                        reset=_keep_session,
-                        **options,
-                    )
+                    self._driver_pool = await self._open_raw_pool()
         return self._driver_pool
+
+    def prepared_transaction(self) -> PreparedTransaction:
+        """One database transaction in which only prepared statements run (``prepared.py``): committed
+        when the block ends, rolled back if it raises. On PostgreSQL a :class:`DriverTransaction` on a
+        connection of asyncpg's pool for transactions, without SQLAlchemy's pool and its greenlets (a
+        third of the CPU a short change took besides its statements); on SQLite, ``transaction()``."""
+        return PreparedTransaction(self)
+
+    async def _transaction_pool(self) -> asyncpg.Pool:
+        """The asyncpg pool of :meth:`prepared_transaction` (PostgreSQL), opened on first use. Not the
+        reads' pool: a request holding a connection of that one for its reads (``SharedReads``) would
+        wait on it for a transaction, and enough such requests at once would wait for ever."""
+        if self._driver_transaction_pool is None:
+            async with self._driver_pool_lock:
+                if self._driver_transaction_pool is None:
+                    self._driver_transaction_pool = await self._open_raw_pool()
+        return self._driver_transaction_pool
+
+    async def _open_raw_pool(self) -> asyncpg.Pool:
+        _, options = self.dialect.create_connect_args(self.url)
+        for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            options.pop(sqlalchemy_only, None)
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            min_size=0,
+            max_size=self._pool_size,
+            # Fewer connections than concurrent requests queue them (unfairly: asyncio
+            # queues let a newcomer take a connection a waiter was woken for), which
+            # stretches the latency tail; idle ones close soon, so a quiet worker holds few.
+            max_inactive_connection_lifetime=_IDLE_RAW_CONNECTION_SECONDS,
+            init=_decode_json_as_sqlalchemy_does,
+            reset=_keep_session,
+            **options,
+        )
+        return pool
+
+    async def _begin_raw(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+        """A connection of the transaction pool with a transaction begun; once more on another if the
+        first was found lost at BEGIN (as :meth:`_begun`)."""
+        pool = await self._transaction_pool()
+        for attempt in (1, 2):
+            driver = await pool.acquire()
+            try:
+                await self._control(driver, "BEGIN")
+            except BaseException as error:
+                await pool.release(driver)  # a closed one is replaced, an open one has nothing begun
+                if attempt == 2 or not connection_lost(error):
+                    raise
+            else:
+                return pool, driver
+        raise AssertionError("unreachable")
+
+    async def _end_raw(self, pool: asyncpg.Pool, driver: asyncpg.Connection, *, commit: bool) -> None:
+        """COMMIT, or ROLLBACK, then the connection back to the pool. A connection whose ROLLBACK failed
+        (lost, or still busy with a cancelled statement) is closed instead, which ends its transaction
+        on the server; the error that led to the rollback is the one raised, not the ROLLBACK's."""
+        try:
+            if commit:
+                await self._control(driver, "COMMIT")
+            elif not driver.is_closed() and driver.is_in_transaction():
+                try:
+                    await self._control(driver, "ROLLBACK")
+                except BaseException:  # noqa: BLE001 - closing the connection rolls back as well
+                    driver.terminate()
+        finally:
+            await pool.release(driver)
 
     def pool_use(self) -> dict[str, tuple[int, int]]:
         """Per pool, the connections checked out and the pool's size (its steady connections; SQLAlchemy
@@ -222,15 +305,17 @@ class Database:
             pool = engine.pool
             if isinstance(pool, QueuePool):
                 use[name] = (pool.checkedout(), pool.size())
-        if self._driver_pool is not None:
-            raw = self._driver_pool
-            use["asyncpg"] = (raw.get_size() - raw.get_idle_size(), raw.get_max_size())
+        raw_pools = {"asyncpg": self._driver_pool, "asyncpg_transactions": self._driver_transaction_pool}
+        for name, raw in raw_pools.items():
+            if raw is not None:
+                use[name] = (raw.get_size() - raw.get_idle_size(), raw.get_max_size())
         return use
 
     async def dispose(self) -> None:
-        if self._driver_pool is not None:
-            await self._driver_pool.close()
-            self._driver_pool = None
+        for raw in (self._driver_pool, self._driver_transaction_pool):
+            if raw is not None:
+                await raw.close()
+        self._driver_pool = self._driver_transaction_pool = None
         for engine in self.engines:
             await engine.dispose()
 
@@ -254,6 +339,42 @@ class Database:
         except BaseException:
             await conn.invalidate()  # never hand out a connection whose transaction may be open
             raise
+
+
+class PreparedTransaction:
+    """``Database.prepared_transaction()``'s block. (A class, not a generator: it wraps every change
+    of points.)"""
+
+    __slots__ = ("_database", "_driver", "_pool", "_sqlalchemy", "_transaction")
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._sqlalchemy: AbstractAsyncContextManager[AsyncConnection] | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._driver: asyncpg.Connection | None = None
+        self._transaction: DriverTransaction | None = None
+
+    async def __aenter__(self) -> InTransaction:
+        database = self._database
+        if database.is_sqlite:
+            self._sqlalchemy = database.transaction()
+            return await self._sqlalchemy.__aenter__()
+        self._pool, self._driver = await database._begin_raw()
+        self._transaction = DriverTransaction(database, self._driver)
+        return self._transaction
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._sqlalchemy is not None:
+            await self._sqlalchemy.__aexit__(kind, error, trace)
+            return
+        assert self._pool is not None
+        assert self._driver is not None
+        assert self._transaction is not None
+        await self._database._end_raw(self._pool, self._driver, commit=error is None)
+        if error is None:
+            self._transaction.run_after_commit()
 
 
 def connection_lost(error: BaseException) -> bool:

@@ -21,7 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loyalty.datasources.database import DriverTransaction, InTransaction
+from loyalty.datasources.prepared import Prepared
 from loyalty.datasources.tables import email_outbox
+
+_MESSAGE_COLUMNS = ("id", "event", "recipient", "subject", "text_body", "html_body", "status", "attempts",
+                    "next_attempt_at", "created_at")  # fmt: skip
+# One message, on PostgreSQL, for a transaction of prepared statements (DriverTransaction).
+_INSERT_ONE = Prepared(
+    postgresql.insert(email_outbox)
+    .values({name: sa.bindparam(name) for name in _MESSAGE_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["event", "recipient"])
+    .returning(email_outbox.c.id)
+)
 
 PENDING = "PENDING"
 SENDING = "SENDING"
@@ -55,7 +67,7 @@ def _error_text(error: str) -> str:
 
 
 async def add(
-    conn: AsyncConnection,
+    conn: InTransaction,
     *,
     event: str,
     recipients: Sequence[str],
@@ -85,6 +97,9 @@ async def add(
         }
         for recipient in recipients
     ]
+    if isinstance(conn, DriverTransaction):  # one prepared statement per message
+        added = [await _INSERT_ONE.fetchrow(conn, **row) for row in rows]
+        return [row[0] for row in added if row is not None]
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
         dialect_insert(email_outbox)

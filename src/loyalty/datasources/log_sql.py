@@ -9,9 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loyalty.datasources.database import Database
+from loyalty.datasources.database import Database, InTransaction
 from loyalty.datasources.log_store import LogEntry, LogPosition, LogQuery
 from loyalty.datasources.patterns import contains_pattern
 from loyalty.datasources.prepared import Prepared, Row
@@ -65,7 +64,7 @@ def _entry(row: Row) -> LogEntry:
     return LogEntry(*row)  # the table's columns are in LogEntry's order
 
 
-async def add_entry(conn: AsyncConnection, entry: LogEntry) -> None:
+async def add_entry(conn: InTransaction, entry: LogEntry) -> None:
     """Write ``entry`` in ``conn``'s transaction: the SQL store needs no outbox."""
     await _INSERT.execute(conn, **{column.name: getattr(entry, column.name) for column in _COLUMNS})
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from loyalty.auth.permissions import Role
+from loyalty.datasources.database import InTransaction
 from loyalty.datasources.errors import unique_violations_as_duplicates
 from loyalty.datasources.prepared import Connectable, OneOf, Prepared, Row
 from loyalty.datasources.records import AccountHolder, LedgerRecord, PointsAccountRecord
@@ -42,6 +43,11 @@ _ACCOUNTS_OF_USERS = Prepared(
 )
 _INSERT_LEDGER_ROW = Prepared(
     points_transactions.insert().values({column: sa.bindparam(column.name) for column in _LEDGER_COLUMNS})
+)
+_LOCKED_BALANCE = Prepared(
+    sa.select(points_accounts.c.balance)
+    .where(points_accounts.c.id == sa.bindparam("account_id"))
+    .with_for_update()
 )
 
 
@@ -149,10 +155,10 @@ async def accounts_by_user(
     return grouped
 
 
-async def locked_balance(conn: AsyncConnection, account_id: uuid.UUID) -> int | None:
+async def locked_balance(conn: InTransaction, account_id: uuid.UUID) -> int | None:
     """The balance, locked until the transaction ends (SQLite's writers are serialized anyway)."""
-    query = sa.select(points_accounts.c.balance).where(points_accounts.c.id == account_id).with_for_update()
-    return await conn.scalar(query)
+    row = await _LOCKED_BALANCE.fetchrow(conn, account_id=account_id)
+    return row[0] if row else None
 
 
 class _NextLedgerSeq(sa.ColumnElement[int]):
@@ -196,7 +202,7 @@ def _balance_change(kind: str) -> Prepared:
 
 
 async def change_balance(
-    conn: AsyncConnection,
+    conn: InTransaction,
     *,
     account_id: uuid.UUID,
     kind: str,

@@ -9,8 +9,9 @@ out are the ones SQLAlchemy would pass and return: UUIDs, aware UTC datetimes, d
 
 On SQLite, where speed matters less, a prepared statement runs through SQLAlchemy as any other.
 
-A statement runs on a connection, inside its transaction, or on the :class:`Database` itself: one
-statement alone, on a connection of the raw pool (on SQLite, of the read engine). Within
+A statement runs on a connection, inside its transaction (SQLAlchemy's, or a
+:class:`DriverTransaction` of ``Database.prepared_transaction()``), or on the :class:`Database` itself:
+one statement alone, on a connection of the raw pool (on SQLite, of the read engine). Within
 :class:`ReadsOnOneConnection` (a request), the reads alone share one connection of the pool.
 """
 
@@ -32,11 +33,18 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from loyalty.datasources.database import DRIVER_LINK, Database, connection_lost, discard_if_broken
+from loyalty.datasources.database import (
+    DRIVER_LINK,
+    Database,
+    DriverTransaction,
+    InTransaction,
+    connection_lost,
+    discard_if_broken,
+)
 from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
 # Where a statement runs: a connection (in its transaction), or the database (alone, on any connection).
-Connectable = Database | AsyncConnection
+Connectable = Database | AsyncConnection | DriverTransaction
 # What a prepared statement may be: executable, and compilable on its own.
 Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
 Row = Sequence[Any]
@@ -226,7 +234,7 @@ class Prepared:
         compiled, record = await self._query(on, "fetchrow", sa.Result.first, params)
         return record if compiled is None or record is None else compiled.row(record)
 
-    async def execute(self, conn: AsyncConnection, /, **params: Any) -> None:
+    async def execute(self, conn: InTransaction, /, **params: Any) -> None:
         """Run a statement that returns nothing, in ``conn``'s transaction."""
         await self._query(conn, "execute", lambda _result: None, params)
 
@@ -235,6 +243,8 @@ class Prepared:
     ) -> tuple[_Compiled | None, Any]:
         """What asyncpg's ``method`` returns, with the compiled statement to process its rows; where the
         statement runs through SQLAlchemy instead, ``None`` and what ``take`` keeps of its result."""
+        if isinstance(on, DriverTransaction):  # its block rolls back, and drops a broken connection
+            return await self._run(on.database, getattr(on.driver, method), params)
         if isinstance(on, Database):
             if on.is_sqlite:
                 async with on.read() as conn:

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.config import Settings
 from loyalty.datasources import email_outbox
-from loyalty.datasources.database import Database
+from loyalty.datasources.database import Database, DriverTransaction, InTransaction
 from loyalty.datasources.email_outbox import QueuedEmail
 from loyalty.datasources.email_senders import (
     ConsoleSender,
@@ -167,10 +166,11 @@ class Notifier:
         self._clock = clock
         # One function object, so that a transaction queuing several messages wakes the worker once.
         self._wake_worker = lambda _connection: on_queued()
+        self._on_queued = on_queued
 
     async def enqueue(
         self,
-        conn: AsyncConnection,
+        conn: InTransaction,
         *,
         event: str,
         recipients: Sequence[str],
@@ -195,8 +195,12 @@ class Notifier:
             html_body=message.html,
             now=self._clock(),
         )
-        if added:
-            # The worker cannot see the rows before the commit; wake it then, not now.
+        if not added:
+            return
+        # The worker cannot see the rows before the commit; wake it then, not now.
+        if isinstance(conn, DriverTransaction):
+            conn.after_commit(self._on_queued)
+        else:
             connection = conn.sync_connection
             if connection is not None and not sa_event.contains(connection, "commit", self._wake_worker):
                 sa_event.listen(connection, "commit", self._wake_worker)

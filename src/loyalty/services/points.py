@@ -17,7 +17,7 @@ from loyalty.auth.permissions import Access, ApprovalKind, Operation, Role
 from loyalty.auth.principal import Caller, Principal
 from loyalty.datasources import points, users
 from loyalty.datasources.approvals import ApprovalRecord
-from loyalty.datasources.database import Database
+from loyalty.datasources.database import Database, InTransaction
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.records import AccountHolder, LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.datasources.tables import MAX_BALANCE
@@ -218,8 +218,10 @@ class PointsService:
             if key is not None and (earlier := await self._replay(principal, key, adjustment)) is not None:
                 await attempt.succeeded_alone(details=_replay_details(earlier))
                 return earlier
+            # Without SQLAlchemy where every statement of the change is a prepared one (the log entry's too).
+            prepared = self._audit.records_in_prepared_transactions
             try:
-                async with self._db.transaction() as conn:
+                async with self._db.prepared_transaction() if prepared else self._db.transaction() as conn:
                     result, details = await self.apply_adjustment(
                         conn, principal, account_id, adjustment, reason
                     )
@@ -234,7 +236,7 @@ class PointsService:
 
     async def apply_adjustment(
         self,
-        conn: AsyncConnection,
+        conn: InTransaction,
         principal: Principal,
         account_id: uuid.UUID,
         adjustment: Adjustment,
@@ -287,7 +289,7 @@ class PointsService:
 
     async def _tell_customer(
         self,
-        conn: AsyncConnection,
+        conn: InTransaction,
         customer: AccountHolder,
         account: PointsAccountRecord,
         transaction: LedgerRecord,
