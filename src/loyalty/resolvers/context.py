@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from strawberry.dataloader import DataLoader
 
+from loyalty.auth.permissions import Role
 from loyalty.auth.principal import Caller, Origin, Principal, StaffPrincipal
 from loyalty.datasources.prepared import ReadsOnOneConnection
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
@@ -23,6 +24,7 @@ from loyalty.services.points import LedgerPageKey
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+_ABSENT: Any = object()
 
 
 class SharedLoader(DataLoader[K, V]):
@@ -32,9 +34,44 @@ class SharedLoader(DataLoader[K, V]):
     (``gather_with_cancel``); the batch's future for a key is shared by every field that loads it,
     and cancelling it for one cancelled it for all, a CancelledError through the whole request.
     (``asyncio.shield`` does the same at three times the cost: ~3 µs a load against ~1 µs.)
+
+    A primed value is kept as it is until a ``load`` asks for it, and ``load_now`` hands it over as
+    it is: a page of fifty users primes fifty keys, and a done future for each (DataLoader's
+    ``prime``) cost more than reading them back. (Keys are their own cache keys: no ``cache_key_fn``.)
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._primed: dict[K, V] = {}
+
+    def prime(self, key: K, value: V, force: bool = False) -> None:
+        batch = self.batch
+        pending = batch is not None and not batch.dispatched and any(task.key == key for task in batch.tasks)
+        if force or pending or not self.cache:
+            self._primed.pop(key, None)
+            super().prime_many({key: value}, force)
+        elif key not in self._primed and not self.cache_map.get(key):
+            self._primed[key] = value
+
+    def prime_many(self, data: Mapping[K, V], force: bool = False) -> None:
+        for key, value in data.items():
+            self.prime(key, value, force)
+
+    def clear(self, key: K) -> None:
+        if self._primed.pop(key, _ABSENT) is _ABSENT:  # a key is held in one place or the other
+            super().clear(key)
+
+    def clear_many(self, keys: Iterable[K]) -> None:
+        for key in keys:
+            self.clear(key)
+
+    def clear_all(self) -> None:
+        self._primed.clear()
+        super().clear_all()
+
     def load(self, key: K) -> Awaitable[V]:
+        if key in self._primed:  # into the DataLoader's cache, as ``prime`` would have put it
+            super().prime_many({key: self._primed.pop(key)})
         shared = cast("asyncio.Future[V]", super().load(key))
         if shared.done():  # a done future cannot be cancelled
             return shared
@@ -45,6 +82,9 @@ class SharedLoader(DataLoader[K, V]):
     def load_now(self, key: K) -> V | Awaitable[V]:
         """The value itself when the loader holds it already (primed, or loaded earlier in the request),
         else ``load(key)``: a field resolved from it then leaves nothing to wait for."""
+        primed = self._primed
+        if key in primed:
+            return primed[key]
         held = self.cache_map.get(key)
         if held is not None and held.done() and not held.cancelled() and held.exception() is None:
             return held.result()
@@ -95,6 +135,7 @@ class Context:
     refresh_token_in_cookie: bool = False
     issued_refresh_token: str | None = None
     _loaders: Loaders | None = None
+    _balances_readable: dict[Role, bool] | None = None
 
     @property
     def loaders(self) -> Loaders:
@@ -116,6 +157,17 @@ class Context:
         if self.principal is None:
             raise Unauthenticated(self.auth_failure or "Sign in to do this.")
         return self.principal
+
+    def may_read_balance(self, owner_role: Role) -> bool:
+        """Whether the signed-in caller may read the balances of a user of ``owner_role`` (else
+        UNAUTHENTICATED): asked for each user of a page, answered once per role."""
+        readable = self._balances_readable
+        if readable is None:
+            readable = self._balances_readable = {}
+        may = readable.get(owner_role)
+        if may is None:
+            may = readable[owner_role] = self.signed_in().may_read_balance(owner_role)
+        return may
 
     def staff(self) -> StaffPrincipal:
         """The signed-in staff member; UNAUTHENTICATED without a token, FORBIDDEN for a partner."""

@@ -79,7 +79,7 @@ def points_accounts(
 ) -> list[PointsAccountRecord] | Awaitable[list[PointsAccountRecord]]:
     """The accounts themselves when they came with their user, else the DataLoader's future itself, not a
     coroutine around it: either way a page of users has its accounts without a task per user."""
-    if not ctx.signed_in().may_read_balance(owner.role):
+    if not ctx.may_read_balance(owner.role):
         raise Forbidden("Reading balances needs the points:read scope.")
     return ctx.loaders.accounts_of_user.load_now(owner.id)
 
