@@ -370,6 +370,9 @@ class FieldStep:
     attribute: str | None = None
     # For a field of an object type, or a list of them: the object's plan.
     object_plan: ObjectPlan | None = None
+    # For a field whose resolver is a plain method (see ``_plain_method``): it, and whether it takes
+    # ``info``; a compiled walk calls it in line.
+    method: tuple[Callable[..., Any], bool] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -510,7 +513,7 @@ _FIELD = """    step_path = (path, {key}, type_name)
                 data, {key}, step_path, step_{i}, complete_{i}, value, nullable={nullable}, anchor=anchor
             )
 {object}        else:
-            data[{key}] = complete_{i}(request, step_{i}, value, step_path, {here})
+            data[{key}] = {complete}
     except Exception as raw:
         request.fail(raw, step_{i}, step_path, nullable={nullable}){then_null}"""
 # An object's field walks the object straight away (its completer would, after checking for null).
@@ -543,17 +546,25 @@ def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
         resolve = (
             f"source.{step.attribute}"
             if _is_plain_name(step.attribute)
-            else f"resolve_{i}(request, step_{i}, source, step_path)"
+            else _method_call(step, i, names) or f"resolve_{i}(request, step_{i}, source, step_path)"
         )
         here = f"Slot(data, {key}, step_path)" if step.nullable else "anchor"
         walk = ""
         if step.object_plan and isinstance(_unwrapped(step.definition.type), GraphQLObjectType):
             names[f"walk_{i}"] = step.object_plan.walk
             walk = _OBJECT.format(key=key, i=i, here=here)
+        complete = f"complete_{i}(request, step_{i}, value, step_path, {here})"
+        leaf_type = _unwrapped(step.definition.type)
+        enum_class = getattr(leaf_type, "wrapped_cls", None)
+        if isinstance(leaf_type, GraphQLEnumType) and enum_class is not None:
+            # A member of the Python enum by its name, as its completer would; anything else by it.
+            names[f"names_{i}"], names[f"enum_{i}"] = _enum_names(leaf_type), enum_class
+            complete = f"(value.__class__ is enum_{i} and names_{i}.get(value) or {complete})"
         fields.append(
             _FIELD.format(
                 key=key,
                 i=i,
+                complete=complete,
                 resolve=resolve,
                 nullable=step.nullable,
                 here=here,
@@ -565,6 +576,18 @@ def _compile_walk(type_name: str, steps: list[FieldStep]) -> Walk:
     code = _WALK.format(reads=reads, fields="\n".join(fields))
     exec(compile(code, f"<walk of {type_name}>", "exec"), names)
     return cast("Walk", names["walk"])
+
+
+def _method_call(step: FieldStep, i: int, names: dict[str, Any]) -> str | None:
+    """A plain method's call in line, as ``_Compiler._resolver``'s ``call_method`` makes it."""
+    if step.method is None or step.attribute is not None:
+        return None
+    names[f"method_{i}"], wants_info = step.method
+    if not wants_info:
+        return f"method_{i}(source)"
+    names[f"field_{i}"] = step.definition.extensions[_DEFINITION]
+    names["Info"], names["ResolveInfo"] = Info, _ResolveInfo
+    return f"method_{i}(source, Info(_raw_info=ResolveInfo(request, step_{i}, step_path), _field=field_{i}))"
 
 
 def _read_expression(step: FieldStep, i: int, names: dict[str, Any]) -> str:
@@ -580,7 +603,12 @@ def _read_expression(step: FieldStep, i: int, names: dict[str, Any]) -> str:
         return f"(names_{i}.get({attribute}) or {read})"
     plain = _plain_type(leaf_type)
     if plain is None:
-        return read
+        # Coerced by the scalar (a DateTime); a null, or a coercion that gives none, by the reader.
+        names[f"coerce_{i}"] = leaf_type.coerce_output_value
+        return (
+            f"(coerced if (value := {attribute}) is not None and value is not Undefined"
+            f" and (coerced := coerce_{i}(value)) is not None and coerced is not Undefined else {read})"
+        )
     names[f"plain_{i}"] = plain
     # graphql-core's ID coerces a UUID (asyncpg's is a subclass) by ``str``.
     as_id = "str(value) if isinstance(value, UUID) else " if leaf_type.name == "ID" else ""
@@ -799,6 +827,9 @@ class _Compiler:
             read=_leaf_reader(parent_type, name, definition),
             attribute=_attribute_read_by(definition),
             object_plan=plan,
+            method=_plain_method(strawberry_field)
+            if (strawberry_field := _strawberry_field(definition))
+            else None,
         )
 
     def _completer(self, output_type: GraphQLOutputType, plan: ObjectPlan | None) -> Complete:
@@ -1049,6 +1080,11 @@ def _leaf_reader(
         return _coerced(leaf_type, value, _enum_name(names, value) or coerce(value))
 
     return read
+
+
+def _strawberry_field(definition: GraphQLField) -> Any:
+    """The Strawberry field a resolver of ours stands for, if Strawberry built it."""
+    return (definition.extensions or {}).get(_DEFINITION) if definition.resolve is not None else None
 
 
 def _attribute_read_by(definition: GraphQLField) -> str | None:

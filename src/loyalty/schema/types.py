@@ -268,6 +268,9 @@ class AdjustPointsPayload:
     errors: list[UserError]
 
 
+_OUTCOMES = {outcome.value: outcome for outcome in LogOutcome}
+
+
 @strawberry.type(description="One action attempted through the API, allowed or not.")
 class LogEntry:
     id: strawberry.ID
@@ -285,7 +288,11 @@ class LogEntry:
 
     @strawberry.field
     def outcome(self) -> LogOutcome:
-        return LogOutcome(self.outcome)  # type: ignore[arg-type]
+        # Looked up, for each entry of a page; anything else is refused by the enum, as it was.
+        try:
+            return _OUTCOMES[self.outcome]  # type: ignore[index]
+        except (KeyError, TypeError):
+            return LogOutcome(self.outcome)  # type: ignore[arg-type]
 
 
 @strawberry.type

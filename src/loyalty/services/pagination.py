@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from binascii import b2a_base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,13 +31,19 @@ def check_page_size(first: int) -> int:
     return first
 
 
+# Standard base64 to ``base64.urlsafe_b64encode``'s alphabet.
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
 
 
 def encode_time_cursor(moment: datetime, key: uuid.UUID) -> str:
-    """A cursor for lists ordered by a timestamp, then an id."""
-    return encode_cursor(moment.isoformat(), str(key))
+    """A cursor for lists ordered by a timestamp, then an id: ``encode_cursor(moment.isoformat(),
+    str(key))``, made in one function for each row of a page (it was a tenth of a page of 50)."""
+    text = f"{moment.isoformat()}|{key}".encode()
+    return b2a_base64(text, newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
 
 
 def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
