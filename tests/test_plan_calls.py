@@ -190,3 +190,17 @@ async def test_a_page_of_users_reads_their_accounts_from_the_listing(api: Api) -
 
     assert answers[0] == answers[1]
     assert answers[1]["data"]["users"]["edges"][0]["node"]["pointsAccounts"] == [{"balance": 12}]
+
+
+async def test_a_value_primed_with_force_is_not_replaced_by_a_later_prime() -> None:
+    loader: SharedLoader[uuid.UUID, Any] = SharedLoader(load_fn=_batch)
+    forced, moved = uuid.uuid4(), uuid.uuid4()
+    loader.prime(forced, "forced", force=True)
+    loader.prime(moved, "first")
+    await loader.load(moved)  # the primed value moves into DataLoader's cache
+
+    loader.prime(forced, "later")
+    loader.prime(moved, "later")
+
+    assert loader.load_now(forced) == "forced"
+    assert loader.load_now(moved) == "first"

@@ -49,12 +49,18 @@ _BY_EMAIL = Prepared(sa.select(*_COLUMNS).where(_IS_EMAIL, _ACTIVE))
 _BY_EMAIL_WITH_ACCOUNTS = Prepared(sa.select(*_WITH_ACCOUNTS).where(_IS_EMAIL, _ACTIVE))
 
 
+# Roles by their stored value: looked up for each row, where ``Role(value)`` costs a call of the enum.
+_ROLES = {role.value: role for role in Role}
+_ACCOUNTS = len(_COLUMNS)
+
+
 def _record(row: Row) -> UserRecord:
-    return UserRecord(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6], bool(row[7]), row[8])
+    role = _ROLES.get(row[4]) or Role(row[4])  # anything else is refused as it was
+    return UserRecord(row[0], row[1], row[2], row[3], role, row[5], row[6], bool(row[7]), row[8])
 
 
 def _with_accounts(row: Row) -> UserWithAccounts:
-    return _record(row), account_records(row[len(_COLUMNS)])
+    return _record(row), account_records(row[_ACCOUNTS])
 
 
 def _role_values(roles: Sequence[Role]) -> list[str]:

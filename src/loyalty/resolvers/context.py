@@ -43,14 +43,16 @@ class SharedLoader(DataLoader[K, V]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._primed: dict[K, V] = {}
+        self._cache_used = False  # whether DataLoader's cache may hold anything yet
 
     def prime(self, key: K, value: V, force: bool = False) -> None:
         batch = self.batch
         pending = batch is not None and not batch.dispatched and any(task.key == key for task in batch.tasks)
         if force or pending or not self.cache:
             self._primed.pop(key, None)
+            self._cache_used = True
             super().prime_many({key: value}, force)
-        elif key not in self._primed and not self.cache_map.get(key):
+        elif key not in self._primed and (not self._cache_used or not self.cache_map.get(key)):
             self._primed[key] = value
 
     def prime_many(self, data: Mapping[K, V], force: bool = False) -> None:
@@ -70,6 +72,7 @@ class SharedLoader(DataLoader[K, V]):
         super().clear_all()
 
     def load(self, key: K) -> Awaitable[V]:
+        self._cache_used = True
         if key in self._primed:  # into the DataLoader's cache, as ``prime`` would have put it
             super().prime_many({key: self._primed.pop(key)})
         shared = cast("asyncio.Future[V]", super().load(key))

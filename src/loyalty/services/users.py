@@ -214,7 +214,11 @@ class UserService:
                 limit=first + 1,
                 balance_roles=balance_roles,
             )
-            rows = [self._keep(entry, balance_roles, keep_accounts) for entry in found]
+            rows = []
+            for user, accounts in found:  # ``_keep`` in line: once for each row of the page
+                if user.role in balance_roles:
+                    keep_accounts(user.id, accounts)
+                rows.append(user)
         else:
             rows = await users.list_users(
                 self._db, search=search_text, roles=roles, after=keyset, limit=first + 1
