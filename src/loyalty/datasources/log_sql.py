@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from loyalty.datasources.prepared import Prepared, Row
 from loyalty.datasources.tables import UTCDateTime, log_entries
 
 _COLUMNS = tuple(log_entries.c)
+_NAMES = tuple(column.name for column in _COLUMNS)
+_VALUES = operator.attrgetter(*_NAMES)  # an entry's values in the columns' order
 _FILTERS = ("actor_id", "target_id", "action", "outcome", "since", "until")
 _INSERT = Prepared(log_entries.insert().values({column: sa.bindparam(column.name) for column in _COLUMNS}))
 
@@ -66,7 +69,7 @@ def _entry(row: Row) -> LogEntry:
 
 async def add_entry(conn: InTransaction, entry: LogEntry) -> None:
     """Write ``entry`` in ``conn``'s transaction: the SQL store needs no outbox."""
-    await _INSERT.execute(conn, **{column.name: getattr(entry, column.name) for column in _COLUMNS})
+    await _INSERT.execute(conn, **dict(zip(_NAMES, _VALUES(entry), strict=True)))
 
 
 class SqlLogStore:

@@ -222,24 +222,22 @@ async def change_balance(
     moved = await _balance_change(kind).fetchrow(conn, account_id=account_id, amount=amount, **bounds)
     if moved is None:
         return None
-    record = LedgerRecord(
-        seq=moved[1],
-        id=uuid.uuid4(),
-        account_id=account_id,
-        kind=kind,
-        amount=amount,
-        balance_after=moved[0],
-        reason=reason,
-        actor_id=actor_id,
-        idempotency_key=idempotency_key,
-        request_digest=request_digest,
-        created_at=now,
-    )
+    row = {
+        "seq": moved[1],
+        "id": uuid.uuid4(),
+        "account_id": account_id,
+        "kind": kind,
+        "amount": amount,
+        "balance_after": moved[0],
+        "reason": reason,
+        "actor_id": actor_id,
+        "idempotency_key": idempotency_key,
+        "request_digest": request_digest,
+        "created_at": now,
+    }
     with unique_violations_as_duplicates():
-        await _INSERT_LEDGER_ROW.execute(
-            conn, **{column.name: getattr(record, column.name) for column in _LEDGER_COLUMNS}
-        )
-    return record
+        await _INSERT_LEDGER_ROW.execute(conn, **row)
+    return LedgerRecord(**row)
 
 
 async def fetch_ledger_row_by_key(

@@ -86,9 +86,11 @@ class _Compiled:
     """One statement as asyncpg takes it."""
 
     sql: str
-    # Per positional parameter: its name, SQLAlchemy's bind processor, and its value when the statement
-    # fixes it (a literal in the expression), already processed.
-    params: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+    # Per positional parameter: its name, and its value when the statement fixes it (a literal in the
+    # expression), already processed.
+    params: tuple[tuple[str, Any], ...]
+    # Per given parameter that needs one: its position and SQLAlchemy's bind processor.
+    binds: tuple[tuple[int, Callable[[Any], Any]], ...]
     # Per result column that needs one: its position and SQLAlchemy's result processor.
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
@@ -98,15 +100,17 @@ class _Compiled:
         sql = str(compiled)
         if "POSTCOMPILE" in sql:
             raise ValueError(f"a prepared statement renders once; this one renders per call: {sql}")
-        params = []
-        for name in compiled.positiontup or ():
+        params, binds = [], []
+        for position, name in enumerate(compiled.positiontup or ()):
             bind = compiled.binds[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.required:
-                params.append((name, process, _REQUIRED))
+                params.append((name, _REQUIRED))
+                if process is not None:
+                    binds.append((position, process))
             else:
                 value = bind.effective_value
-                params.append((name, None, process(value) if process else value))
+                params.append((name, process(value) if process else value))
         columns = statement.exported_columns if isinstance(statement, sa.sql.expression.ReturnsRows) else ()
         results = []
         for position, column in enumerate(columns):
@@ -114,16 +118,12 @@ class _Compiled:
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
                 results.append((position, process))
-        return cls(sql, tuple(params), tuple(results))
+        return cls(sql, tuple(params), tuple(binds), tuple(results))
 
     def args(self, given: Mapping[str, Any]) -> list[Any]:
-        values = []
-        for name, process, fixed in self.params:
-            if fixed is _REQUIRED:
-                value = given[name]
-                values.append(process(value) if process is not None else value)
-            else:
-                values.append(fixed)
+        values = [given[name] if fixed is _REQUIRED else fixed for name, fixed in self.params]
+        for position, process in self.binds:
+            values[position] = process(values[position])
         return values
 
     def row(self, record: Row) -> Row:
@@ -214,6 +214,10 @@ class ReadsOnOneConnection:
             await self._shared.close()
 
 
+def _nothing(_result: sa.Result[Any]) -> None:
+    """What :meth:`Prepared.execute` keeps of a result."""
+
+
 class Prepared:
     """A statement with named ``bindparam``s, defined once at module level; see the module's doc."""
 
@@ -231,12 +235,18 @@ class Prepared:
 
     async def fetchrow(self, on: Connectable, /, **params: Any) -> Row | None:
         """The first row, or ``None``."""
+        if type(on) is DriverTransaction:  # the hot changes' statements: straight to the driver
+            ran, record = await self._run(on.database, on.driver.fetchrow, params)
+            return None if record is None else ran.row(record)
         compiled, record = await self._query(on, "fetchrow", sa.Result.first, params)
         return record if compiled is None or record is None else compiled.row(record)
 
     async def execute(self, conn: InTransaction, /, **params: Any) -> None:
         """Run a statement that returns nothing, in ``conn``'s transaction."""
-        await self._query(conn, "execute", lambda _result: None, params)
+        if type(conn) is DriverTransaction:
+            await self._run(conn.database, conn.driver.execute, params)
+        else:
+            await self._query(conn, "execute", _nothing, params)
 
     async def _query(
         self, on: Connectable, method: str, take: Callable[[sa.Result[Any]], Any], params: Mapping[str, Any]

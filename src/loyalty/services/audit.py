@@ -22,10 +22,10 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -346,28 +346,46 @@ class AuditTrail:
         )  # fmt: skip
         await self.record_repeated(entry, key=_caller_key(caller))
 
-    @asynccontextmanager
-    async def attempt(
+    def attempt(
         self, caller: Caller, action: str, *, target_type: str, target_id: str | None = None
-    ) -> AsyncIterator[Attempt]:
+    ) -> AttemptBlock:
         """Run one action and make sure it leaves exactly one entry, whatever its outcome."""
-        attempt = Attempt(self, caller, action, target_type, target_id)
-        try:
-            yield attempt
-        except RequestRefused as refusal:
-            outcome = "FAILED" if refusal.code == "BAD_USER_INPUT" else "DENIED"
-            await self.record_alone(attempt.as_entry(outcome, {"reason": str(refusal), "code": refusal.code}))
-            refusal.recorded = True
-            raise
-        except ServiceError as error:
+        return AttemptBlock(self, Attempt(self, caller, action, target_type, target_id))
+
+
+class AttemptBlock:
+    """The block of :meth:`AuditTrail.attempt`: a refusal or failure leaving it is recorded on its own
+    and raised on; a success must have been recorded within it. (A class, not a generator: it wraps
+    every change.)"""
+
+    __slots__ = ("_attempt", "_trail")
+
+    def __init__(self, trail: AuditTrail, attempt: Attempt) -> None:
+        self._trail = trail
+        self._attempt = attempt
+
+    async def __aenter__(self) -> Attempt:
+        return self._attempt
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        attempt = self._attempt
+        if error is None:
+            if not attempt.recorded:
+                raise RuntimeError(f"{attempt.action} finished without recording its success")
+            self._trail.committed()
+        elif isinstance(error, RequestRefused):
+            outcome = "FAILED" if error.code == "BAD_USER_INPUT" else "DENIED"
+            await self._trail.record_alone(
+                attempt.as_entry(outcome, {"reason": str(error), "code": error.code})
+            )
+            error.recorded = True
+        elif isinstance(error, ServiceError):
             problems = [
                 {"code": p.code.value, "field": p.field, "message": p.message} for p in error.problems
             ]
-            await self.record_alone(attempt.as_entry("FAILED", {"errors": problems}))
-            raise
-        except Exception:
-            await self.record_alone(attempt.as_entry("FAILED", {"errors": [{"code": "INTERNAL"}]}))
-            raise
-        if not attempt.recorded:
-            raise RuntimeError(f"{action} finished without recording its success")
-        self.committed()
+            await self._trail.record_alone(attempt.as_entry("FAILED", {"errors": problems}))
+        elif isinstance(error, Exception):
+            await self._trail.record_alone(attempt.as_entry("FAILED", {"errors": [{"code": "INTERNAL"}]}))
+        # The error, if any, goes on.

@@ -274,7 +274,7 @@ class PointsService:
         updated = PointsAccountRecord(
             account.id, account.user_id, account.program, transaction.balance_after, account.created_at
         )
-        if holder.role is Role.USER:  # the notifier sends it if LOYALTY_NOTIFY_CUSTOMERS is on
+        if holder.role is Role.USER and self._notifier.notify_customers:  # LOYALTY_NOTIFY_CUSTOMERS
             await self._tell_customer(conn, holder, updated, transaction)
         details = {
             "action": action.value,
