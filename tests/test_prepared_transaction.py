@@ -9,8 +9,10 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 
 from loyalty.auth.permissions import Role
 from loyalty.config import Settings
@@ -113,6 +115,30 @@ async def test_a_transaction_whose_begin_met_a_lost_connection_begins_on_another
         await log_sql.add_entry(conn, an_entry("test.after"))
 
     assert await stored_actions(services.db) == ["test.after", "test.before"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_connection_killed_mid_transaction_fails_it_cleanly_and_is_replaced(
+    services: Services, database_url: str
+) -> None:
+    async def change_whose_connection_dies() -> None:
+        async with services.db.prepared_transaction() as conn:
+            assert isinstance(conn, DriverTransaction)
+            await log_sql.add_entry(conn, an_entry("test.half"))
+            killer = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                await killer.execute("SELECT pg_terminate_backend($1)", conn.driver.get_server_pid())
+            finally:
+                await killer.close()
+            await log_sql.add_entry(conn, an_entry("test.other_half"))
+
+    with pytest.raises(DBAPIError):
+        await change_whose_connection_dies()
+
+    assert await stored_actions(services.db) == []
+    async with services.db.prepared_transaction() as conn:
+        await log_sql.add_entry(conn, an_entry("test.next"))
+    assert await stored_actions(services.db) == ["test.next"]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

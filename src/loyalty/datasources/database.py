@@ -284,7 +284,7 @@ class Database:
         try:
             if commit:
                 await self._control(driver, "COMMIT")
-            elif not driver.is_closed() and driver.is_in_transaction():
+            elif _open(driver) and driver.is_in_transaction():
                 try:
                     await self._control(driver, "ROLLBACK")
                 except BaseException:  # noqa: BLE001 - closing the connection rolls back as well
@@ -397,6 +397,15 @@ async def discard_if_broken(
         return False
     await conn.invalidate()
     return True
+
+
+def _open(driver: asyncpg.Connection) -> bool:
+    """Whether a connection of an asyncpg pool is still open, and still ours: when the server ends it,
+    asyncpg hands it back to the pool at once, and it then refuses every call."""
+    try:
+        return not driver.is_closed()
+    except asyncpg.InterfaceError:
+        return False
 
 
 def _replace_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
