@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 ANONYMOUS = "anonymous"
@@ -36,9 +36,19 @@ def current_request() -> RequestTelemetry | None:
 @contextmanager
 def request_scope(request_id: str) -> Iterator[RequestTelemetry]:
     """Describe a new request for as long as the block runs (the HTTP layer, once per request)."""
-    telemetry = RequestTelemetry(request_id)
-    token = _current.set(telemetry)
+    telemetry, token = enter_request(request_id)
     try:
         yield telemetry
     finally:
-        _current.reset(token)
+        leave_request(token)
+
+
+def enter_request(request_id: str) -> tuple[RequestTelemetry, Token[RequestTelemetry | None]]:
+    """``request_scope`` opened, for a caller that keeps the token to close it with ``leave_request``
+    (a context manager of its own, cheaper than a generator's for every request)."""
+    telemetry = RequestTelemetry(request_id)
+    return telemetry, _current.set(telemetry)
+
+
+def leave_request(token: Token[RequestTelemetry | None]) -> None:
+    _current.reset(token)

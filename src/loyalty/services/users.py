@@ -7,6 +7,7 @@ enrolment that carries a password is refused, since nobody else should ever know
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,12 +110,19 @@ def _visible_roles(principal: Principal, wanted: Role | None) -> list[Role] | No
     raise Forbidden()
 
 
-def _balance_roles(principal: Principal, keep_accounts: KeepAccounts | None) -> list[Role]:
+def _balance_roles(principal: Principal, keep_accounts: KeepAccounts | None) -> Sequence[Role]:
     """The roles of the users whose accounts a read should bring along: none unless asked for, else
     those whose balances the caller may read."""
     if keep_accounts is None:
-        return []
-    return [role for role in Role if principal.may_read_balance(role)]
+        return ()
+    return _readable_balances(principal)
+
+
+@functools.lru_cache(maxsize=1024)
+def _readable_balances(principal: Principal) -> tuple[Role, ...]:
+    """The roles whose balances ``principal`` may read: asked for on every read of a user with their
+    accounts, and the same for the same (immutable) principal."""
+    return tuple(role for role in Role if principal.may_read_balance(role))
 
 
 def _search_text(search: str | None) -> str | None:
