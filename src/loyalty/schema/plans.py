@@ -691,7 +691,7 @@ def _list_of_objects(walk: Walk, item: Complete, *, nullable: bool) -> Complete:
             raise _null_refused(step.parent_type, step.nodes[0].name.value)
         results: list[Any] = []
         append = results.append
-        for index, entry in enumerate(_iterable(value, step)):
+        for index, entry in enumerate(value if value.__class__ is list else _iterable(value, step)):
             entry_path = (path, index, None)
             try:
                 if entry is None or entry is Undefined:
