@@ -22,6 +22,7 @@ import keyword
 from asyncio import isfuture
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import GeneratorType
 from typing import Any, TypeGuard, cast
 from uuid import UUID
@@ -76,6 +77,8 @@ from strawberry.types import Info
 from strawberry.types.arguments import _is_leaf_type, convert_argument
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.enum import has_enum_definition
+
+from loyalty.schema.scalars import _serialize_datetime
 
 _DEFINITION = "strawberry-definition"
 
@@ -603,7 +606,12 @@ def _read_expression(step: FieldStep, i: int, names: dict[str, Any]) -> str:
         return f"(names_{i}.get({attribute}) or {read})"
     plain = _plain_type(leaf_type)
     if plain is None:
-        # Coerced by the scalar (a DateTime); a null, or a coercion that gives none, by the reader.
+        inline = _INLINE_COERCIONS.get(leaf_type.coerce_output_value)
+        if inline is not None:  # the coercion's own expression, for a value of the class it takes
+            kind, expression = inline
+            names[f"kind_{i}"], names["UTC"] = kind, UTC
+            return f"({expression} if (value := {attribute}).__class__ is kind_{i} else {read})"
+        # Coerced by the scalar; a null, or a coercion that gives none, by the reader.
         names[f"coerce_{i}"] = leaf_type.coerce_output_value
         return (
             f"(coerced if (value := {attribute}) is not None and value is not Undefined"
@@ -613,6 +621,13 @@ def _read_expression(step: FieldStep, i: int, names: dict[str, Any]) -> str:
     # graphql-core's ID coerces a UUID (asyncpg's is a subclass) by ``str``.
     as_id = "str(value) if isinstance(value, UUID) else " if leaf_type.name == "ID" else ""
     return f"(value if (value := {attribute}).__class__ is plain_{i} else {as_id}{read})"
+
+
+# Scalar coercions written out in a compiled walk, for a value of exactly that class: DateTime's, read
+# for each entry of a page of the log.
+_INLINE_COERCIONS: dict[Any, tuple[type, str]] = {
+    _serialize_datetime: (datetime, "value.astimezone(UTC).isoformat()"),
+}
 
 
 def _is_plain_name(attribute: str | None) -> bool:

@@ -16,6 +16,7 @@ LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 def _serialize_datetime(value: datetime) -> str:
+    # Compiled walks write this out in line (``loyalty.schema.plans._INLINE_COERCIONS``): change both.
     return value.astimezone(UTC).isoformat()
 
 
