@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from graphql import parse
 from graphql.execution.values import get_variable_values
+from strawberry.types import Info
 
 from loyalty.auth.permissions import Role
 from loyalty.resolvers.context import SharedLoader
 from loyalty.schema import build_schema
-from loyalty.schema.plans import _plain_variable_values, _plain_variables, compile_plan
+from loyalty.schema.plans import _plain_variable_values, _plain_variables, _PlanInfo, _Request, compile_plan
 from tests.conftest import Api
 from tests.test_plans_differential import World, answer, both_paths, world  # noqa: F401 - the fixture
 
@@ -204,3 +205,27 @@ async def test_a_value_primed_with_force_is_not_replaced_by_a_later_prime() -> N
 
     assert loader.load_now(forced) == "forced"
     assert loader.load_now(moved) == "first"
+
+
+def test_the_info_a_plan_hands_a_resolver_answers_as_strawberrys() -> None:
+    query = "query U($id: ID!) { user(id: $id) { id pointsAccounts { id } } }"
+    plan = compile_plan(SCHEMA._schema, parse(query), None)
+    context = object()
+    variables = _plain_variable_values(plan.plain_variables or (), {"id": "x"})
+    assert variables is not None
+    request = _Request(plan, SCHEMA._schema, context, variables, {"id": "x"})
+    user = plan.root.steps[0].object_plan
+    assert user is not None
+    step = next(step for step in user.steps if step.key == "pointsAccounts")
+    field = step.definition.extensions["strawberry-definition"]
+    path = ((None, "user", "Query"), "pointsAccounts", "User")
+
+    planned = _PlanInfo(request, step, path, field)
+    strawberrys = Info(_raw_info=request.info(step, path), _field=field)
+
+    assert isinstance(planned, Info)
+    assert planned.context is strawberrys.context is context
+    for name in ("field_name", "path", "return_type", "python_name", "variable_values", "operation"):
+        assert getattr(planned, name) == getattr(strawberrys, name), name
+    assert [selection.name for selection in planned.selected_fields] == ["pointsAccounts"]
+    assert planned._raw_info.field_nodes == strawberrys._raw_info.field_nodes
