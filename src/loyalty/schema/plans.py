@@ -917,6 +917,8 @@ class _Compiler:
         if sorted(parameters) != sorted([*expected, *(python for _, python, _ in arguments)]):
             return None
         method, info_class, is_async = resolver.wrapped_func, config.info_class, strawberry_field.is_async
+        # The arguments Strawberry converts (not as they are), where the field's coroutine would.
+        converted_async = [name for name, _, type_ in arguments if type_ is not None] if is_async else []
         literals = None
         if not any(_holds_variable(argument.value) for argument in node.arguments or ()):
             literals = get_argument_values(definition, node)
@@ -948,9 +950,7 @@ class _Compiler:
                 info = _PlanInfo(request, step, path, strawberry_field)
             else:
                 info = info_class(_raw_info=request.info(step, path), _field=strawberry_field)
-            if is_async and any(
-                type_ is not None and values.get(name) is not None for name, _, type_ in arguments
-            ):
+            if converted_async and any(values.get(name) is not None for name in converted_async):
                 return convert_then_await(source, values, info)
             return method(source, **convert(values, info))
 
