@@ -457,7 +457,6 @@ async def test_reset_requests_are_limited_per_address(
     assert len(await deliver(api, smtp, clock)) == 10
 
 
-
 async def test_strangers_cannot_spend_the_reset_emails_of_an_address_the_owner_signed_in_from(
     services: Services,
     settings: Settings,
@@ -495,6 +494,7 @@ async def test_strangers_cannot_spend_the_reset_emails_of_an_address_the_owner_s
     assert len(from_strangers) == 3  # the budget strangers share
     assert [recipient for recipient, _ in from_the_manager] == [manager.email]
     assert from_another_stranger == []
+
 
 # --- changing a password -------------------------------------------------------------------------
 
