@@ -587,6 +587,26 @@ async def test_another_server_instance_refuses_the_access_tokens_once_its_cached
         await other_services.close()
 
 
+async def test_another_server_instance_takes_a_token_issued_after_it_cached_the_user(
+    api: Api, settings: Settings
+) -> None:
+    manager = await api.user(Role.MANAGER)
+    other_services = Services.build(settings.model_copy(update={"principal_cache_seconds": 3600}))
+    transport = httpx.ASGITransport(app=create_app(settings, services=other_services))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            other = Api(client, other_services)
+            assert await me_code(other, manager.token) is None  # cached there with the old epoch
+            await api.data(SIGN_OUT_EVERYWHERE, token=manager.token)
+
+            fresh = (await sign_in(api, manager.email))["accessToken"]
+
+            assert await me_code(other, fresh) is None
+            assert await me_code(other, manager.token) == "UNAUTHENTICATED"  # the cache caught up
+    finally:
+        await other_services.close()
+
+
 async def test_signing_out_everywhere_needs_a_signed_in_caller(api: Api) -> None:
     assert await api.error_code(SIGN_OUT_EVERYWHERE) == "UNAUTHENTICATED"
 

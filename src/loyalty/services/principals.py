@@ -131,7 +131,13 @@ class PrincipalDirectory:
         user_id = parse_id(verified.subject)
         staff = await self._staff.get_or_load(user_id, self._load_staff) if user_id else None
         # A token without the claim was issued before any "sign out everywhere": epoch 0.
-        if staff is None or claims.get(SESSIONS_EPOCH_CLAIM, 0) != staff[1]:
+        epoch = claims.get(SESSIONS_EPOCH_CLAIM, 0)
+        if user_id is not None and staff is not None and epoch > staff[1]:
+            # Issued after this instance cached the user (signed out everywhere, or reset, elsewhere):
+            # the cache is behind, not the token.
+            self._staff.pop(user_id)
+            staff = await self._staff.get_or_load(user_id, self._load_staff)
+        if staff is None or epoch != staff[1]:
             raise Unauthenticated("The access token no longer grants access.")
         return staff[0]
 
