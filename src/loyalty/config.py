@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         default=20,
         ge=2,
         le=1000,
-        description="PostgreSQL connections per worker for reads, and as many for transactions.",
+        description="PostgreSQL connections per worker in each pool: reads, points changes, other changes.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
