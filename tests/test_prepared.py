@@ -7,7 +7,9 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiosqlite
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -56,6 +58,42 @@ async def test_rows_read_raw_equal_sqlalchemys(services: Services) -> None:
     assert sorted(by_id(alone).values()) == sorted(tuple(vars_of(one)) for one in written)
     timestamps = [row[1] for row in alone]
     assert all(moment.tzinfo is not None and moment.utcoffset() == timedelta(0) for moment in timestamps)
+
+
+ENTRY = Prepared(sa.select(*log_entries.c).where(log_entries.c.id == sa.bindparam("id")))
+SINCE = Prepared(
+    sa.select(log_entries.c.id, log_entries.c.details)
+    .where(log_entries.c.timestamp >= sa.bindparam("since"))
+    .order_by(log_entries.c.timestamp)
+)
+
+
+async def test_reads_alone_return_what_sqlalchemy_returns_with_every_type(services: Services) -> None:
+    """On SQLite too, where a read alone runs in one trip to aiosqlite's thread."""
+    db = services.db
+    moment = datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)
+    written = [entry(timestamp=moment, details={"after": {"balance": 2}, "note": "é"}), entry()]
+    async with db.transaction() as conn:
+        for one in written:
+            await log_sql.add_entry(conn, one)
+
+    one_row = await ENTRY.fetchrow(db, id=written[0].id)
+    no_row = await ENTRY.fetchrow(db, id=uuid.uuid4())
+    since = await SINCE.fetch(db, since=moment)
+    async with db.read() as conn:
+        through_sqlalchemy = (await conn.execute(ALL_ENTRIES.where(log_entries.c.id == written[0].id))).one()
+
+    assert one_row is not None
+    assert tuple(one_row) == tuple(through_sqlalchemy) == tuple(vars_of(written[0]))
+    assert no_row is None
+    assert [tuple(row) for row in since] == [(one.id, one.details) for one in written]
+
+
+async def test_a_failed_read_alone_is_sqlalchemys_error(services: Services) -> None:
+    missing = Prepared(sa.select(sa.table("no_such_table", sa.column("x")).c.x))
+
+    with pytest.raises(sa.exc.DBAPIError, match="no_such_table"):
+        await missing.fetch(services.db)
 
 
 def vars_of(one: LogEntry) -> list[object]:
@@ -308,3 +346,25 @@ async def test_reads_on_sqlite_are_unchanged(sqlite_url: str) -> None:
             assert await users.fetch_user(db, uuid.uuid4()) is None
     finally:
         await db.dispose()
+
+
+async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread_and_one_to_reset(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(sqlite_url)
+    trips: list[str] = []
+    run_on_thread = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(fn.__name__)
+        return await run_on_thread(self, fn, *args, **kwargs)
+
+    try:
+        await ENTRY.fetchrow(db, id=uuid.uuid4())  # the connection opened, the statement compiled
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        assert await ENTRY.fetchrow(db, id=uuid.uuid4()) is None
+        monkeypatch.undo()
+    finally:
+        await db.dispose()
+
+    assert trips == ["_execute_fetchall", "rollback"]  # through SQLAlchemy: cursor, execute, fetch, close too

@@ -7,7 +7,9 @@ its SQL text, parameter order and SQLAlchemy's own bind and result processors ar
 hands positional values to asyncpg (which prepares the statement once per connection). Values in and
 out are the ones SQLAlchemy would pass and return: UUIDs, aware UTC datetimes, decoded JSON.
 
-On SQLite, where speed matters less, a prepared statement runs through SQLAlchemy as any other.
+On SQLite a read alone runs the same way on aiosqlite's connection beneath SQLAlchemy's, in one trip to
+its thread (through SQLAlchemy, four: each waits for a turn of the event loop, which a busy server makes
+long). Statements in a transaction, and those that render per call, run through SQLAlchemy there.
 
 A statement runs on a connection, inside its transaction (SQLAlchemy's, or a
 :class:`DriverTransaction` of ``Database.prepared_transaction()``), or on the :class:`Database` itself:
@@ -18,6 +20,7 @@ one statement alone, on a connection of the raw pool (on SQLite, of the read eng
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ Statement = sa.Select[Any] | sa.Insert | sa.Update | sa.Delete
 Row = Sequence[Any]
 
 _REQUIRED = object()
+_UNCOMPILED = object()
 
 
 class OneOf(sa.ColumnElement[bool]):
@@ -221,11 +225,13 @@ def _nothing(_result: sa.Result[Any]) -> None:
 class Prepared:
     """A statement with named ``bindparam``s, defined once at module level; see the module's doc."""
 
-    __slots__ = ("_compiled", "_reads", "statement")
+    __slots__ = ("_compiled", "_reads", "_sqlite", "statement")
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None  # for PostgreSQL, the one dialect run raw
+        # For a read on SQLite; None if it renders per call (a list parameter): it runs through SQLAlchemy.
+        self._sqlite: _Compiled | object | None = _UNCOMPILED
         self._reads = isinstance(statement, sa.Select)
 
     async def fetch(self, on: Connectable, /, **params: Any) -> list[Row]:
@@ -257,8 +263,12 @@ class Prepared:
             return await self._run(on.database, getattr(on.driver, method), params)
         if isinstance(on, Database):
             if on.is_sqlite:
+                compiled = self._for_sqlite(on) if self._reads else None
                 async with on.read() as conn:
-                    return None, take(await conn.execute(self.statement, params))
+                    if compiled is None:
+                        return None, take(await conn.execute(self.statement, params))
+                    rows = await _fetch_on_sqlite(conn, compiled, on, params)
+                    return compiled, rows if method == "fetch" else next(iter(rows), None)
             pool = await on.pool()
             shared = _SHARED_READS.get() if self._reads else None
             try:
@@ -278,6 +288,17 @@ class Prepared:
         except BaseException as error:
             await discard_if_broken(on, link.driver, error)
             raise
+
+    def _for_sqlite(self, database: Database) -> _Compiled | None:
+        compiled = self._sqlite
+        if compiled is _UNCOMPILED:
+            try:
+                compiled = _Compiled.of(self.statement, database.dialect)
+            except ValueError:
+                compiled = None
+            self._sqlite = compiled
+        assert compiled is None or isinstance(compiled, _Compiled)
+        return compiled
 
     async def _run_shared(
         self, database: Database, shared: SharedReads, method: str, params: Mapping[str, Any]
@@ -305,3 +326,20 @@ class Prepared:
             return compiled, await call(compiled.sql, *args)
         except DRIVER_ERRORS as error:
             raise as_sqlalchemy_error(compiled.sql, args, error) from error
+
+
+async def _fetch_on_sqlite(
+    conn: AsyncConnection, compiled: _Compiled, database: Database, params: Mapping[str, Any]
+) -> list[Row]:
+    """A read run on aiosqlite's connection beneath SQLAlchemy's, in one trip to its thread: through
+    SQLAlchemy it took four (cursor, execute, fetch, close), each a turn of a busy event loop."""
+    args = compiled.args(params)
+    hook = database.statement_hook
+    if hook is not None:
+        hook(compiled.sql)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a connection checked out of the pool is open
+    try:
+        return list(await driver.execute_fetchall(compiled.sql, args))
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(compiled.sql, args, error, sqlite3.Error) from error
