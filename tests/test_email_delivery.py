@@ -189,6 +189,7 @@ async def test_a_queued_message_arrives_with_text_html_and_the_console_link(
     [row] = await outbox(services)
     assert message["Message-ID"] == f"<{row.id}@loyalty.test>"
     assert (row.status, row.attempts, row.sent_at) == ("SENT", 1, clock.now)
+    assert (row.text_body, row.html_body) == ("", "")  # a one-time link in it is not kept once sent
 
 
 async def test_an_event_queued_twice_for_a_recipient_is_sent_once(

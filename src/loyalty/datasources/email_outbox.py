@@ -184,10 +184,12 @@ async def release_expired_leases(conn: AsyncConnection, *, now: datetime, max_at
 
 
 async def mark_sent(conn: AsyncConnection, message_id: uuid.UUID, *, now: datetime) -> None:
+    """SENT, without its bodies: an invitation's or a reset's one-time link is not kept in the database
+    once it is on its way (the envelope stays, to send an event once per recipient, until purged)."""
     await conn.execute(
         email_outbox.update()
         .where(email_outbox.c.id == message_id, email_outbox.c.status != SENT)
-        .values(status=SENT, sent_at=now)
+        .values(status=SENT, sent_at=now, text_body="", html_body="")
     )
 
 
