@@ -11,7 +11,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loyalty.datasources.database import InTransaction
 from loyalty.datasources.log_store import LogEntry
+from loyalty.datasources.prepared import Prepared
 from loyalty.datasources.tables import log_outbox
 
 
@@ -32,8 +34,14 @@ def _decode(text: str) -> LogEntry:
     return LogEntry(**data)
 
 
-async def add(conn: AsyncConnection, entry: LogEntry) -> None:
-    await conn.execute(log_outbox.insert().values(entry=_encode(entry), created_at=entry.timestamp))
+_ADD = Prepared(
+    log_outbox.insert().values(entry=sa.bindparam("entry"), created_at=sa.bindparam("created_at"))
+)
+
+
+async def add(conn: InTransaction, entry: LogEntry) -> None:
+    """Write ``entry`` in ``conn``'s transaction (a prepared statement, so it may be a raw one)."""
+    await _ADD.execute(conn, entry=_encode(entry), created_at=entry.timestamp)
 
 
 async def oldest(conn: AsyncConnection, limit: int) -> list[tuple[int, LogEntry]]:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.principal import Caller, Origin, Principal
 from loyalty.datasources import log_outbox, log_sql
-from loyalty.datasources.database import Database, DriverTransaction, InTransaction
+from loyalty.datasources.database import Database, InTransaction
 from loyalty.datasources.log_store import LogEntry
 from loyalty.services.errors import RequestRefused, ServiceError, Unauthenticated
 
@@ -251,11 +251,10 @@ class AuditTrail:
         ``refusal_window_seconds``: the window within which a caller's repeated refusals are counted.
         """
         self._refusals = RefusalDigest(self.record_alone, window_seconds=refusal_window_seconds)
-        self._add: Callable[[AsyncConnection, LogEntry], Awaitable[None]] = (
+        # Both are prepared statements: an entry goes in any transaction, a raw one's too.
+        self._add: Callable[[InTransaction, LogEntry], Awaitable[None]] = (
             log_sql.add_entry if into_log_entries else log_outbox.add
         )
-        # The outbox is written through SQLAlchemy; ``log_entries`` by a prepared statement.
-        self.records_in_prepared_transactions = into_log_entries
         self._alone = GroupCommit(db, self._add)
         # Called after entries are committed to the outbox (the shipper's wake-up).
         self.on_recorded: Callable[[], None] = lambda: None
@@ -290,14 +289,8 @@ class AuditTrail:
         )
 
     async def record(self, conn: InTransaction, entry: LogEntry) -> None:
-        """Record ``entry`` as part of the caller's transaction: a ``Database.prepared_transaction()``
-        only where :attr:`records_in_prepared_transactions`."""
-        if isinstance(conn, DriverTransaction):
-            if not self.records_in_prepared_transactions:
-                raise TypeError("log entries go to the outbox through SQLAlchemy: use Database.transaction()")
-            await log_sql.add_entry(conn, entry)
-        else:
-            await self._add(conn, entry)
+        """Record ``entry`` as part of the caller's transaction."""
+        await self._add(conn, entry)
 
     async def record_alone(self, entry: LogEntry) -> None:
         """Record ``entry`` in a transaction of its own (denials and failures), or one it shares with

@@ -218,10 +218,9 @@ class PointsService:
             if key is not None and (earlier := await self._replay(principal, key, adjustment)) is not None:
                 await attempt.succeeded_alone(details=_replay_details(earlier))
                 return earlier
-            # Without SQLAlchemy where every statement of the change is a prepared one (the log entry's too).
-            prepared = self._audit.records_in_prepared_transactions
             try:
-                async with self._db.prepared_transaction() if prepared else self._db.transaction() as conn:
+                # Every statement of the change is a prepared one (the log entry's too): no SQLAlchemy.
+                async with self._db.prepared_transaction() as conn:
                     result, details = await self.apply_adjustment(
                         conn, principal, account_id, adjustment, reason
                     )
