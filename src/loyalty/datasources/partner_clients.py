@@ -8,7 +8,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loyalty.datasources.prepared import Connectable, Prepared
 from loyalty.datasources.tables import partner_clients
+
+_COLUMNS = (
+    partner_clients.c.client_id,
+    partner_clients.c.name,
+    partner_clients.c.secret_digest,
+    partner_clients.c.scopes,
+    partner_clients.c.created_at,
+    partner_clients.c.disabled_at,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +52,17 @@ async def insert_client(
     return PartnerClientRecord(client_id, name, secret_digest, scopes, now, None)
 
 
-async def fetch_client(conn: AsyncConnection, client_id: str) -> PartnerClientRecord | None:
-    row = (
-        await conn.execute(sa.select(partner_clients).where(partner_clients.c.client_id == client_id))
-    ).first()
+_CLIENT = Prepared(sa.select(*_COLUMNS).where(partner_clients.c.client_id == sa.bindparam("client_id")))
+
+
+async def fetch_client(on: Connectable, client_id: str) -> PartnerClientRecord | None:
+    """The client, looked up on every token request and every partner call not yet cached: a prepared
+    statement (on SQLite, one trip to the driver's thread)."""
+    row = await _CLIENT.fetchrow(on, client_id=client_id)
     if row is None:
         return None
-    return PartnerClientRecord(
-        row.client_id, row.name, row.secret_digest, tuple(row.scopes.split()), row.created_at, row.disabled_at
-    )
+    client_id, name, secret_digest, scopes, created_at, disabled_at = row
+    return PartnerClientRecord(client_id, name, secret_digest, tuple(scopes.split()), created_at, disabled_at)
 
 
 async def disable_client(conn: AsyncConnection, client_id: str, *, now: datetime) -> bool:

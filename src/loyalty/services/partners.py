@@ -78,8 +78,7 @@ class PartnerService:
     async def find_active_client(self, client_id: str) -> PartnerClientRecord | None:
         if not client_id or len(client_id) > 64:
             return None
-        async with self._db.read() as conn:
-            record = await partner_clients.fetch_client(conn, client_id)
+        record = await partner_clients.fetch_client(self._db, client_id)
         return record if record is not None and record.disabled_at is None else None
 
     def issue_token(self, record: PartnerClientRecord, scopes: Sequence[str]) -> dict[str, Any]:

@@ -199,15 +199,13 @@ class PrincipalDirectory:
         self._clients.pop(client_id)
 
     async def _load_staff(self, user_id: uuid.UUID) -> tuple[StaffPrincipal, int] | None:
-        async with self._db.read() as conn:
-            user = await users.fetch_user(conn, user_id)
+        user = await users.fetch_user(self._db, user_id)
         if user is None or not user.role.is_staff:
             return None
         return StaffPrincipal(user.id, user.email, user.role), user.sessions_epoch
 
     async def _load_client(self, client_id: str) -> PartnerPrincipal | None:
-        async with self._db.read() as conn:
-            record = await partner_clients.fetch_client(conn, client_id)
+        record = await partner_clients.fetch_client(self._db, client_id)
         if record is None or record.disabled_at is not None:
             return None
         return PartnerPrincipal(record.client_id, record.name, frozenset(Scope(s) for s in record.scopes))
