@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -113,3 +115,18 @@ async def test_a_burst_from_one_address_is_refused_past_its_bucket(api: Api, set
 
     assert [answer.status_code for answer in answers[:3]] == [401] * 3
     assert_slow_down(answers[3])
+
+
+async def test_simultaneous_requests_naming_one_client_look_it_up_once(api: Api) -> None:
+    client = await api.services.partners.create_client("Shop", ["users:read"])
+    statements: list[str] = []
+    api.services.db.statement_hook = statements.append
+    try:
+        answers = await asyncio.gather(
+            *(token_request(api, f"203.0.113.{n}", (client.client_id, "a wrong secret")) for n in range(5))
+        )
+    finally:
+        api.services.db.statement_hook = None
+
+    assert [answer.status_code for answer in answers] == [401] * 5
+    assert len([s for s in statements if "FROM partner_clients" in s]) == 1

@@ -8,6 +8,7 @@ staff member, a disabled client, or a staff access token issued before its user 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
@@ -24,6 +25,7 @@ from loyalty.auth.tokens import SESSIONS_EPOCH_CLAIM, InvalidToken, TokenIssuer
 from loyalty.datasources import partner_clients, users
 from loyalty.datasources.database import Database
 from loyalty.datasources.errors import DuplicateKey
+from loyalty.datasources.partner_clients import PartnerClientRecord
 from loyalty.datasources.records import UserRecord
 from loyalty.lru import Lru
 from loyalty.services.audit import AuditTrail
@@ -71,20 +73,36 @@ V = TypeVar("V")
 
 
 class _TtlCache(Lru[K, tuple[float, V]]):
-    """A bounded map whose entries are trusted for ``ttl`` seconds."""
+    """A bounded map whose entries are trusted for ``ttl`` seconds. Concurrent misses of one key share
+    one load: a burst naming one client (a flood of wrong secrets) or one staff member reads it once."""
 
     def __init__(self, ttl: float, max_entries: int) -> None:
         super().__init__(max_entries)
         self.ttl = ttl
+        self._loading: dict[K, asyncio.Task[V]] = {}
 
     async def get_or_load(self, key: K, load: Callable[[K], Awaitable[V]]) -> V:
-        now = time.monotonic()
         cached = self.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        value = await load(key)
-        self.put(key, (now + self.ttl, value))
-        return value
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(load(key))
+            loading.add_done_callback(lambda done: self._loaded(key, done))
+        # A waiter cancelled (its request ended) leaves the load to the others.
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key: K, done: asyncio.Task[V]) -> None:
+        if self._loading.get(key) is not done:  # forgotten while it loaded: not to be trusted
+            return
+        del self._loading[key]
+        if not done.cancelled() and done.exception() is None:
+            self.put(key, (time.monotonic() + self.ttl, done.result()))
+
+    def forget(self, key: K) -> None:
+        """Drop the entry, and any load under way (its result is not kept)."""
+        self.pop(key)
+        self._loading.pop(key, None)
 
 
 class PrincipalDirectory:
@@ -106,7 +124,8 @@ class PrincipalDirectory:
         self._staff: _TtlCache[uuid.UUID, tuple[StaffPrincipal, int] | None] = _TtlCache(
             cache_seconds, max_entries
         )
-        self._clients: _TtlCache[str, PartnerPrincipal | None] = _TtlCache(cache_seconds, max_entries)
+        # A partner client's record while it is active (None: unknown or disabled).
+        self._clients: _TtlCache[str, PartnerClientRecord | None] = _TtlCache(cache_seconds, max_entries)
 
     async def authenticate(self, bearer_token: str, origin: Origin | None = None) -> Principal:
         """Who the token names; ``origin`` (where the request came from) is logged with a new link."""
@@ -120,14 +139,13 @@ class PrincipalDirectory:
         claims = verified.claims
         client_id = claims.get("client_id")
         if isinstance(client_id, str):
-            client = await self._clients.get_or_load(client_id, self._load_client)
+            client = await self.active_client(client_id)
             if client is None:
                 raise ClientRefused(PartnerPrincipal(client_id, "", frozenset()))
             granted = set(str(claims.get("scope", "")).split())
             # The token's scopes, as far as the client still holds them.
-            return PartnerPrincipal(
-                client.client_id, client.name, frozenset(s for s in client.scopes if s in granted)
-            )
+            held = frozenset(Scope(s) for s in client.scopes if s in granted)
+            return PartnerPrincipal(client.client_id, client.name, held)
         user_id = parse_id(verified.subject)
         staff = await self._staff.get_or_load(user_id, self._load_staff) if user_id else None
         # A token without the claim was issued before any "sign out everywhere": epoch 0.
@@ -135,7 +153,7 @@ class PrincipalDirectory:
         if user_id is not None and staff is not None and epoch > staff[1]:
             # Issued after this instance cached the user (signed out everywhere, or reset, elsewhere):
             # the cache is behind, not the token.
-            self._staff.pop(user_id)
+            self._staff.forget(user_id)
             staff = await self._staff.get_or_load(user_id, self._load_staff)
         if staff is None or epoch != staff[1]:
             raise Unauthenticated("The access token no longer grants access.")
@@ -191,12 +209,18 @@ class PrincipalDirectory:
         if self._external is not None:
             await self._external.verifier.close()
 
+    async def active_client(self, client_id: str) -> PartnerClientRecord | None:
+        """The partner client while it is active (cached as principals are); None if unknown or disabled."""
+        if not client_id or len(client_id) > 64:
+            return None
+        return await self._clients.get_or_load(client_id, self._load_client)
+
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop a cached role after this instance changed or deleted the user."""
-        self._staff.pop(user_id)
+        self._staff.forget(user_id)
 
     def forget_client(self, client_id: str) -> None:
-        self._clients.pop(client_id)
+        self._clients.forget(client_id)
 
     async def _load_staff(self, user_id: uuid.UUID) -> tuple[StaffPrincipal, int] | None:
         user = await users.fetch_user(self._db, user_id)
@@ -204,8 +228,6 @@ class PrincipalDirectory:
             return None
         return StaffPrincipal(user.id, user.email, user.role), user.sessions_epoch
 
-    async def _load_client(self, client_id: str) -> PartnerPrincipal | None:
+    async def _load_client(self, client_id: str) -> PartnerClientRecord | None:
         record = await partner_clients.fetch_client(self._db, client_id)
-        if record is None or record.disabled_at is not None:
-            return None
-        return PartnerPrincipal(record.client_id, record.name, frozenset(Scope(s) for s in record.scopes))
+        return record if record is not None and record.disabled_at is None else None
