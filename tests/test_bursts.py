@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
 from loyalty.app import create_app
 from loyalty.config import Settings
+from loyalty.schema import LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.web.bursts import Bursts
 from tests.conftest import Staff
@@ -102,3 +104,39 @@ async def test_a_request_with_a_token_that_is_not_valid_is_counted(client: httpx
     answers = [await post(client, "{ __typename }", ATTACKER, token="forged") for _ in range(BURST + 1)]
 
     assert [a.status_code for a in answers] == [200] * BURST + [429]
+
+
+async def test_documents_without_a_token_are_read_one_per_turn_of_the_event_loop(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that a burst of documents to parse, from many addresses, cannot hold everyone else's next step."""
+    loop = asyncio.get_running_loop()
+    turns = 0
+    ticking: asyncio.Handle | None = None
+
+    def tick() -> None:
+        nonlocal turns, ticking
+        turns += 1
+        ticking = loop.call_soon(tick)
+
+    read_in_turn: list[int] = []
+    admit = LoyaltySchema.admit
+
+    def counted(self: LoyaltySchema, *args: Any, **kwargs: Any) -> Any:
+        read_in_turn.append(turns)
+        return admit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LoyaltySchema, "admit", counted)
+    transport = httpx.ASGITransport(app=create_app(settings, services=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        tick()
+        try:
+            answers = await asyncio.gather(
+                *(client.post("/graphql", json={"query": f"query Q{n} {{ __typename }}"}) for n in range(6))
+            )
+        finally:
+            assert ticking is not None
+            ticking.cancel()
+
+    assert [answer.status_code for answer in answers] == [200] * 6
+    assert len(set(read_in_turn)) == len(read_in_turn) == 6
