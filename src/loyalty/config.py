@@ -155,7 +155,7 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         le=100_000,
-        description="GraphQL requests without a valid token one address may send at once; more get 429.",
+        description="Requests without a token (GraphQL, /oauth/token) an address may send at once; then 429.",
     )
     anonymous_per_second: float = Field(
         default=5.0, gt=0, le=100_000, description="How fast an address's burst comes back, per second."
