@@ -41,7 +41,13 @@ from graphql import (
     parse,
 )
 from graphql.execution.executor import Executor
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import GraphQLVariableSignature, get_variable_signature
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_values,
+)
 from graphql.language import OperationDefinitionNode, TokenKind
 from graphql.language.parser import Parser, nested_too_deeply_error
 from graphql.pyutils import Path
@@ -58,6 +64,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import validate_document
 from strawberry.types import Info
+from strawberry.types.arguments import _is_leaf_type, convert_argument
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import has_enum_definition
 from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
@@ -71,7 +80,7 @@ CHECKED: dict[str, tuple[str, str, str]] = {
     "strawberry-graphql": (
         "0.341.2",
         "0.342",
-        "schema/plans.py (field definitions, resolvers, Info), schema/operations.py and"
+        "schema/plans.py (field definitions, resolvers, Info, convert_argument), schema/operations.py and"
         " schema/__init__.py (extension hooks, Schema._schema), schema/documents.py (parse and"
         " validation taken over, validate_document), web/graphql.py",
     ),
@@ -79,7 +88,7 @@ CHECKED: dict[str, tuple[str, str, str]] = {
         "3.3.2",
         "3.4",
         "schema/plans.py (Executor.build, build_resolve_info, GraphQLResolveInfo, get_variable_values,"
-        " get_argument_values, Path, serialize_id),"
+        " get_variable_signature, VariableValues, get_argument_values, Path, serialize_id),"
         " schema/documents.py (parse's max_tokens and token_count)",
     ),
     "sqlalchemy": (
@@ -401,6 +410,51 @@ def test_a_method_field_exposes_its_function_and_parameters() -> None:
     assert where.base_resolver.info_parameter.name == "info"
     assert shout.arguments == []
     assert [a.python_name for a in times.arguments] == ["n"]
+
+
+def test_plain_variables_are_what_get_variable_values_returns() -> None:
+    """plans.py _plain_variables and _plain_variable_values: ``get_variable_signature`` and
+    ``VariableValues(sources, coerced)`` of ``VariableValueSource(signature, value)``."""
+    document = parse("query V($s: String, $t: String!, $b: Boolean) { __typename }")
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    given = {"s": "text", "t": "42", "b": True}
+    by_graphql_core = get_variable_values(ITEMS._schema, operation.variable_definitions, given)
+    assert isinstance(by_graphql_core, VariableValues)
+    signatures = [get_variable_signature(ITEMS._schema, node) for node in operation.variable_definitions]
+    assert all(isinstance(signature, GraphQLVariableSignature) for signature in signatures)
+    sources = {
+        signature.name: VariableValueSource(signature, given[signature.name])
+        for signature in signatures
+        if isinstance(signature, GraphQLVariableSignature)
+    }
+    by_hand = VariableValues(sources, dict(given))
+
+    assert by_hand.coerced == by_graphql_core.coerced
+    assert {name: (str(source.signature.type), source.value) for name, source in by_hand.sources.items()} == {
+        name: (str(source.signature.type), source.value) for name, source in by_graphql_core.sources.items()
+    }
+
+
+def test_strawberry_converts_an_argument_as_plans_call_it() -> None:
+    """plans.py _Compiler._direct_call and _converted_as_is: ``convert_argument(value, type_, registry,
+    config, info, path=…)``, ``_is_leaf_type``, ``has_enum_definition``, ``StrawberryOptional`` /
+    ``StrawberryMaybe``, ``schema_converter.scalar_registry`` and ``_get_field_exception_handlers``, and
+    the name converter's ``from_argument``."""
+    converter = ITEMS.schema_converter
+    registry, config = converter.scalar_registry, ITEMS.config
+    _takes(convert_argument, "value", "type_", "scalar_registry", "config", "info", "path", user="plans.py")
+    assert convert_argument("x", str, registry, config, None, path=("a",)) == "x"
+    assert _is_leaf_type(str, registry)
+    assert has_enum_definition(Colour)
+    assert issubclass(StrawberryMaybe, StrawberryOptional)
+    times = _strawberry_field("times")
+    assert not converter._get_field_exception_handlers(times)
+    [argument] = times.arguments
+    assert (config.name_converter.from_argument(argument), argument.python_name) == ("n", "n")
+    resolver = times.base_resolver
+    assert resolver is not None
+    assert (resolver.parent_parameter, resolver.root_parameter) == (None, None)
 
 
 def test_info_wraps_graphql_cores_info() -> None:
