@@ -125,3 +125,26 @@ def test_finish_waits_for_the_old_keys_tokens_to_expire(tmp_path: Path) -> None:
     assert retired.kid == OLD.thumbprint()
     assert [key.kid for key in parse_bundle(path.read_text()).keys] == [new.kid]
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_instance_starting_while_another_writes_the_key_file_reads_a_whole_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_pem = RSAKey.as_pem
+    started: list[SigningKeys] = []
+    writing = False
+
+    def write_while_another_starts(self: RSAKey, *args: object, **kwargs: object) -> bytes:
+        nonlocal writing
+        if not writing:  # the first instance is writing its new key: the second starts now
+            writing = True
+            started.append(SigningKeys.load(None, tmp_path))
+        return as_pem(self, *args, **kwargs)
+
+    monkeypatch.setattr(RSAKey, "as_pem", write_while_another_starts)
+    first = SigningKeys.load(None, tmp_path)
+
+    [second] = started
+    assert first.current().jwks() == second.current().jwks()  # one key, whoever wrote it
+    assert len(parse_bundle((tmp_path / "jwt-private-key.pem").read_text()).keys) == 1
+    assert [path.name for path in tmp_path.iterdir()] == ["jwt-private-key.pem"]

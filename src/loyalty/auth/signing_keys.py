@@ -15,6 +15,7 @@ others:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -162,17 +163,21 @@ class SigningKeys:
 
 
 def ensure_key_file(path: Path) -> Path:
-    """The key file, with one new key if there was none (created exclusively: two instances starting
-    together cannot each write their own)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = RSAKey.generate_key(2048, private=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path
+    """The key file, with one new key if there was none. The key is written whole under another name
+    and then linked to the file's, which fails if it exists: two instances starting together neither
+    write a key each nor read one half-written."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = RSAKey.generate_key(2048, private=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
         with os.fdopen(fd, "wb") as file:
             file.write(key.as_pem(private=True))
+        with contextlib.suppress(FileExistsError):  # another instance's key is the one
+            os.link(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return path
 
 
