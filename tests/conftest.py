@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,12 +200,18 @@ class Api:
         return Staff(str(record.id), email, role, token, str(account.id))
 
 
-@pytest.fixture
-async def api(services: Services, settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings, services=services)
-    transport = httpx.ASGITransport(app=app)
+@asynccontextmanager
+async def served(settings: Settings, services: Services) -> AsyncIterator[Api]:
+    """The app ``settings`` make on ``services``, and a client of it over HTTP."""
+    transport = httpx.ASGITransport(app=create_app(settings, services=services))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client, services)
+
+
+@pytest.fixture
+async def api(services: Services, settings: Settings) -> AsyncIterator[Api]:
+    async with served(settings, services) as api:
+        yield api
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from loyalty.app import create_app
 from loyalty.config import Settings
 from loyalty.schema import LoyaltySchema
 from loyalty.services.container import Services
 from loyalty.web.bursts import Bursts
-from tests.conftest import Staff
+from tests.conftest import Staff, served
 
 BURST = 4
 ATTACKER = "203.0.113.66"
@@ -64,9 +63,8 @@ async def client(services: Services, settings: Settings) -> AsyncIterator[httpx.
     bursty = settings.model_copy(
         update={"trusted_proxies": "127.0.0.1", "anonymous_burst": BURST, "anonymous_per_second": 0.01}
     )
-    transport = httpx.ASGITransport(app=create_app(bursty, services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
+    async with served(bursty, services) as api:
+        yield api.client
 
 
 async def post(
@@ -127,8 +125,8 @@ async def test_documents_without_a_token_are_read_one_per_turn_of_the_event_loop
         return admit(self, *args, **kwargs)
 
     monkeypatch.setattr(LoyaltySchema, "admit", counted)
-    transport = httpx.ASGITransport(app=create_app(settings, services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with served(settings, services) as api:
+        client = api.client
         tick()
         try:
             answers = await asyncio.gather(

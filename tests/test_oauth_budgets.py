@@ -7,9 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from loyalty.app import create_app
 from loyalty.config import Settings
-from tests.conftest import Api, Staff
+from tests.conftest import Api, Staff, served
 from tests.test_partners import CLIENT_CREDENTIALS, LOGS, TOKEN_PATH, assert_oauth_json
 
 ADDRESS_BUDGET = 6
@@ -101,10 +100,9 @@ async def test_repeated_wrong_secrets_leave_the_first_refusal_and_one_summary(ap
 
 async def test_a_burst_from_one_address_is_refused_past_its_bucket(api: Api, settings: Settings) -> None:
     bursty = settings.model_copy(update={"anonymous_burst": 3, "anonymous_per_second": 0.1})
-    transport = httpx.ASGITransport(app=create_app(bursty, services=api.services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with served(bursty, api.services) as bursty_api:
         answers = [
-            await client.post(
+            await bursty_api.client.post(
                 TOKEN_PATH,
                 data=CLIENT_CREDENTIALS,
                 auth=("pc_nobody", "no-secret"),

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
-from loyalty.app import create_app
 from loyalty.auth.permissions import Role
 from loyalty.config import Settings
 from loyalty.datasources.tables import log_entries, password_links
 from loyalty.services.container import Services
-from tests.conftest import TEST_PASSWORD, Api, Staff
+from tests.conftest import TEST_PASSWORD, Api, Staff, served
 from tests.test_approvals import APPROVE
 from tests.test_email_delivery import Clock, SmtpServer, body, clock, make_worker, smtp  # noqa: F401 (fixtures)
 from tests.test_query_limits import cost
@@ -464,9 +464,8 @@ async def test_strangers_cannot_spend_the_reset_emails_of_an_address_the_owner_s
     clock: Clock,  # noqa: F811
 ) -> None:
     trusting = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
-    transport = httpx.ASGITransport(app=create_app(trusting, services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        api = Api(client, services)
+    async with served(trusting, services) as api:
+        client = api.client
         manager = await api.user(Role.MANAGER)
 
         async def reset_from(address: str) -> None:
@@ -568,43 +567,42 @@ async def test_signing_out_everywhere_stops_refresh_and_access_tokens(api: Api) 
     assert await me_code(api, (await sign_in(api, manager.email))["accessToken"]) is None
 
 
+@asynccontextmanager
+async def another_instance(settings: Settings, *, cache_seconds: float) -> AsyncIterator[Api]:
+    """A second server on the same database, trusting its cached principals for ``cache_seconds``."""
+    services = Services.build(settings.model_copy(update={"principal_cache_seconds": cache_seconds}))
+    try:
+        async with served(settings, services) as api:
+            yield api
+    finally:
+        await services.close()
+
+
 async def test_another_server_instance_refuses_the_access_tokens_once_its_cached_entry_expires(
     api: Api, settings: Settings
 ) -> None:
     manager = await api.user(Role.MANAGER)
-    other_services = Services.build(settings.model_copy(update={"principal_cache_seconds": 0.2}))
-    transport = httpx.ASGITransport(app=create_app(settings, services=other_services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            other = Api(client, other_services)
-            assert await me_code(other, manager.token) is None  # cached there with the old epoch
+    async with another_instance(settings, cache_seconds=0.2) as other:
+        assert await me_code(other, manager.token) is None  # cached there with the old epoch
 
-            await api.data(SIGN_OUT_EVERYWHERE, token=manager.token)
-            await asyncio.sleep(0.3)
+        await api.data(SIGN_OUT_EVERYWHERE, token=manager.token)
+        await asyncio.sleep(0.3)
 
-            assert await me_code(other, manager.token) == "UNAUTHENTICATED"
-    finally:
-        await other_services.close()
+        assert await me_code(other, manager.token) == "UNAUTHENTICATED"
 
 
 async def test_another_server_instance_takes_a_token_issued_after_it_cached_the_user(
     api: Api, settings: Settings
 ) -> None:
     manager = await api.user(Role.MANAGER)
-    other_services = Services.build(settings.model_copy(update={"principal_cache_seconds": 3600}))
-    transport = httpx.ASGITransport(app=create_app(settings, services=other_services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            other = Api(client, other_services)
-            assert await me_code(other, manager.token) is None  # cached there with the old epoch
-            await api.data(SIGN_OUT_EVERYWHERE, token=manager.token)
+    async with another_instance(settings, cache_seconds=3600) as other:
+        assert await me_code(other, manager.token) is None  # cached there with the old epoch
+        await api.data(SIGN_OUT_EVERYWHERE, token=manager.token)
 
-            fresh = (await sign_in(api, manager.email))["accessToken"]
+        fresh = (await sign_in(api, manager.email))["accessToken"]
 
-            assert await me_code(other, fresh) is None
-            assert await me_code(other, manager.token) == "UNAUTHENTICATED"  # the cache caught up
-    finally:
-        await other_services.close()
+        assert await me_code(other, fresh) is None
+        assert await me_code(other, manager.token) == "UNAUTHENTICATED"  # the cache caught up
 
 
 async def test_signing_out_everywhere_needs_a_signed_in_caller(api: Api) -> None:
