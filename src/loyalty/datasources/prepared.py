@@ -241,18 +241,12 @@ class Prepared:
 
     async def fetchrow(self, on: Connectable, /, **params: Any) -> Row | None:
         """The first row, or ``None``."""
-        if type(on) is DriverTransaction:  # the hot changes' statements: straight to the driver
-            ran, record = await self._run(on.database, on.driver.fetchrow, params)
-            return None if record is None else ran.row(record)
         compiled, record = await self._query(on, "fetchrow", sa.Result.first, params)
         return record if compiled is None or record is None else compiled.row(record)
 
     async def execute(self, conn: InTransaction, /, **params: Any) -> None:
         """Run a statement that returns nothing, in ``conn``'s transaction."""
-        if type(conn) is DriverTransaction:
-            await self._run(conn.database, conn.driver.execute, params)
-        else:
-            await self._query(conn, "execute", _nothing, params)
+        await self._query(conn, "execute", _nothing, params)
 
     async def _query(
         self, on: Connectable, method: str, take: Callable[[sa.Result[Any]], Any], params: Mapping[str, Any]
