@@ -124,8 +124,10 @@ class PrincipalDirectory:
         self._staff: _TtlCache[uuid.UUID, tuple[StaffPrincipal, int] | None] = _TtlCache(
             cache_seconds, max_entries
         )
-        # A partner client's record while it is active (None: unknown or disabled).
-        self._clients: _TtlCache[str, PartnerClientRecord | None] = _TtlCache(cache_seconds, max_entries)
+        # A partner client's record and principal while it is active (None: unknown or disabled).
+        self._clients: _TtlCache[str, tuple[PartnerClientRecord, PartnerPrincipal] | None] = _TtlCache(
+            cache_seconds, max_entries
+        )
 
     async def authenticate(self, bearer_token: str, origin: Origin | None = None) -> Principal:
         """Who the token names; ``origin`` (where the request came from) is logged with a new link."""
@@ -139,13 +141,15 @@ class PrincipalDirectory:
         claims = verified.claims
         client_id = claims.get("client_id")
         if isinstance(client_id, str):
-            client = await self.active_client(client_id)
-            if client is None:
+            active = await self._active(client_id)
+            if active is None:
                 raise ClientRefused(PartnerPrincipal(client_id, "", frozenset()))
+            client = active[1]
             granted = set(str(claims.get("scope", "")).split())
             # The token's scopes, as far as the client still holds them.
-            held = frozenset(Scope(s) for s in client.scopes if s in granted)
-            return PartnerPrincipal(client.client_id, client.name, held)
+            return PartnerPrincipal(
+                client.client_id, client.name, frozenset(s for s in client.scopes if s in granted)
+            )
         user_id = parse_id(verified.subject)
         staff = await self._staff.get_or_load(user_id, self._load_staff) if user_id else None
         # A token without the claim was issued before any "sign out everywhere": epoch 0.
@@ -211,6 +215,10 @@ class PrincipalDirectory:
 
     async def active_client(self, client_id: str) -> PartnerClientRecord | None:
         """The partner client while it is active (cached as principals are); None if unknown or disabled."""
+        active = await self._active(client_id)
+        return active[0] if active is not None else None
+
+    async def _active(self, client_id: str) -> tuple[PartnerClientRecord, PartnerPrincipal] | None:
         if not client_id or len(client_id) > 64:
             return None
         return await self._clients.get_or_load(client_id, self._load_client)
@@ -228,6 +236,9 @@ class PrincipalDirectory:
             return None
         return StaffPrincipal(user.id, user.email, user.role), user.sessions_epoch
 
-    async def _load_client(self, client_id: str) -> PartnerClientRecord | None:
+    async def _load_client(self, client_id: str) -> tuple[PartnerClientRecord, PartnerPrincipal] | None:
         record = await partner_clients.fetch_client(self._db, client_id)
-        return record if record is not None and record.disabled_at is None else None
+        if record is None or record.disabled_at is not None:
+            return None
+        scopes = frozenset(Scope(s) for s in record.scopes)
+        return record, PartnerPrincipal(record.client_id, record.name, scopes)
