@@ -26,12 +26,11 @@ from loyalty.web.bursts import Bursts
 from loyalty.web.console import ConsolePages
 from loyalty.web.console_sessions import ConsoleSessions
 from loyalty.web.cors import CORSMiddleware, CorsPolicy
+from loyalty.web.direct_routes import DirectRoutes
 from loyalty.web.errors import JSONResponse, ServerErrors, method_not_allowed, not_found, server_error
-from loyalty.web.graphql import GraphQLEndpoint
-from loyalty.web.graphql_route import GRAPHQL_PATH, GraphQLRoute
+from loyalty.web.graphql import GRAPHQL_PATH, GraphQLEndpoint
 from loyalty.web.metrics_listener import MetricsListener, StorageCollector
-from loyalty.web.oauth import TokenEndpoint
-from loyalty.web.origin import request_origin
+from loyalty.web.oauth import TOKEN_PATH, TokenEndpoint
 from loyalty.web.persisted import PersistedOperations
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.request_id import RequestIdMiddleware
@@ -41,15 +40,15 @@ from loyalty.web.telemetry import Telemetry, TelemetryMiddleware, operation_name
 
 
 class LoyaltyApp(Starlette):
-    """Starlette, with ``/graphql`` answered before its middlewares and router (web/graphql_route.py)."""
+    """Starlette, with ``/graphql`` and ``/oauth/token`` answered before its middlewares and router
+    (web/direct_routes.py)."""
 
-    def __init__(self, *, graphql: GraphQLRoute, **kwargs: Any) -> None:
+    def __init__(self, *, direct: DirectRoutes, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._graphql = graphql
+        self._direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        is_graphql = scope["type"] == "http" and scope["path"] == GRAPHQL_PATH
-        if not (is_graphql and await self._graphql.serve(scope, receive, send)):
+        if not await self._direct.serve(scope, receive, send):
             await super().__call__(scope, receive, send)
 
 
@@ -122,11 +121,12 @@ def create_app(
     )
     token_endpoint = TokenEndpoint(
         services,
-        token_url=f"{settings.issuer}/oauth/token",
+        token_url=f"{settings.issuer}{TOKEN_PATH}",
         max_body_bytes=settings.max_body_bytes,
         address_budget=oauth_budgets[0],
         client_budget=oauth_budgets[1],
         address_bursts=Bursts(settings.anonymous_burst, settings.anonymous_per_second),
+        trusted_proxies=settings.trusted_networks,
     )
 
     console_sessions = ConsoleSessions(
@@ -137,9 +137,6 @@ def create_app(
         budget=rate_limiter,
         trusted_proxies=settings.trusted_networks,
     )
-
-    async def oauth_token(request: Request) -> Response:
-        return await token_endpoint.handle(request, request_origin(request, settings.trusted_networks))
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -179,8 +176,8 @@ def create_app(
         await services.close()
 
     api_routes: list[BaseRoute] = [
-        Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
-        Route("/oauth/token", oauth_token, methods=["POST"]),
+        Route(GRAPHQL_PATH, graphql, methods=list(graphql.METHODS)),
+        Route(TOKEN_PATH, token_endpoint, methods=list(token_endpoint.METHODS)),
         Route("/auth/refresh", console_sessions.refresh, methods=["POST"]),
         Route("/auth/sign-out", console_sessions.sign_out, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -195,7 +192,12 @@ def create_app(
     security_headers = SecurityHeaders(https=settings.issuer.startswith("https://"))
     cors = CorsPolicy(settings.allowed_origins)
     app = LoyaltyApp(
-        graphql=GraphQLRoute(graphql, telemetry=telemetry, security_headers=security_headers, cors=cors),
+        direct=DirectRoutes(
+            {GRAPHQL_PATH: graphql, TOKEN_PATH: token_endpoint},
+            telemetry=telemetry,
+            security_headers=security_headers,
+            cors=cors,
+        ),
         routes=[*api_routes, *console.routes(api_routes)],
         middleware=[
             Middleware(RequestIdMiddleware),

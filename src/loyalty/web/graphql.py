@@ -43,6 +43,8 @@ from loyalty.web.persisted import PersistedOperations, PersistedQueryError
 from loyalty.web.rate_limit import RateLimiter
 from loyalty.web.session_cookie import OPT_IN_HEADER, RefreshCookie, opts_in
 
+GRAPHQL_PATH = "/graphql"
+
 _QUERIES_ONLY = frozenset({OperationType.QUERY})
 _ALL_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 # Starlette routes HEAD wherever GET goes; it is answered as GET is (the server drops the body).
@@ -116,6 +118,8 @@ def _graphql_params(payload: Any) -> tuple[str, dict[str, Any] | None, str | Non
 
 
 class GraphQLEndpoint:
+    METHODS = _READS | {"POST"}
+
     def __init__(
         self,
         schema: LoyaltySchema,
@@ -158,8 +162,9 @@ class GraphQLEndpoint:
         self._refresh_cookie = refresh_cookie
         self._explorer = explorer
 
-    def shows_explorer(self, incoming: Incoming) -> bool:
-        """Whether the request is a browser opening GraphiQL (a read without a query, asking for HTML)."""
+    def passes_on(self, incoming: Incoming) -> bool:
+        """Whether the request is a browser opening GraphiQL (a read without a query, asking for HTML),
+        whose page Starlette serves."""
         return (
             self._explorer is not None
             and incoming.method in _READS
@@ -168,10 +173,10 @@ class GraphQLEndpoint:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The endpoint as Starlette's route calls it, inside the middlewares; GraphQLRoute
-        (web/graphql_route.py) answers /graphql before them, and passes GraphiQL's page on to here."""
+        """The endpoint as Starlette's route calls it, inside the middlewares; DirectRoutes
+        (web/direct_routes.py) answers /graphql before them, and passes GraphiQL's page on to here."""
         incoming = Incoming(scope, receive)
-        if self.shows_explorer(incoming):
+        if self.passes_on(incoming):
             await (await self._explorer_page(incoming))(scope, receive, send)
         else:
             await (await self.answer(incoming)).send(send)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from starlette.datastructures import QueryParams
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -35,11 +35,6 @@ async def read_limited(declared_length: str | None, chunks: AsyncIterator[bytes]
             raise BodyTooLarge
         parts.append(chunk)
     return b"".join(parts)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body of a Starlette ``request``, within ``limit`` bytes."""
-    return await read_limited(request.headers.get("content-length"), request.stream(), limit)
 
 
 class Incoming:

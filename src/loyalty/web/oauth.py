@@ -16,6 +16,7 @@ and an RFC 6749 §5.2 body, ``slow_down`` (the code RFC 8628 registered for a cl
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -24,8 +25,7 @@ from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidScopeEr
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette import types as asgi
 
 from loyalty.auth.permissions import Scope
 from loyalty.auth.principal import Caller, Origin
@@ -36,9 +36,11 @@ from loyalty.observability.metrics import Refusal, count_refusal
 from loyalty.services.container import Services
 from loyalty.web.bursts import Bursts
 from loyalty.web.errors import JSONResponse
-from loyalty.web.incoming import BodyTooLarge, read_body
+from loyalty.web.incoming import Answer, BodyTooLarge, Incoming
+from loyalty.web.origin import Network
 from loyalty.web.rate_limit import RateLimiter
 
+TOKEN_PATH = "/oauth/token"
 _AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -129,6 +131,8 @@ class _TokenServer(AuthorizationServer):
 
 
 class TokenEndpoint:
+    METHODS = frozenset({"POST"})
+
     def __init__(
         self,
         services: Services,
@@ -138,6 +142,7 @@ class TokenEndpoint:
         address_budget: RateLimiter,
         client_budget: RateLimiter,
         address_bursts: Bursts | None = None,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self._services = services
         self._token_url = token_url
@@ -145,8 +150,18 @@ class TokenEndpoint:
         self._address_budget = address_budget
         self._client_budget = client_budget
         self._address_bursts = address_bursts
+        self._trusted_proxies = tuple(trusted_proxies)
 
-    async def handle(self, request: Request, origin: Origin) -> Response:
+    def passes_on(self, incoming: Incoming) -> bool:
+        """Every request here is the endpoint's own (DirectRoutes answers them before Starlette)."""
+        return False
+
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        """The endpoint as Starlette's route calls it, inside the middlewares."""
+        await (await self.answer(Incoming(scope, receive))).send(send)
+
+    async def answer(self, incoming: Incoming) -> Answer:
+        origin = incoming.origin(self._trusted_proxies)
         address = f"ip:{origin.source_ip}"
         retry_after = self._address_bursts.take(address) if self._address_bursts is not None else None
         if retry_after is None:
@@ -154,8 +169,7 @@ class TokenEndpoint:
         if retry_after is not None:
             return await self._slow_down(origin, retry_after)
         try:
-            body = await read_body(request, self._max_body_bytes)
-            form = _form(body)
+            form = _form(await incoming.body(self._max_body_bytes))
         except BodyTooLarge:
             return _oauth_error(413, "invalid_request", "The body is too large.")
         except UnicodeDecodeError:
@@ -164,7 +178,7 @@ class TokenEndpoint:
             return _oauth_error(400, "invalid_request", "A parameter is sent more than once.")
         if not form.get("grant_type"):
             return _oauth_error(400, "invalid_request", "grant_type is required.")
-        headers = {key.title(): value for key, value in request.headers.items()}
+        headers = {name.title(): value for name, value in incoming.headers.items()}
         try:
             basic_id, basic_secret = extract_basic_authorization(headers)
         except ValueError:  # a scheme with nothing after it ("Basic "), which authlib fails to split
@@ -197,23 +211,23 @@ class TokenEndpoint:
         await self._services.partners.record_token_request(
             origin, client=record, claimed_id=claimed_id, error=error
         )
-        return JSONResponse(payload, status_code=status, headers=dict(response_headers))
+        return Answer.of(JSONResponse(payload, status_code=status, headers=dict(response_headers)))
 
-    async def _slow_down(self, origin: Origin, retry_after: float) -> Response:
+    async def _slow_down(self, origin: Origin, retry_after: float) -> Answer:
         count_refusal(Refusal.TOKEN_RATE_LIMITED)
         await self._services.audit.record_rate_limited(
             Caller(None, origin), action="auth.client_token_limited"
         )
-        response = _oauth_error(429, "slow_down", f"Too many token requests; retry in {retry_after:.0f} s.")
-        response.headers["Retry-After"] = str(int(retry_after))
-        return response
+        message = f"Too many token requests; retry in {retry_after:.0f} s."
+        return _oauth_error(429, "slow_down", message, retry_after=int(retry_after))
 
 
-def _oauth_error(status: int, error: str, description: str) -> Response:
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+def _oauth_error(status: int, error: str, description: str, *, retry_after: int | None = None) -> Answer:
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return Answer.of(
+        JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
     )
 
 

@@ -48,8 +48,6 @@ class SecurityHeaders:
         if https:  # browsers ignore it over plain HTTP, and it would pin a development host to HTTPS
             self._always.append((b"strict-transport-security", HSTS.encode()))
         self._defaults = [(b"content-security-policy", API_POLICY.encode()), (b"cache-control", b"no-store")]
-        # What an API answer, which sets neither its policy nor its caching, gets: the same every time.
-        self.for_api: RawHeaders = self._always + self._defaults
 
     def added_to(self, headers: RawHeaders) -> RawHeaders:
         """``headers`` with the security headers after them."""

@@ -1,5 +1,6 @@
-"""``/graphql`` is answered before Starlette's middlewares and router (web/graphql_route.py), and
-answers exactly as it did through them: the same status, headers and body for every kind of request."""
+"""``/graphql`` and ``/oauth/token`` are answered before Starlette's middlewares and router
+(web/direct_routes.py), and answer exactly as they did through them: the same status, headers and
+body for every kind of request."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from loyalty.services.container import Services
 from tests.conftest import Api, Staff
 
 CONSOLE = "https://console.example.com"
+TOKEN_PATH = "/oauth/token"
 ME = "{ me { email } }"
 
 
@@ -33,7 +35,7 @@ async def app(settings: Settings, services: Services) -> Starlette:
 @pytest.fixture
 async def clients(app: Starlette) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """A client of the app as served, and one of the same app through Starlette alone (its middlewares
-    and router, which answered /graphql before the direct route)."""
+    and router, which answered both addresses before the direct routes)."""
     through_starlette = functools.partial(Starlette.__call__, app)
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as served,
@@ -99,9 +101,32 @@ def _requests(token: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _token_requests(client_id: str) -> dict[str, dict[str, Any]]:
+    """Requests of every kind /oauth/token meets but a granted one (whose token differs every time)."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    grant = b"grant_type=client_credentials"
+    preflight = {"origin": CONSOLE, "access-control-request-method": "POST"}
+    return {
+        "a wrong secret": {"method": "POST", "content": grant, "auth": (client_id, "wrong")},
+        "a wrong secret from the console's origin": {
+            "method": "POST",
+            "content": grant,
+            "auth": (client_id, "wrong"),
+            "headers": {**form, "origin": CONSOLE},
+        },
+        "an unknown client": {"method": "POST", "content": grant, "auth": ("nobody", "wrong")},
+        "no grant type": {"method": "POST", "content": b"scope=x", "auth": (client_id, "wrong")},
+        "a grant type not served": {"method": "POST", "content": b"grant_type=password"},
+        "a repeated parameter": {"method": "POST", "content": grant + b"&" + grant},
+        "a body too large": {"method": "POST", "content": b"x" * (1024 * 1024 + 1)},
+        "GET": {"method": "GET"},
+        "a preflight": {"method": "OPTIONS", "headers": preflight},
+    }
+
+
 async def _answer(client: httpx.AsyncClient, request: dict[str, Any]) -> tuple[int, list[Any], bytes]:
     request = {"url": "/graphql", **request}
-    request["headers"] = {**request["headers"], "x-request-id": "req-compared"}
+    request["headers"] = {**request.get("headers", {}), "x-request-id": "req-compared"}
     response = await client.request(**request)
     headers = [
         # Starlette names the methods in an Allow in the order of a set's, which varies by process.
@@ -122,6 +147,39 @@ async def test_graphql_is_answered_as_starlette_answered_it(
             differences.append(f"[{name}]\n  direct:    {direct}\n  starlette: {stacked}")
 
     assert not differences, "\n".join(differences)
+
+
+async def test_the_token_endpoint_is_answered_as_starlette_answered_it(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    partner = await services.partners.create_client("Shop", ["points:read"])
+    served, starlette = clients
+    differences = []
+    for name, request in _token_requests(partner.client_id).items():
+        request = {"url": TOKEN_PATH, **request}
+        direct, stacked = await _answer(served, request), await _answer(starlette, request)
+        if direct != stacked:
+            differences.append(f"[{name}]\n  direct:    {direct}\n  starlette: {stacked}")
+
+    assert not differences, "\n".join(differences)
+
+
+async def test_a_token_is_granted_on_the_direct_route(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    partner = await services.partners.create_client("Shop", ["points:read"])
+    served, _ = clients
+
+    response = await served.post(
+        TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=(partner.client_id, partner.secret)
+    )
+
+    assert response.status_code == 200
+    assert response.json()["scope"] == "points:read"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    claims = services.tokens.verify_access_token(response.json()["access_token"])
+    assert claims.subject == f"client:{partner.client_id}"
 
 
 async def test_a_failure_inside_graphql_is_a_json_500_with_the_request_id_and_every_header(
