@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from loyalty.auth.permissions import Role
-from loyalty.datasources import log_sql, points, users
+from loyalty.datasources import database, log_sql, points, users
 from loyalty.datasources.database import DRIVER_LINK, Database
 from loyalty.datasources.errors import DuplicateKey
 from loyalty.datasources.log_store import LogEntry
@@ -368,3 +368,20 @@ async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread_and_o
         await db.dispose()
 
     assert trips == ["_execute_fetchall", "rollback"]  # through SQLAlchemy: cursor, execute, fetch, close too
+
+
+async def test_a_quiet_worker_keeps_two_raw_connections_open(
+    postgresql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle connections beyond two close; two stay, so the first reads after a pause wait for no new one."""
+    monkeypatch.setattr(database, "_IDLE_RAW_CONNECTION_SECONDS", 0.05)
+    await postgresql_db.dispose()  # its pools open anew, with the short idle time
+    pool = await postgresql_db.pool()
+    held = [await pool.acquire() for _ in range(4)]
+    for connection in held:
+        await pool.release(connection)
+
+    await asyncio.sleep(0.5)
+
+    assert pool.get_size() == 2
+    assert pool.get_idle_size() == 2
