@@ -266,6 +266,16 @@ FRAGMENTS_OF_ID = (
         ("{ " + " ".join(f"m{n}: logRetentionDays" for n in range(21)) + " }", "root fields"),
         ("{ me { " + " pointsAccounts { id }" * 4 + " } }", "more than 3 times"),
         (
+            'mutation { signIn(email: "a@example.com", password: "x") { accessToken }'
+            ' requestPasswordReset(email: "a@example.com") { ok } }',
+            "more than 1 of acceptInvitation, changePassword, requestPasswordReset, resetPassword, signIn",
+        ),
+        (
+            'mutation { ...S ... on Mutation { signIn(email: "b@example.com", password: "y") { accessToken } } }'
+            ' fragment S on Mutation { signIn(email: "a@example.com", password: "x") { accessToken } }',
+            "more than 1 of",
+        ),
+        (
             "{ me { ...A ...B ... on User { pointsAccounts { id } ...C } } } " + FRAGMENTS_OF_ACCOUNTS,
             "more than 3 times",
         ),

@@ -77,6 +77,9 @@ class QueryLimits:
     max_root_fields: int = 20
     max_field_repeats: int = 3  # of a field with sub-fields
     max_cost: int = 20_000
+    # Root fields that check a password or send a reset email (_SIGN_IN_FIELDS): no client needs two in
+    # one operation, and with one a request's Argon2 work is one check, whatever its aliases.
+    max_password_fields: int = 1
 
     @property
     def refusal_spend(self) -> int:
@@ -142,6 +145,7 @@ class Figures:
     root_fields: int
     repeats: int = 0  # the most times one response name is asked for in one selection set
     cost: Cost = field(default_factory=Cost)
+    password_fields: int = 0  # root fields of a mutation in _SIGN_IN_FIELDS
 
 
 class QueryTooComplex(GraphQLError):
@@ -155,20 +159,23 @@ DEPTH = "has more than {} nested fields deep"
 ALIASES = "has more than {} aliases"
 ROOT_FIELDS = "has more than {} root fields"
 REPEATS = "asks for one field more than {} times in a selection"
+PASSWORD_FIELDS = "has more than {} of " + ", ".join(sorted(_SIGN_IN_FIELDS)) + " in an operation"
 
 
 def over_limit(what: str, limit: int) -> QueryTooComplex:
-    """The refusal of a document over ``limit`` (``what`` is one of the four shapes above)."""
+    """The refusal of a document over ``limit`` (``what`` is one of the shapes above)."""
     return QueryTooComplex(f"The document {what.format(limit)}.")
 
 
 def refusal(figures: Figures, limits: QueryLimits) -> QueryTooComplex | None:
-    """The first static limit (depth, aliases, root fields, repeats) the figures pass; None if within all."""
+    """The first static limit (depth, aliases, root fields, repeats, password fields) the figures pass;
+    None if within all."""
     for measured, limit, what in (
         (figures.depth, limits.max_depth, DEPTH),
         (figures.aliases, limits.max_aliases, ALIASES),
         (figures.root_fields, limits.max_root_fields, ROOT_FIELDS),
         (figures.repeats, limits.max_field_repeats, REPEATS),
+        (figures.password_fields, limits.max_password_fields, PASSWORD_FIELDS),
     ):
         if measured > limit:
             return over_limit(what, limit)
@@ -200,7 +207,7 @@ def measure(
     all), its cost that of the operation the request runs (none when that is unclear: it is refused)."""
     selected = select_operation(document, operation_name)
     worst = _Shape()
-    root_fields = 0
+    root_fields = password_fields = 0
     cost = Cost()
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):
@@ -212,11 +219,14 @@ def measure(
         shape = walk.selections(operation.selection_set, root, depth=1, page=None)
         worst.depth, worst.aliases = max(worst.depth, shape.depth), max(worst.aliases, shape.aliases)
         worst.repeats = max(worst.repeats, shape.repeats)
-        root_fields = max(root_fields, walk.root_fields(operation.selection_set))
+        roots = walk.root_fields(operation.selection_set)
+        root_fields = max(root_fields, len(roots))
+        if operation.operation is OperationType.MUTATION:
+            password_fields = max(password_fields, sum(name in _SIGN_IN_FIELDS for name in roots))
         if operation is selected:
             cost = shape.cost
     tokens = getattr(document, "token_count", 0)
-    return Figures(tokens, worst.depth, worst.aliases, root_fields, worst.repeats, cost)
+    return Figures(tokens, worst.depth, worst.aliases, root_fields, worst.repeats, cost, password_fields)
 
 
 @dataclass(slots=True)
@@ -261,20 +271,21 @@ class _Walk:
         self.measured: dict[tuple[str, _Page | None, int], _Shape] = {}
         self.visiting: set[str] = set()
 
-    def root_fields(self, selection_set: SelectionSetNode) -> int:
-        count = 0
+    def root_fields(self, selection_set: SelectionSetNode) -> list[str]:
+        """The schema names of the root fields, fragments expanded, one per field asked for."""
+        names = []
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                count += 1
+                names.append(selection.name.value)
             elif isinstance(selection, InlineFragmentNode):
-                count += self.root_fields(selection.selection_set)
+                names += self.root_fields(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments.get(selection.name.value)
                 if fragment is not None and selection.name.value not in self.visiting:
                     self.visiting.add(selection.name.value)
-                    count += self.root_fields(fragment.selection_set)
+                    names += self.root_fields(fragment.selection_set)
                     self.visiting.discard(selection.name.value)
-        return count
+        return names
 
     def selections(
         self, selection_set: SelectionSetNode, parent: GraphQLNamedType, *, depth: int, page: _Page | None
