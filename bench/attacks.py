@@ -7,8 +7,9 @@ on a free loopback port, on SQLite in a temporary data directory, or with --data
 database `loyalty_attacks_<random>` created on that PostgreSQL server and dropped afterwards. Seeds an
 owner, staff and customers with accounts through the API, then runs each attack, bounded by a cap
 (the cheap ones again and again for 3 s, so that they overlap the measurement), while three signed-in
-staff members send `{ me { id } }` ten times a second between them (open
-loop: a stalled server shows as latency, not as fewer samples). Prints one table row per attack: the
+staff members send `{ me { id } }` a hundred times a second between them from a process of their own
+(open loop: a stalled server shows as latency, not as fewer samples). With two CPUs or more the
+server runs on the first and the bench on the others (taskset). Prints one table row per attack: the
 time to answer the attack's requests (median, max), their statuses and codes, the innocent `me`'s
 p50/p99, and what the attack cost (server CPU, RSS growth, log rows, passwords checked).
 
@@ -29,6 +30,7 @@ import multiprocessing
 import os
 import re
 import secrets
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -266,8 +268,9 @@ def postgres_database(url: str | None) -> Iterator[str | None]:
 class Server:
     """`loyalty serve` from the repository under test, started (and restarted) on one port."""
 
-    def __init__(self, repo: Path, store: Store, *, quick: bool) -> None:
+    def __init__(self, repo: Path, store: Store, *, quick: bool, cores: set[int] | None = None) -> None:
         self.loyalty = repo / ".venv" / "bin" / "loyalty"
+        self.cores = cores  # the CPUs it runs on; any when None
         self.python = repo / ".venv" / "bin" / "python"
         if not self.loyalty.exists():
             raise HarnessError(f"{self.loyalty} is missing: run `uv sync --frozen` in {repo}")
@@ -321,10 +324,11 @@ class Server:
         raise HarnessError(f"no invitation for {email} in {self.log}")
 
     def start(self) -> None:
+        command = [str(self.loyalty), "serve", "--port", str(self.port)]
+        if self.cores:
+            command = ["taskset", "-c", ",".join(map(str, sorted(self.cores))), *command]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(self.loyalty), "serve", "--port", str(self.port)], env=self.env, stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
         wait_healthy("the server", self.process, self.url, self.log)
 
     def stop(self) -> None:
@@ -606,6 +610,15 @@ class Bench:
 
     async def lock_out_the_owner(self, number: int, outcome: Outcome) -> None:
         await self.post(outcome, self.sign_ins([VICTIM[0]] * 6), address(number))
+        await self.sign_in_elsewhere(number, outcome)
+
+    async def lock_out_the_owner_in_turn(self, number: int, outcome: Outcome) -> None:
+        for _ in range(6):
+            await self.post(outcome, self.sign_ins([VICTIM[0]]), address(number))
+        await self.sign_in_elsewhere(number, outcome)
+
+    async def sign_in_elsewhere(self, number: int, outcome: Outcome) -> None:
+        """The owner, from an address of their own, notes whether the attack locked them out."""
         start = time.perf_counter()
         response = await self.client.post(
             "/graphql",
@@ -738,6 +751,9 @@ def attacks(scale: Scale) -> list[Attack]:
         Attack("a burst past the rate limit, anonymous", Bench.burst, per_refusal),
         Attack("text/plain and form-encoded POSTs", Bench.simple_requests, nothing),
         Attack(f"{scale.oauth_requests} `/oauth/token` with a wrong secret", Bench.oauth_flood, rows),
+        Attack(
+            "6 wrong sign-ins for an owner in turn, then the owner", Bench.lock_out_the_owner_in_turn, checked
+        ),
     ]
 
 
@@ -856,6 +872,18 @@ def revision(repo: Path) -> str:
     return result.stdout.strip()[:90] or "unknown"
 
 
+def pin_apart() -> set[int] | None:
+    """With two CPUs or more, the server's CPUs (the first), this process and its innocents moved to
+    the others, as `make bench` pins wrk: the attackers' own Python, a core's worth in a flood, would
+    otherwise take turns with the server on its core, and the innocent `me` would measure that
+    contention as much as the server. None, pinning nothing, on one CPU or without taskset."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    os.sched_setaffinity(0, cpus[1:])
+    return {cpus[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -873,6 +901,7 @@ def main() -> None:
     scale = QUICK if args.quick else FULL
     if args.cap:
         scale = replace(scale, cap=args.cap)
+    server_cores = pin_apart()
     load = os.getloadavg()
     started = datetime.now(UTC)
     try:
@@ -881,7 +910,7 @@ def main() -> None:
             postgres_database(args.database_url) as pg,
         ):
             store = Store(Path(folder), pg)
-            server = Server(args.repo.resolve(), store, quick=args.quick)
+            server = Server(args.repo.resolve(), store, quick=args.quick, cores=server_cores)
             client_id = server.prepare()
             server.start()
             try:
@@ -893,8 +922,9 @@ def main() -> None:
     database = "PostgreSQL" if args.database_url else "SQLite"
     print(
         f"\nAttacks on {revision(args.repo)} ({database}), {started:%Y-%m-%d %H:%M} UTC, "
-        f"cap {scale.cap:.0f} s, "
-        f"{os.cpu_count()} CPUs, load {load[0]:.2f} before / {os.getloadavg()[0]:.2f} after\n"
+        f"cap {scale.cap:.0f} s, {os.cpu_count()} CPUs"
+        + (f" (the server on {sorted(server_cores)}, the bench on the others)" if server_cores else "")
+        + f", load {load[0]:.2f} before / {os.getloadavg()[0]:.2f} after\n"
     )
     print(table(result))
 
