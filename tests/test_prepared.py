@@ -348,7 +348,7 @@ async def test_reads_on_sqlite_are_unchanged(sqlite_url: str) -> None:
         await db.dispose()
 
 
-async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread_and_one_to_reset(
+async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = Database(sqlite_url)
@@ -367,7 +367,33 @@ async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread_and_o
     finally:
         await db.dispose()
 
-    assert trips == ["_execute_fetchall", "rollback"]  # through SQLAlchemy: cursor, execute, fetch, close too
+    # Through SQLAlchemy: cursor, execute, fetch and close too; and a rollback of no transaction, when
+    # the connection went back to the pool, until readers stopped resetting (they run in autocommit).
+    assert trips == ["_execute_fetchall"]
+
+
+async def test_a_read_connection_is_closed_without_a_task_of_its_own(database_url: str) -> None:
+    """SQLAlchemy's ``async with`` closes a connection in a task and waits for it: a turn of the event
+    loop for every read, long on a busy loop."""
+    db = Database(database_url)
+    loop = asyncio.get_running_loop()
+    tasks: list[Any] = []
+
+    def counted(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        tasks.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    try:
+        async with db.read() as conn:  # the connection opened
+            await conn.execute(sa.select(1))
+        loop.set_task_factory(counted)
+        async with db.read() as conn:
+            assert await conn.scalar(sa.select(1)) == 1
+    finally:
+        loop.set_task_factory(None)
+        await db.dispose()
+
+    assert tasks == []
 
 
 async def test_a_quiet_worker_keeps_two_raw_connections_open(

@@ -106,7 +106,13 @@ class Database:
         }
         if self.is_sqlite:
             self._writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **options)
-            self._reader = create_async_engine(url, pool_size=4, max_overflow=4, **options)
+            # Readers run in autocommit (isolation_level None, and no BEGIN for them): there is no
+            # transaction to roll back when a connection goes back to the pool, and the rollback that
+            # SQLAlchemy sends anyway cost every read a second trip to aiosqlite's thread, a turn of a
+            # busy event loop.
+            self._reader = create_async_engine(
+                url, pool_size=4, max_overflow=4, pool_reset_on_return=None, **options
+            )
             for engine in (self._writer, self._reader):
                 event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
             event.listen(self._writer.sync_engine, "begin", _begin_immediate)
@@ -169,8 +175,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as conn:
+        """A connection for queries. Closed by a call, not by its own ``async with``: SQLAlchemy closes
+        it that way in a task of its own, and waiting for that task cost every read a turn of the
+        event loop, long when the loop is busy (as ``transaction()`` closes its connection too)."""
+        conn = await self._reader.connect()
+        try:
             yield conn
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
