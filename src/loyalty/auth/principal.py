@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -100,6 +101,13 @@ class PartnerPrincipal:
 
 
 Principal = StaffPrincipal | PartnerPrincipal
+
+
+@functools.lru_cache(maxsize=1024)
+def readable_balance_roles(principal: Principal) -> tuple[Role, ...]:
+    """The roles whose balances ``principal`` may read, in the roles' order: asked for on every read of
+    a user with their accounts, and the same for the same (immutable) principal."""
+    return tuple(role for role in Role if principal.may_read_balance(role))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from strawberry.dataloader import DataLoader
 
 from loyalty.auth.permissions import Role
-from loyalty.auth.principal import Caller, Origin, Principal, StaffPrincipal
+from loyalty.auth.principal import Caller, Origin, Principal, StaffPrincipal, readable_balance_roles
 from loyalty.datasources.prepared import ReadsOnOneConnection
 from loyalty.datasources.records import LedgerRecord, PointsAccountRecord, UserRecord
 from loyalty.services.container import Services
@@ -138,7 +138,7 @@ class Context:
     refresh_token_in_cookie: bool = False
     issued_refresh_token: str | None = None
     _loaders: Loaders | None = None
-    _balances_readable: dict[Role, bool] | None = None
+    _readable_balance_roles: tuple[Role, ...] | None = None
 
     @property
     def loaders(self) -> Loaders:
@@ -163,14 +163,11 @@ class Context:
 
     def may_read_balance(self, owner_role: Role) -> bool:
         """Whether the signed-in caller may read the balances of a user of ``owner_role`` (else
-        UNAUTHENTICATED): asked for each user of a page, answered once per role."""
-        readable = self._balances_readable
-        if readable is None:
-            readable = self._balances_readable = {}
-        may = readable.get(owner_role)
-        if may is None:
-            may = readable[owner_role] = self.signed_in().may_read_balance(owner_role)
-        return may
+        UNAUTHENTICATED): asked for each user of a page, the roles looked up once per request."""
+        roles = self._readable_balance_roles
+        if roles is None:
+            roles = self._readable_balance_roles = readable_balance_roles(self.signed_in())
+        return owner_role in roles
 
     def staff(self) -> StaffPrincipal:
         """The signed-in staff member; UNAUTHENTICATED without a token, FORBIDDEN for a partner."""

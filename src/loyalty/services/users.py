@@ -7,7 +7,6 @@ enrolment that carries a password is refused, since nobody else should ever know
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.passwords import PasswordHashing
 from loyalty.auth.permissions import Access, ApprovalKind, Operation, Role
-from loyalty.auth.principal import Caller, Principal
+from loyalty.auth.principal import Caller, Principal, readable_balance_roles
 from loyalty.datasources import points, refresh_tokens, users
 from loyalty.datasources.approvals import ApprovalRecord
 from loyalty.datasources.database import Database
@@ -115,14 +114,7 @@ def _balance_roles(principal: Principal, keep_accounts: KeepAccounts | None) -> 
     those whose balances the caller may read."""
     if keep_accounts is None:
         return ()
-    return _readable_balances(principal)
-
-
-@functools.lru_cache(maxsize=1024)
-def _readable_balances(principal: Principal) -> tuple[Role, ...]:
-    """The roles whose balances ``principal`` may read: asked for on every read of a user with their
-    accounts, and the same for the same (immutable) principal."""
-    return tuple(role for role in Role if principal.may_read_balance(role))
+    return readable_balance_roles(principal)
 
 
 def _search_text(search: str | None) -> str | None:
