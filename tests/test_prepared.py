@@ -411,3 +411,22 @@ async def test_a_quiet_worker_keeps_two_raw_connections_open(
 
     assert pool.get_size() == 2
     assert pool.get_idle_size() == 2
+
+
+async def test_sqlite_keeps_its_readers_open_between_bursts_of_reads(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    opened: list[object] = []
+    event.listen(db.engines[1].sync_engine, "connect", lambda connection, _record: opened.append(connection))
+
+    async def read_while_others_do() -> None:
+        async with db.read() as conn:
+            await conn.execute(sa.select(1))
+            await asyncio.sleep(0.01)
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(read_while_others_do() for _ in range(8)))
+    finally:
+        await db.dispose()
+
+    assert len(opened) == 8
