@@ -136,15 +136,24 @@ async def _answer(client: httpx.AsyncClient, request: dict[str, Any]) -> tuple[i
     return response.status_code, sorted(headers), response.content
 
 
-async def test_graphql_is_answered_as_starlette_answered_it(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], api: Api, owner: Staff
-) -> None:
+async def _differences(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], url: str, requests: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Each request sent to both clients, and where their answers differ."""
     served, starlette = clients
     differences = []
-    for name, request in _requests(owner.token).items():
+    for name, request in requests.items():
+        request = {"url": url, **request}
         direct, stacked = await _answer(served, request), await _answer(starlette, request)
         if direct != stacked:
             differences.append(f"[{name}]\n  direct:    {direct}\n  starlette: {stacked}")
+    return differences
+
+
+async def test_graphql_is_answered_as_starlette_answered_it(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], api: Api, owner: Staff
+) -> None:
+    differences = await _differences(clients, "/graphql", _requests(owner.token))
 
     assert not differences, "\n".join(differences)
 
@@ -153,13 +162,8 @@ async def test_the_token_endpoint_is_answered_as_starlette_answered_it(
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
 ) -> None:
     partner = await services.partners.create_client("Shop", ["points:read"])
-    served, starlette = clients
-    differences = []
-    for name, request in _token_requests(partner.client_id).items():
-        request = {"url": TOKEN_PATH, **request}
-        direct, stacked = await _answer(served, request), await _answer(starlette, request)
-        if direct != stacked:
-            differences.append(f"[{name}]\n  direct:    {direct}\n  starlette: {stacked}")
+
+    differences = await _differences(clients, TOKEN_PATH, _token_requests(partner.client_id))
 
     assert not differences, "\n".join(differences)
 
