@@ -93,19 +93,18 @@ async def total_points(ctx: Context, owner: UserRecord) -> int:
 
 @changes_data
 async def enroll_user(ctx: Context, enrolment: Enrolment) -> UserPayload:
-    try:
-        result = await ctx.services.users.enroll(ctx.caller(), enrolment)
-    except ServiceError as error:
-        return UserPayload(errors=user_errors(error))
-    if isinstance(result, ApprovalRecord):
-        return UserPayload(approval_request=result)
-    return UserPayload(user=result)
+    return await _user_payload(ctx.services.users.enroll(ctx.caller(), enrolment))
 
 
 @changes_data
 async def update_user(ctx: Context, user_id: str, changes: Mapping[str, Any]) -> UserPayload:
+    return await _user_payload(ctx.services.users.update(ctx.caller(), user_id, changes))
+
+
+async def _user_payload(change: Awaitable[UserRecord | ApprovalRecord]) -> UserPayload:
+    """The payload of a change to a user: the user, the approval request it became, or its errors."""
     try:
-        result = await ctx.services.users.update(ctx.caller(), user_id, changes)
+        result = await change
     except ServiceError as error:
         return UserPayload(errors=user_errors(error))
     if isinstance(result, ApprovalRecord):
