@@ -34,6 +34,13 @@ def fields_of(check: Problems) -> list[str | None]:
     return [problem.field for problem in problems_of(check)]
 
 
+def the_problem(check: Problems, code: ErrorCode = ErrorCode.VALIDATION) -> Problem:
+    """The one problem ``check`` recorded, which must be on FIELD and carry ``code``."""
+    problems = problems_of(check)
+    assert [(problem.code, problem.field) for problem in problems] == [(code, FIELD)]
+    return problems[0]
+
+
 # --- Problems as a whole ---------------------------------------------------------------------------
 
 
@@ -123,9 +130,7 @@ def test_an_invalid_email_is_a_validation_problem_on_its_field(value: str) -> No
 
     check.email(FIELD, value)
 
-    problems = problems_of(check)
-    assert [(problem.code, problem.field) for problem in problems] == [(ErrorCode.VALIDATION, FIELD)]
-    assert "valid email" in problems[0].message
+    assert "valid email" in the_problem(check).message
 
 
 @pytest.mark.parametrize(
@@ -141,9 +146,7 @@ def test_an_email_over_254_chars_is_refused_for_its_length(value: str) -> None:
 
     check.email(FIELD, value)
 
-    problems = problems_of(check)
-    assert [problem.field for problem in problems] == [FIELD]
-    assert f"at most {MAX_EMAIL_LENGTH}" in problems[0].message
+    assert f"at most {MAX_EMAIL_LENGTH}" in the_problem(check).message
 
 
 def test_the_email_length_limit_is_254() -> None:
@@ -183,9 +186,7 @@ def test_a_blank_name_is_refused(value: str) -> None:
 
     check.name(FIELD, value)
 
-    problems = problems_of(check)
-    assert [problem.field for problem in problems] == [FIELD]
-    assert "blank" in problems[0].message
+    assert "blank" in the_problem(check).message
 
 
 @pytest.mark.parametrize("length", [MAX_NAME_LENGTH + 1, 1_000, 10_000])
@@ -194,9 +195,7 @@ def test_a_name_over_100_chars_is_refused(length: int) -> None:
 
     check.name(FIELD, "N" * length)
 
-    problems = problems_of(check)
-    assert [problem.field for problem in problems] == [FIELD]
-    assert f"at most {MAX_NAME_LENGTH}" in problems[0].message
+    assert f"at most {MAX_NAME_LENGTH}" in the_problem(check).message
 
 
 @pytest.mark.parametrize(
@@ -215,9 +214,7 @@ def test_a_name_with_control_characters_is_refused(value: str) -> None:
 
     check.name(FIELD, value)
 
-    problems = problems_of(check)
-    assert [problem.field for problem in problems] == [FIELD]
-    assert "control characters" in problems[0].message
+    assert "control characters" in the_problem(check).message
 
 
 def test_the_name_length_limit_is_100() -> None:
@@ -244,9 +241,7 @@ def test_a_password_outside_12_to_1024_chars_is_weak(length: int, message: str) 
 
     check.password(FIELD, "p" * length)
 
-    problems = problems_of(check)
-    assert [(problem.code, problem.field) for problem in problems] == [(ErrorCode.WEAK_PASSWORD, FIELD)]
-    assert message in problems[0].message
+    assert message in the_problem(check, ErrorCode.WEAK_PASSWORD).message
 
 
 # --- programs --------------------------------------------------------------------------------------
@@ -264,7 +259,7 @@ def test_a_password_outside_12_to_1024_chars_is_weak(length: int, message: str) 
 def test_a_valid_program_is_trimmed(value: str, cleaned: str) -> None:
     check = Problems()
 
-    assert check.program("program", value) == cleaned
+    assert check.program(FIELD, value) == cleaned
     assert problems_of(check) == []
 
 
@@ -285,11 +280,9 @@ def test_a_valid_program_is_trimmed(value: str, cleaned: str) -> None:
 def test_an_invalid_program_is_refused(value: str) -> None:
     check = Problems()
 
-    check.program("program", value)
+    check.program(FIELD, value)
 
-    assert [(problem.code, problem.field) for problem in problems_of(check)] == [
-        (ErrorCode.VALIDATION, "program")
-    ]
+    the_problem(check)
 
 
 # --- idempotency keys ------------------------------------------------------------------------------
@@ -312,9 +305,7 @@ def test_an_empty_or_over_255_chars_key_is_refused(value: str) -> None:
 
     check.idempotency_key(FIELD, value)
 
-    problems = problems_of(check)
-    assert [problem.field for problem in problems] == [FIELD]
-    assert f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH}" in problems[0].message
+    assert f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH}" in the_problem(check).message
 
 
 # --- optional text (reasons) -----------------------------------------------------------------------
@@ -344,9 +335,7 @@ def test_optional_text_over_its_limit_is_refused(length: int) -> None:
 
     check.optional_text(FIELD, "R" * length, max_length=MAX_REASON_LENGTH)
 
-    problems = problems_of(check)
-    assert [problem.field for problem in problems] == [FIELD]
-    assert f"at most {MAX_REASON_LENGTH}" in problems[0].message
+    assert f"at most {MAX_REASON_LENGTH}" in the_problem(check).message
 
 
 def test_the_limit_of_optional_text_is_the_one_given() -> None:
