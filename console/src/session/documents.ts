@@ -3,11 +3,7 @@ import { graphql } from "../gql";
 export const MeDocument = graphql(`
   query Me {
     me {
-      id
-      email
-      firstName
-      lastName
-      role
+      ...UserFields
       permissions {
         permission
         access

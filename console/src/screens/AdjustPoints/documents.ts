@@ -3,14 +3,9 @@ import { graphql } from "../../gql";
 export const AdjustableUserDocument = graphql(`
   query AdjustableUser($id: ID!) {
     user(id: $id) {
-      id
-      firstName
-      lastName
-      role
+      ...UserFields
       pointsAccounts {
-        id
-        program
-        balance
+        ...PointsAccountFields
       }
     }
   }
@@ -19,18 +14,7 @@ export const AdjustableUserDocument = graphql(`
 export const AdjustPointsDocument = graphql(`
   mutation AdjustPoints($input: AdjustPointsInput!) {
     adjustPoints(input: $input) {
-      account {
-        id
-        balance
-      }
-      approvalRequest {
-        id
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...PointsPayloadFields
     }
   }
 `);

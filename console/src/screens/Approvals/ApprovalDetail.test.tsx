@@ -23,7 +23,7 @@ const pending = {
 
 const people = () => ({
   user: { id: "u2", email: "ada@example.com", firstName: "Ada", lastName: "King", role: "USER" },
-  maker: { id: "u3", email: "eng@example.com", firstName: "Eve", lastName: "Engineer" },
+  maker: { id: "u3", email: "eng@example.com", firstName: "Eve", lastName: "Engineer", role: "ENGINEER" },
 });
 
 const listing = (...requests: object[]) => () => ({

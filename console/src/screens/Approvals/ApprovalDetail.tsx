@@ -4,6 +4,7 @@ import { api } from "../../api/client";
 import { errorSentence } from "../../api/errors";
 import { formatPoints } from "../../components/roles";
 import { userErrorsSentence } from "../../components/userErrors";
+import type { PointsAccountFieldsFragment, UserFieldsFragment } from "../../gql/graphql";
 import { formatLocalTime } from "../ActivityLog/timeRange";
 import { balanceIfApproved, changeRows, KIND_LABELS, STATUS_LABELS } from "./change";
 import {
@@ -16,8 +17,8 @@ import {
 import { findApprovalRequest, type ApprovalRequest } from "./findRequest";
 import "./Approvals.css";
 
-type Person = { id: string; email: string; firstName: string; lastName: string; role?: string };
-type Account = { program: string; balance: number; user: Person };
+type Person = UserFieldsFragment;
+type Account = PointsAccountFieldsFragment & { user: Person };
 type Context = { target: Person | null; account: Account | null; maker: Person | null };
 type Decision = "approve" | "reject" | "cancel";
 

@@ -17,6 +17,18 @@ export const ApprovalFields = graphql(`
   }
 `);
 
+/** A decision on a request: the request as it now stands, or why it was refused. */
+export const ApprovalPayloadFields = graphql(`
+  fragment ApprovalPayloadFields on ApprovalPayload {
+    approvalRequest {
+      ...ApprovalFields
+    }
+    errors {
+      ...UserErrorFields
+    }
+  }
+`);
+
 export const ApprovalRequestsDocument = graphql(`
   query ApprovalRequests($status: ApprovalStatus, $first: Int!, $after: String) {
     approvalRequests(status: $status, first: $first, after: $after) {
@@ -37,17 +49,10 @@ export const ApprovalRequestsDocument = graphql(`
 export const ApprovalPeopleDocument = graphql(`
   query ApprovalPeople($userId: ID!, $makerId: ID!) {
     user(id: $userId) {
-      id
-      email
-      firstName
-      lastName
-      role
+      ...UserFields
     }
     maker: user(id: $makerId) {
-      id
-      email
-      firstName
-      lastName
+      ...UserFields
     }
   }
 `);
@@ -55,38 +60,21 @@ export const ApprovalPeopleDocument = graphql(`
 export const ApprovalAccountDocument = graphql(`
   query ApprovalAccount($accountId: ID!, $makerId: ID!) {
     pointsAccount(id: $accountId) {
-      id
-      program
-      balance
+      ...PointsAccountFields
       user {
-        id
-        email
-        firstName
-        lastName
-        role
+        ...UserFields
       }
     }
     maker: user(id: $makerId) {
-      id
-      email
-      firstName
-      lastName
+      ...UserFields
     }
   }
 `);
 
-
 export const ApproveRequestDocument = graphql(`
   mutation ApproveRequest($id: ID!, $comment: String) {
     approveRequest(id: $id, comment: $comment) {
-      approvalRequest {
-        ...ApprovalFields
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...ApprovalPayloadFields
     }
   }
 `);
@@ -94,14 +82,7 @@ export const ApproveRequestDocument = graphql(`
 export const RejectRequestDocument = graphql(`
   mutation RejectRequest($id: ID!, $comment: String) {
     rejectRequest(id: $id, comment: $comment) {
-      approvalRequest {
-        ...ApprovalFields
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...ApprovalPayloadFields
     }
   }
 `);
@@ -109,14 +90,7 @@ export const RejectRequestDocument = graphql(`
 export const CancelRequestDocument = graphql(`
   mutation CancelRequest($id: ID!) {
     cancelRequest(id: $id) {
-      approvalRequest {
-        ...ApprovalFields
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...ApprovalPayloadFields
     }
   }
 `);

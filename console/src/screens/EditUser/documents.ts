@@ -3,11 +3,7 @@ import { graphql } from "../../gql";
 export const EditableUserDocument = graphql(`
   query EditableUser($id: ID!) {
     user(id: $id) {
-      id
-      email
-      firstName
-      lastName
-      role
+      ...UserFields
     }
   }
 `);
@@ -15,17 +11,7 @@ export const EditableUserDocument = graphql(`
 export const UpdateUserDocument = graphql(`
   mutation UpdateUser($id: ID!, $input: UpdateUserInput!) {
     updateUser(id: $id, input: $input) {
-      user {
-        id
-      }
-      approvalRequest {
-        id
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...UserPayloadFields
     }
   }
 `);

@@ -3,17 +3,7 @@ import { graphql } from "../../gql";
 export const EnrollUserDocument = graphql(`
   mutation EnrollUser($input: EnrollUserInput!) {
     enrollUser(input: $input) {
-      user {
-        id
-      }
-      approvalRequest {
-        id
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...UserPayloadFields
     }
   }
 `);

@@ -5,9 +5,7 @@ export const RequestPasswordResetDocument = graphql(`
     requestPasswordReset(email: $email) {
       ok
       errors {
-        code
-        field
-        message
+        ...UserErrorFields
       }
     }
   }

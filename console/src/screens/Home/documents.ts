@@ -10,11 +10,7 @@ export const UsersDocument = graphql(`
       }
       edges {
         node {
-          id
-          firstName
-          lastName
-          email
-          role
+          ...UserFields
           totalPoints
         }
       }

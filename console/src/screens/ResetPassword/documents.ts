@@ -13,12 +13,7 @@ export const PasswordLinkDocument = graphql(`
 export const ResetPasswordDocument = graphql(`
   mutation ResetPassword($token: String!, $password: String!) {
     resetPassword(token: $token, password: $password) {
-      accessToken
-      errors {
-        code
-        field
-        message
-      }
+      ...SignInPayloadFields
     }
   }
 `);
@@ -26,12 +21,7 @@ export const ResetPasswordDocument = graphql(`
 export const AcceptInvitationDocument = graphql(`
   mutation AcceptInvitation($token: String!, $password: String!) {
     acceptInvitation(token: $token, password: $password) {
-      accessToken
-      errors {
-        code
-        field
-        message
-      }
+      ...SignInPayloadFields
     }
   }
 `);

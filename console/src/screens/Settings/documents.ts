@@ -3,12 +3,7 @@ import { graphql } from "../../gql";
 export const ChangePasswordDocument = graphql(`
   mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
     changePassword(currentPassword: $currentPassword, newPassword: $newPassword) {
-      accessToken
-      errors {
-        code
-        field
-        message
-      }
+      ...SignInPayloadFields
     }
   }
 `);
@@ -32,9 +27,7 @@ export const SetLogRetentionDocument = graphql(`
     setLogRetention(days: $days) {
       logRetentionDays
       errors {
-        code
-        field
-        message
+        ...UserErrorFields
       }
     }
   }

@@ -10,7 +10,7 @@ afterEach(() => vi.unstubAllGlobals());
 async function signInRefusedWith(error: { code: string; message: string }) {
   installFakeServer({
     signedIn: false,
-    resolvers: { SignIn: () => ({ signIn: { accessToken: null, expiresIn: null, errors: [{ ...error, field: null }] } }) },
+    resolvers: { SignIn: () => ({ signIn: { accessToken: null, errors: [{ ...error, field: null }] } }) },
   });
   render(
     <MemoryRouter initialEntries={["/sign-in"]}>
@@ -44,7 +44,7 @@ describe("signing in", () => {
     installFakeServer({
       signedIn: false,
       resolvers: {
-        SignIn: () => ({ signIn: { accessToken: "token", expiresIn: 900, errors: [] } }),
+        SignIn: () => ({ signIn: { accessToken: "token", errors: [] } }),
         Me: meWith({ READ_USERS: "ALLOW" }),
         Users: () => ({ users: { totalCount: 0, pageInfo: { hasNextPage: false, endCursor: null }, edges: [] } }),
       },

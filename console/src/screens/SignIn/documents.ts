@@ -3,13 +3,7 @@ import { graphql } from "../../gql";
 export const SignInDocument = graphql(`
   mutation SignIn($email: String!, $password: String!) {
     signIn(email: $email, password: $password) {
-      accessToken
-      expiresIn
-      errors {
-        code
-        field
-        message
-      }
+      ...SignInPayloadFields
     }
   }
 `);

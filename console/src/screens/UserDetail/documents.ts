@@ -3,17 +3,11 @@ import { graphql } from "../../gql";
 export const UserDetailDocument = graphql(`
   query UserDetail($id: ID!) {
     user(id: $id) {
-      id
-      email
-      firstName
-      lastName
-      role
+      ...UserFields
       passwordSet
       enrolledAt
       pointsAccounts {
-        id
-        program
-        balance
+        ...PointsAccountFields
       }
     }
   }
@@ -51,9 +45,7 @@ export const DeleteUserDocument = graphql(`
         id
       }
       errors {
-        code
-        field
-        message
+        ...UserErrorFields
       }
     }
   }
@@ -62,17 +54,7 @@ export const DeleteUserDocument = graphql(`
 export const OpenPointsAccountDocument = graphql(`
   mutation OpenPointsAccount($userId: ID!, $program: String!) {
     openPointsAccount(userId: $userId, program: $program) {
-      account {
-        id
-      }
-      approvalRequest {
-        id
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...PointsPayloadFields
     }
   }
 `);
@@ -80,14 +62,7 @@ export const OpenPointsAccountDocument = graphql(`
 export const ResendInvitationDocument = graphql(`
   mutation ResendInvitation($userId: ID!) {
     resendInvitation(userId: $userId) {
-      user {
-        id
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...UserPayloadFields
     }
   }
 `);
@@ -95,14 +70,7 @@ export const ResendInvitationDocument = graphql(`
 export const ForcePasswordResetDocument = graphql(`
   mutation ForcePasswordReset($userId: ID!) {
     forcePasswordReset(userId: $userId) {
-      user {
-        id
-      }
-      errors {
-        code
-        field
-        message
-      }
+      ...UserPayloadFields
     }
   }
 `);
