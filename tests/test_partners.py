@@ -21,12 +21,11 @@ import sqlalchemy as sa
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from loyalty.app import create_app
 from loyalty.auth.permissions import Role
 from loyalty.config import Settings
 from loyalty.datasources.tables import metadata, partner_clients, points_accounts, points_transactions
 from loyalty.services.container import Services
-from tests.conftest import Api, Staff
+from tests.conftest import Api, Staff, served
 from tests.test_cli_and_server import cli_env, run_cli
 
 TOKEN_PATH = "/oauth/token"
@@ -118,6 +117,18 @@ async def ledger_rows(api: Api, account_id: str) -> int:
             .where(points_transactions.c.account_id == uuid.UUID(account_id))
         )
     return int(count or 0)
+
+
+def refusals(body: dict[str, Any]) -> list[tuple[str, list[str | int]]]:
+    """(code, path) of each GraphQL error in a response."""
+    return [(error["extensions"]["code"], error["path"]) for error in body.get("errors", [])]
+
+
+async def logged(api: Api, owner: Staff, **log_filter: str) -> list[dict[str, Any]]:
+    """The activity log entries matching ``log_filter`` once shipped, as an owner reads them."""
+    await api.services.shipper.drain()
+    data = await api.data(LOGS, {"filter": log_filter}, token=owner.token)
+    return [edge["node"] for edge in data["logs"]["edges"]]
 
 
 def assert_oauth_json(response: httpx.Response) -> None:
@@ -367,12 +378,9 @@ async def test_token_requests_granted_and_refused_are_in_the_activity_log(api: A
     await request_token(api, CLIENT_CREDENTIALS, auth=(client.client_id, client.secret))
     await request_token(api, CLIENT_CREDENTIALS, auth=(client.client_id, "not-the-secret"))
 
-    await api.services.shipper.drain()
-    data = await api.data(LOGS, {"filter": {"action": "auth.client_token"}}, token=owner.token)
+    entries = await logged(api, owner, action="auth.client_token")
 
-    granted, refused = sorted(
-        (edge["node"] for edge in data["logs"]["edges"]), key=lambda entry: entry["outcome"] != "SUCCESS"
-    )
+    granted, refused = sorted(entries, key=lambda entry: entry["outcome"] != "SUCCESS")
     assert granted["outcome"] == "SUCCESS"
     assert (granted["actorId"], granted["actorRole"]) == (f"client:{client.client_id}", "PARTNER")
     assert refused["outcome"] == "FAILED"
@@ -427,20 +435,38 @@ async def test_a_partner_without_the_scope_is_forbidden_to_read(
     assert await api.error_code(query, variables(customer), token=shop.token) == "FORBIDDEN"
 
 
-async def test_a_partner_without_points_read_is_forbidden_the_balances_of_a_user(
-    api: Api, customer: Staff
+@pytest.mark.parametrize(
+    ("scope", "query", "variables", "path"),
+    [
+        pytest.param(
+            "users:read",
+            "query($id: ID!) { user(id: $id) { id pointsAccounts { balance } } }",
+            lambda someone: {"id": someone.id},
+            ["user", "pointsAccounts"],
+            id="the balances of a user without points:read",
+        ),
+        pytest.param(
+            "points:read",
+            "query($id: ID!) { pointsAccount(id: $id) { balance user { email } } }",
+            lambda someone: {"id": someone.account_id},
+            ["pointsAccount", "user"],
+            id="the owner of an account without users:read",
+        ),
+    ],
+)
+async def test_a_partner_is_forbidden_a_nested_field_that_needs_a_scope_it_lacks(
+    api: Api,
+    customer: Staff,
+    scope: str,
+    query: str,
+    variables: Callable[[Staff], dict[str, str]],
+    path: list[str],
 ) -> None:
-    shop = await partner(api, "users:read")
+    shop = await partner(api, scope)
 
-    body = await api.post(
-        "query($id: ID!) { user(id: $id) { id pointsAccounts { balance } } }",
-        {"id": customer.id},
-        token=shop.token,
-    )
+    body = await api.post(query, variables(customer), token=shop.token)
 
-    assert [(error["extensions"]["code"], error["path"]) for error in body["errors"]] == [
-        ("FORBIDDEN", ["user", "pointsAccounts"])
-    ]
+    assert refusals(body) == [("FORBIDDEN", path)]
 
 
 async def test_a_partner_with_users_read_and_points_read_reads_a_customers_balances(
@@ -458,22 +484,6 @@ async def test_a_partner_with_users_read_and_points_read_reads_a_customers_balan
         "pointsAccounts": [{"id": customer.account_id, "balance": 100}],
         "totalPoints": 100,
     }
-
-
-async def test_a_partner_without_users_read_is_forbidden_the_owner_of_an_account(
-    api: Api, customer: Staff
-) -> None:
-    shop = await partner(api, "points:read")
-
-    body = await api.post(
-        "query($id: ID!) { pointsAccount(id: $id) { balance user { email } } }",
-        {"id": customer.account_id},
-        token=shop.token,
-    )
-
-    assert [(error["extensions"]["code"], error["path"]) for error in body["errors"]] == [
-        ("FORBIDDEN", ["pointsAccount", "user"])
-    ]
 
 
 # --- what a partner may change -------------------------------------------------------------------
@@ -520,10 +530,6 @@ async def adjust_showing(
     query = ADJUST_SHOWING % ("user { email }" if user else "", "balanceAfter" if balance_after else "")
     change = {"accountId": customer.account_id, "action": "ADD", "amount": 10, "idempotencyKey": key}
     return await api.post(query, {"input": change}, token=shop.token)
-
-
-def refusals(body: dict[str, Any]) -> list[tuple[str, list[str | int]]]:
-    return [(error["extensions"]["code"], error["path"]) for error in body.get("errors", [])]
 
 
 async def test_a_partner_without_points_read_is_forbidden_the_account_in_its_adjustments_payload(
@@ -756,10 +762,9 @@ async def pg_api(postgresql_url: str, signing_key_pem: str, tmp_path: Path) -> A
     async with services.db.transaction() as conn:
         for table in reversed(metadata.sorted_tables):
             await conn.execute(table.delete())
-    transport = httpx.ASGITransport(app=create_app(settings, services=services))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Api(client, services)
+        async with served(settings, services) as api:
+            yield api
     finally:
         await services.close()
 
@@ -815,11 +820,9 @@ async def test_a_disabled_clients_refused_calls_are_logged_with_its_client_id(
         {"input": {"accountId": customer.account_id, "action": "ADD", "amount": 1, "idempotencyKey": "k"}},
         token=shop.token,
     )
-    await api.services.shipper.drain()
-    data = await api.data(LOGS, {"filter": {"outcome": "DENIED"}}, token=owner.token)
+    entries = await logged(api, owner, outcome="DENIED")
 
     assert read == change == "UNAUTHENTICATED"
-    entries = [edge["node"] for edge in data["logs"]["edges"]]
     assert sorted((entry["action"], entry["actorId"], entry["actorRole"]) for entry in entries) == [
         ("points.adjust", shop.actor_id, "PARTNER"),
         ("query.user", shop.actor_id, "PARTNER"),
@@ -841,9 +844,7 @@ async def test_every_partner_change_and_refusal_is_in_the_activity_log(
     await api.post("{ me { id } }", token=shop.token)
     await api.post(STAFF_ONLY["enrollUser"][0], STAFF_ONLY["enrollUser"][1](customer), token=shop.token)
 
-    await api.services.shipper.drain()
-    data = await api.data(LOGS, {"filter": {"actorId": shop.actor_id}}, token=owner.token)
-    entries = [edge["node"] for edge in data["logs"]["edges"]]
+    entries = await logged(api, owner, actorId=shop.actor_id)
 
     assert Counter((entry["action"], entry["outcome"]) for entry in entries) == {
         ("auth.client_token", "SUCCESS"): 1,
@@ -869,9 +870,8 @@ def exchange(client_id: str, secret: str) -> httpx.Response:
         settings = Settings()
         services = Services.build(settings)
         try:
-            transport = httpx.ASGITransport(app=create_app(settings, services=services))
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                return await client.post(TOKEN_PATH, data=CLIENT_CREDENTIALS, auth=(client_id, secret))
+            async with served(settings, services) as api:
+                return await request_token(api, CLIENT_CREDENTIALS, auth=(client_id, secret))
         finally:
             await services.close()
 
