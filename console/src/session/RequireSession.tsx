@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { Navigate, useLocation } from "react-router";
+import { Loading } from "../components/Loading";
 import { useSession } from "./SessionProvider";
 
 /** Where sign-in sends the user back to. */
@@ -11,7 +12,7 @@ export interface SignInState {
 export function RequireSession({ children }: { children: ReactNode }) {
   const { status } = useSession();
   const location = useLocation();
-  if (status === "loading") return <p role="status" className="loading">Loading…</p>;
+  if (status === "loading") return <Loading />;
   if (status === "signedOut") {
     const state: SignInState = { from: location.pathname + location.search + location.hash };
     return <Navigate to="/sign-in" replace state={state} />;

@@ -3,6 +3,7 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../../api/client";
 import { ApiError, errorSentence } from "../../api/errors";
 import { useQuery } from "../../api/useQuery";
+import { Loading } from "../../components/Loading";
 import { formatPoints } from "../../components/roles";
 import { mapFieldErrors, noFieldErrors, type FieldErrors } from "../../components/userForm/fieldErrors";
 import type { AdjustPointsInput, PointsAction } from "../../gql/graphql";
@@ -46,9 +47,7 @@ export function AdjustPoints() {
   const user = data?.user;
   if (loading && !data) {
     return (
-      <p role="status" className="loading">
-        Loading…
-      </p>
+      <Loading />
     );
   }
   if (error || !user) return <UserUnavailable heading="Adjust points" error={error} />;

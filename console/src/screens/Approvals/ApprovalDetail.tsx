@@ -2,6 +2,7 @@ import { useEffect, useId, useState } from "react";
 import { Link, useParams } from "react-router";
 import { api } from "../../api/client";
 import { errorSentence } from "../../api/errors";
+import { Loading } from "../../components/Loading";
 import { formatPoints } from "../../components/roles";
 import { userErrorsSentence } from "../../components/userErrors";
 import type { PointsAccountFieldsFragment, UserFieldsFragment } from "../../gql/graphql";
@@ -116,9 +117,7 @@ export function ApprovalDetail() {
             {error}
           </p>
         ) : (
-          <p role="status" className="loading">
-            Loading…
-          </p>
+          <Loading />
         )}
       </>
     );

@@ -1,6 +1,7 @@
 import type { KeyboardEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 import { usePages } from "../../api/usePages";
+import { Loading } from "../../components/Loading";
 import { useSession } from "../../session/SessionProvider";
 import { formatLocalTime } from "../ActivityLog/timeRange";
 import { changeSummary, KIND_LABELS, STATUS_LABELS } from "./change";
@@ -88,9 +89,7 @@ export function Approvals() {
           </div>
         )}
         {pages.loading && (
-          <p role="status" className="loading">
-            Loading…
-          </p>
+          <Loading />
         )}
         {pages.hasNextPage && (
           <div className="actions">

@@ -3,6 +3,7 @@ import { useNavigate, useParams } from "react-router";
 import { api } from "../../api/client";
 import { errorSentence } from "../../api/errors";
 import { useQuery } from "../../api/useQuery";
+import { Loading } from "../../components/Loading";
 import { mapFieldErrors, noFieldErrors, type FieldErrors } from "../../components/userForm/fieldErrors";
 import {
   rolesYouMayGive,
@@ -35,9 +36,7 @@ export function EditUser() {
   const user = data?.user;
   if (loading && !data) {
     return (
-      <p role="status" className="loading">
-        Loading…
-      </p>
+      <Loading />
     );
   }
   if (error || !user) return <UserUnavailable heading="Edit user" error={error} />;

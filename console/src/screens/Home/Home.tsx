@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { useDebouncedValue } from "../../api/useDebouncedValue";
 import { useQuery } from "../../api/useQuery";
+import { Loading } from "../../components/Loading";
 import { formatPoints, roleLabel, ROLES } from "../../components/roles";
 import type { Role } from "../../gql/graphql";
 import { useSession } from "../../session/SessionProvider";
@@ -139,9 +140,7 @@ export function Home() {
         </>
       )}
       {!users && loading && (
-        <p role="status" className="loading">
-          Loading…
-        </p>
+        <Loading />
       )}
     </>
   );

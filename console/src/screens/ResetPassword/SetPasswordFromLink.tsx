@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { Link, useNavigate } from "react-router";
 import { api } from "../../api/client";
 import { asSentence, errorSentence } from "../../api/errors";
+import { Loading } from "../../components/Loading";
 import type { PasswordLinkPurpose } from "../../gql/graphql";
 import { useSession } from "../../session/SessionProvider";
 import { AcceptInvitationDocument, PasswordLinkDocument, ResetPasswordDocument } from "./documents";
@@ -96,9 +97,7 @@ export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFrom
         </p>
       )}
       {check.state === "checking" && !error && (
-        <p role="status" className="loading">
-          Checking the link…
-        </p>
+        <Loading>Checking the link…</Loading>
       )}
       {check.state === "invalid" && (
         <>

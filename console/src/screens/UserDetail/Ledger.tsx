@@ -1,5 +1,6 @@
 import { api } from "../../api/client";
 import { usePages, type Page } from "../../api/usePages";
+import { Loading } from "../../components/Loading";
 import { formatPoints } from "../../components/roles";
 import type { AccountLedgerQuery } from "../../gql/graphql";
 import { AccountLedgerDocument } from "./documents";
@@ -76,9 +77,7 @@ export function Ledger({ accountId, program }: { accountId: string; program: str
         </div>
       )}
       {rows.length === 0 && loading && (
-        <p role="status" className="loading">
-          Loading…
-        </p>
+        <Loading />
       )}
     </section>
   );

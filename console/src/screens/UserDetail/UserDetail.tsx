@@ -4,6 +4,7 @@ import { api } from "../../api/client";
 import { errorSentence } from "../../api/errors";
 import { useQuery } from "../../api/useQuery";
 import { Confirm } from "../../components/Confirm";
+import { Loading } from "../../components/Loading";
 import { formatPoints, roleLabel } from "../../components/roles";
 import { userErrorsSentence, type UserErrorLike } from "../../components/userErrors";
 import { useSession } from "../../session/SessionProvider";
@@ -43,9 +44,7 @@ export function UserDetail() {
 
   if (loading && !data) {
     return (
-      <p role="status" className="loading">
-        Loading…
-      </p>
+      <Loading />
     );
   }
   if (error) {
