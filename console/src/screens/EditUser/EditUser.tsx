@@ -1,17 +1,9 @@
-import { useState } from "react";
-import { useNavigate, useParams } from "react-router";
+import { useParams } from "react-router";
 import { api } from "../../api/client";
-import { errorSentence } from "../../api/errors";
 import { useQuery } from "../../api/useQuery";
 import { Loading } from "../../components/Loading";
-import { mapFieldErrors, noFieldErrors, type FieldErrors } from "../../components/userForm/fieldErrors";
-import {
-  rolesYouMayGive,
-  USER_FIELDS,
-  UserForm,
-  type UserField,
-  type UserFormValues,
-} from "../../components/userForm/UserForm";
+import { UserChangeForm } from "../../components/userForm/UserChangeForm";
+import { USER_FIELDS, type UserFormValues } from "../../components/userForm/UserForm";
 import type { UpdateUserInput } from "../../gql/graphql";
 import { accessOn } from "../../session/permissions";
 import { useSession } from "../../session/SessionProvider";
@@ -27,18 +19,10 @@ function changes(before: UserFormValues, after: UserFormValues): UpdateUserInput
 export function EditUser() {
   const { id = "" } = useParams();
   const { can } = useSession();
-  const navigate = useNavigate();
   const { data, error, loading } = useQuery(EditableUserDocument, { id });
-  const [errors, setErrors] = useState<FieldErrors<UserField>>(noFieldErrors);
-  const [busy, setBusy] = useState(false);
-  const [sent, setSent] = useState(false);
 
   const user = data?.user;
-  if (loading && !data) {
-    return (
-      <Loading />
-    );
-  }
+  if (loading && !data) return <Loading />;
   if (error || !user) return <UserUnavailable heading="Edit user" error={error} />;
 
   const initial: UserFormValues = {
@@ -49,33 +33,15 @@ export function EditUser() {
   };
   const request = accessOn(can("UPDATE_USERS"), user.role) === "REQUEST";
 
-  async function save(values: UserFormValues) {
-    setBusy(true);
-    setSent(false);
-    try {
-      const { updateUser } = await api.request(UpdateUserDocument, { id, input: changes(initial, values) });
-      setErrors(mapFieldErrors(updateUser.errors, USER_FIELDS));
-      if (updateUser.errors.length > 0) return;
-      if (updateUser.approvalRequest) setSent(true);
-      else navigate(`/users/${id}`);
-    } catch (caught) {
-      setErrors({ byField: {}, general: [errorSentence(caught)] });
-    } finally {
-      setBusy(false);
-    }
-  }
-
   return (
     <>
       <h1>Edit user</h1>
-      <div aria-live="polite">{sent && <p className="notice">Sent for approval</p>}</div>
-      <UserForm
+      <UserChangeForm
         initial={initial}
         submitLabel={request ? "Request change" : "Save"}
-        roles={rolesYouMayGive(can)}
-        busy={busy}
-        errors={errors}
-        onSubmit={(values) => void save(values)}
+        send={async (values) =>
+          (await api.request(UpdateUserDocument, { id, input: changes(initial, values) })).updateUser
+        }
       />
     </>
   );
