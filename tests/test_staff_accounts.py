@@ -18,12 +18,14 @@ from loyalty.config import Settings
 from loyalty.datasources.tables import log_entries, password_links
 from loyalty.services.container import Services
 from tests.conftest import TEST_PASSWORD, Api, Staff, served
+from tests.test_approval_emails import Mail, mail_fixture  # noqa: F401 (a fixture)
 from tests.test_approvals import APPROVE
-from tests.test_email_delivery import Clock, SmtpServer, body, clock, make_worker, smtp  # noqa: F401 (fixtures)
+from tests.test_email_delivery import body, clock, smtp  # noqa: F401 (fixtures mail takes)
 from tests.test_query_limits import cost
 from tests.test_sessions import REFRESH, SIGN_IN, WRONG_PASSWORD, sign_in
 
 NEW_PASSWORD = "a staff member's own pass phrase"
+GRACE = "grace@example.com"  # the staff member most tests enrol
 CONSOLE = "https://testserver"  # LOYALTY_CONSOLE_URL's default: the server itself (its public URL)
 
 ENROLL = """
@@ -69,15 +71,10 @@ query($search: String) {
 """
 
 
-async def deliver(api: Api, smtp: SmtpServer, clock: Clock) -> list[tuple[str, str]]:  # noqa: F811
+async def deliver(mail: Mail) -> list[tuple[str, str]]:
     """Send what the outbox holds through the SMTP server; (recipient, text body) of what arrived."""
-    await api.services.accounts.settle()  # reset links are made after the answer
-    smtp.inbox.messages.clear()
-    clock.now = datetime.now(UTC) + timedelta(seconds=1)
-    worker = make_worker(api.services, smtp, clock)
-    await worker.send_due()
-    await worker.close()
-    return [(str(message["To"]), body(message, "plain")) for message in smtp.inbox.messages]
+    await mail.services.accounts.settle()  # reset links are made after the answer
+    return [(str(message["To"]), body(message, "plain")) for message in await mail.send_due()]
 
 
 def link_token(text: str, page: str) -> str:
@@ -94,16 +91,17 @@ async def enrol_staff(api: Api, owner: Staff, email: str, role: str = "MANAGER")
     return result["user"]["id"]
 
 
-async def invitation_token(api: Api, smtp: SmtpServer, clock: Clock, email: str) -> str:  # noqa: F811
-    [(recipient, text)] = await deliver(api, smtp, clock)
+async def emailed_token(mail: Mail, email: str, page: str) -> str:
+    """The token of the link to ``page`` in the one email the outbox held, which must be to ``email``."""
+    [(recipient, text)] = await deliver(mail)
     assert recipient == email
-    return link_token(text, "accept-invitation")
+    return link_token(text, page)
 
 
-async def reset_token(api: Api, smtp: SmtpServer, clock: Clock, email: str) -> str:  # noqa: F811
-    [(recipient, text)] = await deliver(api, smtp, clock)
-    assert recipient == email
-    return link_token(text, "reset-password")
+async def invite(api: Api, owner: Staff, mail: Mail, role: str = "MANAGER") -> tuple[str, str]:
+    """Grace, enrolled by ``owner``: her user id, and the token of the invitation emailed to her."""
+    user_id = await enrol_staff(api, owner, GRACE, role)
+    return user_id, await emailed_token(mail, GRACE, "accept-invitation")
 
 
 async def accept(api: Api, token: str, password: str = NEW_PASSWORD) -> dict[str, Any]:
@@ -144,25 +142,21 @@ async def expire_links(api: Api) -> None:
 
 
 async def test_enrolled_staff_get_an_invitation_that_sets_their_password_and_signs_them_in(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
-    user_id = await enrol_staff(api, owner, "grace@example.com")
-    token = await invitation_token(api, smtp, clock, "grace@example.com")
+    user_id, token = await invite(api, owner, mail)
 
     described = (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"]
     session = await accept(api, token)
-    signed_in = await sign_in(api, "grace@example.com", NEW_PASSWORD)
+    signed_in = await sign_in(api, GRACE, NEW_PASSWORD)
 
-    assert (described["purpose"], described["email"]) == ("INVITATION", "grace@example.com")
+    assert (described["purpose"], described["email"]) == ("INVITATION", GRACE)
     expires_in = datetime.fromisoformat(described["expiresAt"]) - datetime.now(UTC)
     assert timedelta(hours=71, minutes=59) < expires_in <= timedelta(hours=72)
     assert session["errors"] == []
     assert session["user"] == {
         "id": user_id,
-        "email": "grace@example.com",
+        "email": GRACE,
         "role": "MANAGER",
         "passwordSet": True,
     }
@@ -171,14 +165,8 @@ async def test_enrolled_staff_get_an_invitation_that_sets_their_password_and_sig
     assert signed_in["errors"] == []
 
 
-async def test_an_invitation_works_once(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
-    await enrol_staff(api, owner, "grace@example.com")
-    token = await invitation_token(api, smtp, clock, "grace@example.com")
+async def test_an_invitation_works_once(api: Api, owner: Staff, mail: Mail) -> None:
+    _, token = await invite(api, owner, mail)
     await accept(api, token)
 
     again = await accept(api, token, "someone else's pass phrase")
@@ -186,17 +174,11 @@ async def test_an_invitation_works_once(
     assert codes(again) == [("INVALID_LINK", "token")]
     assert again["accessToken"] is None
     assert (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"] is None
-    assert (await sign_in(api, "grace@example.com", NEW_PASSWORD))["errors"] == []
+    assert (await sign_in(api, GRACE, NEW_PASSWORD))["errors"] == []
 
 
-async def test_an_expired_invitation_is_an_invalid_link(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
-    await enrol_staff(api, owner, "grace@example.com")
-    token = await invitation_token(api, smtp, clock, "grace@example.com")
+async def test_an_expired_invitation_is_an_invalid_link(api: Api, owner: Staff, mail: Mail) -> None:
+    _, token = await invite(api, owner, mail)
     await expire_links(api)
 
     assert codes(await accept(api, token)) == [("INVALID_LINK", "token")]
@@ -209,14 +191,8 @@ async def test_an_unknown_token_is_an_invalid_link(api: Api) -> None:
     assert (await api.data(PASSWORD_LINK, {"token": "no-such-token"}))["passwordLink"] is None
 
 
-async def test_two_parallel_uses_of_one_link_one_wins(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
-    await enrol_staff(api, owner, "grace@example.com")
-    token = await invitation_token(api, smtp, clock, "grace@example.com")
+async def test_two_parallel_uses_of_one_link_one_wins(api: Api, owner: Staff, mail: Mail) -> None:
+    _, token = await invite(api, owner, mail)
 
     first, second = await asyncio.gather(
         accept(api, token, "first pass phrase of two"), accept(api, token, "second pass phrase of two")
@@ -225,17 +201,13 @@ async def test_two_parallel_uses_of_one_link_one_wins(
     outcomes = sorted([codes(first), codes(second)])
     assert outcomes == [[], [("INVALID_LINK", "token")]]
     winner = "first pass phrase of two" if codes(first) == [] else "second pass phrase of two"
-    assert (await sign_in(api, "grace@example.com", winner))["errors"] == []
+    assert (await sign_in(api, GRACE, winner))["errors"] == []
 
 
 async def test_a_weak_password_is_refused_and_the_invitation_still_works(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
-    await enrol_staff(api, owner, "grace@example.com")
-    token = await invitation_token(api, smtp, clock, "grace@example.com")
+    _, token = await invite(api, owner, mail)
 
     short = await accept(api, token, "too short")
     common = await accept(api, token, "PASSWORD1234")
@@ -245,36 +217,28 @@ async def test_a_weak_password_is_refused_and_the_invitation_still_works(
     assert (await accept(api, token))["errors"] == []
 
 
-async def test_promoting_a_customer_to_staff_sends_an_invitation(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
+async def test_promoting_a_customer_to_staff_sends_an_invitation(api: Api, owner: Staff, mail: Mail) -> None:
     customer = await api.user()
 
     promoted = (await api.data(PROMOTE, {"id": customer.id, "role": "ENGINEER"}, token=owner.token))[
         "updateUser"
     ]
-    token = await invitation_token(api, smtp, clock, customer.email)
+    token = await emailed_token(mail, customer.email, "accept-invitation")
 
     assert promoted["user"] == {"role": "ENGINEER", "passwordSet": False}
     assert (await accept(api, token))["user"]["role"] == "ENGINEER"
 
 
 async def test_an_approved_staff_enrolment_sends_the_invitation_when_approved(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
     engineer = await api.user(Role.ENGINEER)
     staff = {"email": "mel@example.com", "firstName": "Mel", "lastName": "M", "role": "PRODUCT_MANAGER"}
     proposed = (await api.data(ENROLL, {"input": staff}, token=engineer.token))["enrollUser"]
-    before = await deliver(api, smtp, clock)
+    before = await deliver(mail)
 
     await api.data(APPROVE, {"id": proposed["approvalRequest"]["id"]}, token=owner.token)
-    after = await deliver(api, smtp, clock)
+    after = await deliver(mail)
 
     assert "mel@example.com" not in [recipient for recipient, _ in before]
     [invitation] = [text for recipient, text in after if recipient == "mel@example.com"]
@@ -297,18 +261,12 @@ async def test_an_enrolment_never_carries_a_password_not_even_in_a_proposal(api:
         assert (payload["user"], payload["approvalRequest"]) == (None, None)
 
 
-async def test_resending_an_invitation_revokes_the_older_link(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
+async def test_resending_an_invitation_revokes_the_older_link(api: Api, owner: Staff, mail: Mail) -> None:
     manager = await api.user(Role.MANAGER)
-    user_id = await enrol_staff(api, owner, "grace@example.com", role="ENGINEER")
-    older = await invitation_token(api, smtp, clock, "grace@example.com")
+    user_id, older = await invite(api, owner, mail, role="ENGINEER")
 
     resent = (await api.data(RESEND, {"id": user_id}, token=manager.token))["resendInvitation"]
-    newer = await invitation_token(api, smtp, clock, "grace@example.com")
+    newer = await emailed_token(mail, GRACE, "accept-invitation")
 
     assert resent == {"user": {"id": user_id, "passwordSet": False}, "errors": []}
     assert codes(await accept(api, older)) == [("INVALID_LINK", "token")]
@@ -325,7 +283,7 @@ async def test_no_invitation_is_resent_to_staff_with_a_password(api: Api, owner:
 
 async def test_an_engineer_cannot_resend_invitations(api: Api, owner: Staff) -> None:
     engineer = await api.user(Role.ENGINEER)
-    user_id = await enrol_staff(api, owner, "grace@example.com", role="ENGINEER")
+    user_id = await enrol_staff(api, owner, GRACE, role="ENGINEER")
 
     assert await api.error_code(RESEND, {"id": user_id}, token=engineer.token) == "FORBIDDEN"
 
@@ -334,15 +292,13 @@ async def test_an_engineer_cannot_resend_invitations(api: Api, owner: Staff) -> 
 
 
 async def test_a_reset_link_arrives_by_email_works_once_and_ends_every_other_session(
-    api: Api,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, mail: Mail
 ) -> None:
     manager = await api.user(Role.MANAGER)
     old_session = await sign_in(api, manager.email)
 
     answer = await request_reset(api, manager.email.upper())
-    token = await reset_token(api, smtp, clock, manager.email)
+    token = await emailed_token(mail, manager.email, "reset-password")
     described = (await api.data(PASSWORD_LINK, {"token": token}))["passwordLink"]
     new_session = await reset(api, token)
 
@@ -358,14 +314,10 @@ async def test_a_reset_link_arrives_by_email_works_once_and_ends_every_other_ses
     assert codes(await reset(api, token, "yet another pass phrase")) == [("INVALID_LINK", "token")]
 
 
-async def test_an_expired_reset_link_is_an_invalid_link(
-    api: Api,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
+async def test_an_expired_reset_link_is_an_invalid_link(api: Api, mail: Mail) -> None:
     manager = await api.user(Role.MANAGER)
     await request_reset(api, manager.email)
-    token = await reset_token(api, smtp, clock, manager.email)
+    token = await emailed_token(mail, manager.email, "reset-password")
     await expire_links(api)
 
     assert codes(await reset(api, token)) == [("INVALID_LINK", "token")]
@@ -373,25 +325,18 @@ async def test_an_expired_reset_link_is_an_invalid_link(
 
 
 async def test_an_invitation_link_does_not_reset_and_a_reset_link_does_not_accept(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
-    await enrol_staff(api, owner, "grace@example.com")
-    invitation = await invitation_token(api, smtp, clock, "grace@example.com")
+    _, invitation = await invite(api, owner, mail)
     await request_reset(api, owner.email)
-    reset_link = await reset_token(api, smtp, clock, owner.email)
+    reset_link = await emailed_token(mail, owner.email, "reset-password")
 
     assert codes(await reset(api, invitation)) == [("INVALID_LINK", "token")]
     assert codes(await accept(api, reset_link)) == [("INVALID_LINK", "token")]
 
 
 async def test_a_reset_for_an_unknown_email_or_a_customer_answers_the_same_and_sends_nothing(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
     customer = await api.user()
 
@@ -401,7 +346,7 @@ async def test_a_reset_for_an_unknown_email_or_a_customer_answers_the_same_and_s
     ]
 
     assert answers == [{"ok": True, "errors": []}] * 4
-    assert await deliver(api, smtp, clock) == []
+    assert await deliver(mail) == []
 
 
 async def test_a_reset_request_does_the_same_work_for_a_known_and_an_unknown_email(
@@ -431,37 +376,26 @@ async def test_a_reset_request_does_the_same_work_for_a_known_and_an_unknown_ema
     assert any("password_reset_requests" in statement for statement in known)
 
 
-async def test_reset_emails_are_limited_per_email(
-    api: Api,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
+async def test_reset_emails_are_limited_per_email(api: Api, mail: Mail) -> None:
     manager = await api.user(Role.MANAGER)
 
     answers = [await request_reset(api, manager.email) for _ in range(5)]
 
     assert answers == [{"ok": True, "errors": []}] * 5
-    assert [recipient for recipient, _ in await deliver(api, smtp, clock)] == [manager.email] * 3
+    assert [recipient for recipient, _ in await deliver(mail)] == [manager.email] * 3
 
 
-async def test_reset_requests_are_limited_per_address(
-    api: Api,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
-) -> None:
+async def test_reset_requests_are_limited_per_address(api: Api, mail: Mail) -> None:
     staff = [await api.user(Role.ENGINEER) for _ in range(11)]
 
     for member in staff:
         assert await request_reset(api, member.email) == {"ok": True, "errors": []}
 
-    assert len(await deliver(api, smtp, clock)) == 10
+    assert len(await deliver(mail)) == 10
 
 
 async def test_strangers_cannot_spend_the_reset_emails_of_an_address_the_owner_signed_in_from(
-    services: Services,
-    settings: Settings,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    services: Services, settings: Settings, mail: Mail
 ) -> None:
     trusting = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
     async with served(trusting, services) as api:
@@ -484,11 +418,11 @@ async def test_strangers_cannot_spend_the_reset_emails_of_an_address_the_owner_s
         assert signed_in.json()["data"]["signIn"]["errors"] == []
         for n in range(5):
             await reset_from(f"203.0.113.{n}")
-        from_strangers = await deliver(api, smtp, clock)
+        from_strangers = await deliver(mail)
         await reset_from("198.51.100.7")  # the manager's own address
-        from_the_manager = await deliver(api, smtp, clock)
+        from_the_manager = await deliver(mail)
         await reset_from("203.0.113.99")
-        from_another_stranger = await deliver(api, smtp, clock)
+        from_another_stranger = await deliver(mail)
 
     assert len(from_strangers) == 3  # the budget strangers share
     assert [recipient for recipient, _ in from_the_manager] == [manager.email]
@@ -613,16 +547,13 @@ async def test_signing_out_everywhere_needs_a_signed_in_caller(api: Api) -> None
 
 
 async def test_an_owner_forces_a_reset_the_password_and_sessions_end_and_a_link_arrives(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
     manager = await api.user(Role.MANAGER)
     session = await sign_in(api, manager.email)
 
     forced = (await api.data(FORCE_RESET, {"id": manager.id}, token=owner.token))["forcePasswordReset"]
-    [(recipient, text)] = await deliver(api, smtp, clock)
+    [(recipient, text)] = await deliver(mail)
 
     assert forced == {"user": {"id": manager.id, "passwordSet": False}, "errors": []}
     assert recipient == manager.email
@@ -722,17 +653,13 @@ async def test_an_approval_request_tells_the_viewer_whether_they_may_decide_or_c
 
 
 async def test_every_account_action_is_logged_without_a_token_or_password(
-    api: Api,
-    owner: Staff,
-    smtp: SmtpServer,  # noqa: F811
-    clock: Clock,  # noqa: F811
+    api: Api, owner: Staff, mail: Mail
 ) -> None:
     manager = await api.user(Role.MANAGER)
-    user_id = await enrol_staff(api, owner, "grace@example.com")
-    invitation = await invitation_token(api, smtp, clock, "grace@example.com")
+    user_id, invitation = await invite(api, owner, mail)
     accepted = await accept(api, invitation)
-    await request_reset(api, "grace@example.com")
-    reset_link = await reset_token(api, smtp, clock, "grace@example.com")
+    await request_reset(api, GRACE)
+    reset_link = await emailed_token(mail, GRACE, "reset-password")
     after_reset = await reset(api, reset_link, "the reset pass phrase")
     changed = await change(
         api, after_reset["accessToken"], "the reset pass phrase", "the changed pass phrase"
@@ -754,7 +681,7 @@ async def test_every_account_action_is_logged_without_a_token_or_password(
     async with api.services.db.read() as conn:
         stored = json.dumps([list(row) for row in await conn.execute(sa.select(log_entries))], default=str)
 
-    assert enrolment["details"]["invitation"]["email"] == "grace@example.com"
+    assert enrolment["details"]["invitation"]["email"] == GRACE
     assert sorted(logged) == sorted(
         [
             ("auth.invitation_accepted", "SUCCESS", user_id),
