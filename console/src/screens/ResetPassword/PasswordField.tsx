@@ -1,4 +1,5 @@
-import { useId } from "react";
+import { useId, useState, type FormEvent, type ReactNode } from "react";
+import { newPasswordProblems, type NewPasswordProblems } from "./newPassword";
 
 type PasswordFieldProps = {
   label: string;
@@ -35,33 +36,60 @@ export function PasswordField({ label, value, onChange, autoComplete, error }: P
   );
 }
 
-type NewPasswordFieldsProps = {
-  password: string;
-  repeat: string;
-  onPassword(value: string): void;
-  onRepeat(value: string): void;
-  problems: { newPassword?: string; repeat?: string };
+/** A new password typed twice: what NewPasswordForm edits, and the checks it gets before it is sent. */
+export function useNewPassword() {
+  const [password, setPassword] = useState("");
+  const [repeat, setRepeat] = useState("");
+  return {
+    password,
+    repeat,
+    setPassword,
+    setRepeat,
+    problems: () => newPasswordProblems(password, repeat),
+    clear() {
+      setPassword("");
+      setRepeat("");
+    },
+  };
+}
+
+type NewPasswordFormProps = {
+  newPassword: ReturnType<typeof useNewPassword>;
+  /** Whose password this is, for a password manager to save it under. */
+  username: string;
+  problems: NewPasswordProblems;
+  submitLabel: string;
+  busy: boolean;
+  onSubmit(event: FormEvent): void;
+  /** Fields asked before the new password (the current one, to change it). */
+  children?: ReactNode;
 };
 
-/** A new password typed twice, with the rule it must meet: the reset, invitation and settings forms. */
-export function NewPasswordFields({ password, repeat, onPassword, onRepeat, problems }: NewPasswordFieldsProps) {
+/** The reset, invitation and settings forms: whose password it is (hidden), any fields asked first, the
+ * new password typed twice with the rule it must meet, and the button. */
+export function NewPasswordForm({ newPassword, username, problems, submitLabel, busy, onSubmit, children }: NewPasswordFormProps) {
   return (
-    <>
+    <form onSubmit={onSubmit} noValidate>
+      <input type="email" name="username" autoComplete="username" value={username} readOnly hidden />
+      {children}
       <PasswordField
         label="New password"
         autoComplete="new-password"
-        value={password}
-        onChange={onPassword}
+        value={newPassword.password}
+        onChange={newPassword.setPassword}
         error={problems.newPassword}
       />
       <PasswordField
         label="Repeat new password"
         autoComplete="new-password"
-        value={repeat}
-        onChange={onRepeat}
+        value={newPassword.repeat}
+        onChange={newPassword.setRepeat}
         error={problems.repeat}
       />
       <p className="muted">At least 12 characters; common passwords are refused.</p>
-    </>
+      <button type="submit" disabled={busy}>
+        {submitLabel}
+      </button>
+    </form>
   );
 }

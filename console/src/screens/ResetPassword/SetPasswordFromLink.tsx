@@ -2,14 +2,15 @@ import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { Link, useNavigate } from "react-router";
 import { api } from "../../api/client";
 import { asSentence, errorSentence } from "../../api/errors";
+import { useSubmission } from "../../api/useSubmission";
 import { Loading } from "../../components/Loading";
 import type { PasswordLinkPurpose } from "../../gql/graphql";
 import { useSession } from "../../session/SessionProvider";
+import { SignedOutPage } from "../SignIn/SignedOutPage";
 import { AcceptInvitationDocument, PasswordLinkDocument, ResetPasswordDocument } from "./documents";
 import { dropHashFromAddress, tokenFromHash } from "./linkToken";
-import { hasProblems, newPasswordProblems, type NewPasswordProblems } from "./newPassword";
-import { NewPasswordFields } from "./PasswordField";
-import "../SignIn/SignIn.css";
+import { hasProblems, type NewPasswordProblems } from "./newPassword";
+import { NewPasswordForm, useNewPassword } from "./PasswordField";
 
 export const INVALID_LINK_SENTENCE = "This link is no longer valid";
 
@@ -31,11 +32,9 @@ export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFrom
   // Read once, purely (StrictMode may call this twice); the effect below then clears the address.
   const [token] = useState(() => tokenFromHash(window.location.hash));
   const [check, setCheck] = useState<Check>(token ? { state: "checking" } : { state: "invalid" });
-  const [password, setPassword] = useState("");
-  const [repeat, setRepeat] = useState("");
+  const newPassword = useNewPassword();
   const [problems, setProblems] = useState<NewPasswordProblems>({});
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, submit } = useSubmission();
 
   useEffect(() => dropHashFromAddress(), []);
 
@@ -57,15 +56,15 @@ export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFrom
     };
   }, [token, purpose]);
 
-  async function submit(event: FormEvent) {
+  function onSubmit(event: FormEvent) {
     event.preventDefault();
     if (!token) return;
-    const found = newPasswordProblems(password, repeat);
+    const found = newPassword.problems();
     setProblems(found);
     setError(null);
     if (hasProblems(found)) return;
-    setBusy(true);
-    try {
+    const password = newPassword.password;
+    void submit(async () => {
       const payload =
         purpose === "INVITATION"
           ? (await api.request(AcceptInvitationDocument, { token, password })).acceptInvitation
@@ -81,24 +80,12 @@ export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFrom
         await session.signedIn(payload.accessToken);
         navigate("/", { replace: true });
       }
-    } catch (caught) {
-      setError(errorSentence(caught));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
-    <main id="content" className="sign-in">
-      <h1>{heading}</h1>
-      {error && (
-        <p role="alert" className="alert">
-          {error}
-        </p>
-      )}
-      {check.state === "checking" && !error && (
-        <Loading>Checking the link…</Loading>
-      )}
+    <SignedOutPage heading={heading} error={error}>
+      {check.state === "checking" && !error && <Loading>Checking the link…</Loading>}
       {check.state === "invalid" && (
         <>
           <p role="alert" className="alert">
@@ -113,22 +100,16 @@ export function SetPasswordFromLink({ purpose, heading, intro }: SetPasswordFrom
       {check.state === "valid" && (
         <>
           <p>{intro(check.link.email)}</p>
-          <form onSubmit={submit} noValidate>
-            {/* For password managers: whose password this is. */}
-            <input type="email" name="username" autoComplete="username" value={check.link.email} readOnly hidden />
-            <NewPasswordFields
-              password={password}
-              repeat={repeat}
-              onPassword={setPassword}
-              onRepeat={setRepeat}
-              problems={problems}
-            />
-            <button type="submit" disabled={busy}>
-              Set password
-            </button>
-          </form>
+          <NewPasswordForm
+            newPassword={newPassword}
+            username={check.link.email}
+            problems={problems}
+            submitLabel="Set password"
+            busy={busy}
+            onSubmit={onSubmit}
+          />
         </>
       )}
-    </main>
+    </SignedOutPage>
   );
 }

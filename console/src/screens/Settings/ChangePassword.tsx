@@ -2,8 +2,8 @@ import { useState, type FormEvent } from "react";
 import { api } from "../../api/client";
 import { errorSentence } from "../../api/errors";
 import { useSession } from "../../session/SessionProvider";
-import { hasProblems, newPasswordProblems } from "../ResetPassword/newPassword";
-import { NewPasswordFields, PasswordField } from "../ResetPassword/PasswordField";
+import { hasProblems } from "../ResetPassword/newPassword";
+import { NewPasswordForm, PasswordField, useNewPassword } from "../ResetPassword/PasswordField";
 import { ChangePasswordDocument } from "./documents";
 import { passwordChangeProblems } from "./passwordErrors";
 
@@ -14,8 +14,7 @@ type Problems = { currentPassword?: string; newPassword?: string; repeat?: strin
 export function ChangePassword() {
   const session = useSession();
   const [current, setCurrent] = useState("");
-  const [password, setPassword] = useState("");
-  const [repeat, setRepeat] = useState("");
+  const newPassword = useNewPassword();
   const [problems, setProblems] = useState<Problems>({});
   const [done, setDone] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -24,7 +23,7 @@ export function ChangePassword() {
     event.preventDefault();
     setDone(false);
     const found: Problems = {
-      ...newPasswordProblems(password, repeat),
+      ...newPassword.problems(),
       ...(current ? {} : { currentPassword: "Enter your current password." }),
     };
     setProblems(found);
@@ -33,7 +32,7 @@ export function ChangePassword() {
     try {
       const { changePassword } = await api.request(ChangePasswordDocument, {
         currentPassword: current,
-        newPassword: password,
+        newPassword: newPassword.password,
       });
       const refusal = changePassword.errors[0];
       if (refusal || !changePassword.accessToken) {
@@ -42,8 +41,7 @@ export function ChangePassword() {
       }
       await session.signedIn(changePassword.accessToken);
       setCurrent("");
-      setPassword("");
-      setRepeat("");
+      newPassword.clear();
       setDone(true);
     } catch (caught) {
       setProblems({ form: errorSentence(caught) });
@@ -65,8 +63,14 @@ export function ChangePassword() {
           Your password was changed. Your other sessions have ended.
         </p>
       )}
-      <form onSubmit={submit} noValidate>
-        <input type="email" name="username" autoComplete="username" value={session.me?.email ?? ""} readOnly hidden />
+      <NewPasswordForm
+        newPassword={newPassword}
+        username={session.me?.email ?? ""}
+        problems={problems}
+        submitLabel="Change password"
+        busy={busy}
+        onSubmit={submit}
+      >
         <PasswordField
           label="Current password"
           autoComplete="current-password"
@@ -74,17 +78,7 @@ export function ChangePassword() {
           onChange={setCurrent}
           error={problems.currentPassword}
         />
-        <NewPasswordFields
-          password={password}
-          repeat={repeat}
-          onPassword={setPassword}
-          onRepeat={setRepeat}
-          problems={problems}
-        />
-        <button type="submit" disabled={busy}>
-          Change password
-        </button>
-      </form>
+      </NewPasswordForm>
     </section>
   );
 }
