@@ -21,6 +21,7 @@ from importlib.metadata import version
 from pathlib import Path as FilePath
 from typing import Any
 
+import aiosqlite
 import asyncpg
 import pytest
 import sqlalchemy as sa
@@ -58,6 +59,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.util import await_
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -95,7 +97,7 @@ CHECKED: dict[str, tuple[str, str, str]] = {
         "2.1.9",
         "2.2",
         "datasources/prepared.py (compiled statements, type processors, OneOf) and"
-        " datasources/database.py (events, driver connections, connect args)",
+        " datasources/database.py (events, driver connections, await_, connect args)",
     ),
     "asyncpg": ("0.32", "0.33", "datasources/prepared.py, database.py and errors.py (pool, codecs, errors)"),
 }
@@ -745,28 +747,43 @@ def test_driver_errors_wrap_as_sqlalchemy_errors() -> None:
         assert (error.statement, error.params, error.orig) == ("SELECT 1", [1], orig)
 
 
-async def test_sqlite_events_let_the_writer_begin_immediate(tmp_path: FilePath) -> None:
-    """database.py _configure_sqlite_connection, _begin_immediate and the statement hook's events."""
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}")
+async def test_sqlite_events_let_the_writer_begin_immediate_on_its_driver(tmp_path: FilePath) -> None:
+    """database.py _configure_sqlite_connection, _link_driver, _begin_immediate, _sqlite_transaction and
+    the statement hook's events: the connect event's ``driver_connection`` is aiosqlite's connection, a
+    begin event may run a statement on it through ``await_``, and SQLAlchemy's commit event fires
+    before its own COMMIT (why _sqlite_transaction commits on the driver first)."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}", pool_reset_on_return=None)
     statements: list[str] = []
+    in_transaction_at_commit: list[bool] = []
 
-    def configure(dbapi_connection: Any, _record: Any) -> None:
+    def configure(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
+        record.info["driver"] = dbapi_connection.driver_connection
 
     def begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        statements.append("BEGIN IMMEDIATE")
+        await_(conn.connection.info["driver"].execute("BEGIN IMMEDIATE"))
 
     def before_cursor_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
+    def commit(conn: Any) -> None:
+        statements.append("COMMIT")
+        in_transaction_at_commit.append(conn.connection.info["driver"].in_transaction)
+
     event.listen(engine.sync_engine, "connect", configure)
     event.listen(engine.sync_engine, "begin", begin)
     event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
-    event.listen(engine.sync_engine, "commit", lambda _conn: statements.append("COMMIT"))
+    event.listen(engine.sync_engine, "commit", commit)
     try:
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
+            assert isinstance(conn.info["driver"], aiosqlite.Connection)
+            await conn.begin()
+            assert conn.info["driver"].in_transaction
             await conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+            await conn.commit()
         assert statements == ["BEGIN IMMEDIATE", "CREATE TABLE t (x INTEGER)", "COMMIT"]
+        assert in_transaction_at_commit == [True]
         assert event.contains(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
     finally:
         await engine.dispose()

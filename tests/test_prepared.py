@@ -209,10 +209,10 @@ async def test_sqlalchemys_commit_event_fires_once_after_the_commit(services: Se
     async with db.transaction() as conn:
         await log_sql.add_entry(conn, entry())
         await conn.execute(sa.select(1))  # a SQLAlchemy statement, as the notifier's insert is
-        link = conn.info.get(DRIVER_LINK)
+        driver = conn.info[DRIVER_LINK].driver  # aiosqlite's connection on SQLite, asyncpg's on PostgreSQL
 
         def fired(_conn: object) -> None:
-            open_when_fired.append(link.driver.is_in_transaction() if link else False)
+            open_when_fired.append(driver.in_transaction if db.is_sqlite else driver.is_in_transaction())
 
         event.listen(conn.sync_connection, "commit", fired)
 
@@ -370,6 +370,32 @@ async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread(
     # Through SQLAlchemy: cursor, execute, fetch and close too; and a rollback of no transaction, when
     # the connection went back to the pool, until readers stopped resetting (they run in autocommit).
     assert trips == ["_execute_fetchall"]
+
+
+async def test_a_change_on_sqlite_takes_one_trip_to_the_drivers_thread_a_statement(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(sqlite_url)
+    trips: list[str] = []
+    run_on_thread = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(fn.__name__)
+        return await run_on_thread(self, fn, *args, **kwargs)
+
+    try:
+        async with db.transaction() as conn:  # the connection opened, the statement compiled
+            await log_sql.add_entry(conn, entry())
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        async with db.transaction() as conn:
+            await log_sql.add_entry(conn, entry())
+        monkeypatch.undo()
+    finally:
+        await db.dispose()
+
+    # BEGIN IMMEDIATE, the insert, COMMIT, and SQLAlchemy's own commit of nothing once the rows are in.
+    # Through SQLAlchemy's cursors: eight (three to begin, three to insert, the commit, a reset).
+    assert trips == ["execute", "_execute_fetchall", "commit", "commit"]
 
 
 async def test_a_read_connection_is_closed_without_a_task_of_its_own(database_url: str) -> None:

@@ -12,12 +12,14 @@ pool, asyncpg's, with BEGIN and COMMIT on it.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import aiosqlite
 import asyncpg
 import orjson
 from sqlalchemy import event
@@ -25,6 +27,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import await_
 
 from loyalty.datasources.errors import DRIVER_ERRORS, as_sqlalchemy_error
 
@@ -37,13 +40,15 @@ StatementHook = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class DriverLink:
-    """What a raw statement needs of the SQLAlchemy connection it runs in."""
+    """What a raw statement needs of the SQLAlchemy connection it runs in: the driver's connection
+    beneath it (asyncpg's, or aiosqlite's on SQLite)."""
 
     database: Database
-    driver: asyncpg.Connection
+    driver: Any
 
 
 _IDLE_RAW_CONNECTION_SECONDS = 5.0
+_BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
 # Connections a raw pool keeps open however quiet the worker: with none, the first requests after 5 s
 # without any each waited 13-25 ms for a new connection (the first partner tokens of a burst, say).
 _WARM_RAW_CONNECTIONS = 2
@@ -105,7 +110,11 @@ class Database:
             "json_deserializer": orjson.loads,
         }
         if self.is_sqlite:
-            self._writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **options)
+            # The writer's connections are only used in transaction()'s block, which always commits or
+            # rolls back: nothing is left to reset when one goes back to the pool.
+            self._writer = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None, **options
+            )
             # Readers run in autocommit (isolation_level None, and no BEGIN for them): there is no
             # transaction to roll back when a connection goes back to the pool, and the rollback that
             # SQLAlchemy sends anyway cost every read a second trip to aiosqlite's thread, a turn of a
@@ -116,7 +125,8 @@ class Database:
             )
             for engine in (self._writer, self._reader):
                 event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
-            event.listen(self._writer.sync_engine, "begin", _begin_immediate)
+                event.listen(engine.sync_engine, "connect", self._link_driver)
+            event.listen(self._writer.sync_engine, "begin", self._begin_immediate)
             self.engines: tuple[AsyncEngine, ...] = (self._writer, self._reader)
         else:
             self._writer = create_async_engine(
@@ -189,7 +199,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One database transaction: committed when the block ends, rolled back if it raises."""
         if self.is_sqlite:
-            async with self._writer.begin() as conn:
+            async with self._sqlite_transaction() as conn:
                 yield conn
             return
         conn, driver = await self._begun()
@@ -336,8 +346,42 @@ class Database:
         for engine in self.engines:
             await engine.dispose()
 
+    @asynccontextmanager
+    async def _sqlite_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """``transaction()`` on SQLite's writer. COMMIT goes to aiosqlite's connection first, as it goes to
+        asyncpg's on PostgreSQL: SQLAlchemy fires its commit event (the email notifier wakes its worker
+        on it) before its own COMMIT, and the worker, woken while that COMMIT waited for the driver's
+        thread, could read the outbox before the new rows were in it. SQLAlchemy's transaction then ends
+        on a connection with none open. The connection is closed by a call, as read()'s is."""
+        conn = await self._writer.connect()
+        try:
+            await conn.begin()  # BEGIN IMMEDIATE (_begin_immediate)
+            try:
+                yield conn
+                driver: aiosqlite.Connection = conn.info[DRIVER_LINK].driver
+                try:
+                    await driver.commit()
+                except sqlite3.Error as error:
+                    raise DBAPIError.instance("COMMIT", (), error, sqlite3.Error) from error
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+        finally:
+            await conn.close()
+
     def _link_driver(self, dbapi_connection: Any, record: Any) -> None:
         record.info[DRIVER_LINK] = DriverLink(self, dbapi_connection.driver_connection)
+
+    def _begin_immediate(self, conn: Any) -> None:
+        """SQLite's writer takes its lock as it begins (SQLAlchemy's own BEGIN would wait for the first
+        write), in one trip to aiosqlite's thread: through a cursor of SQLAlchemy's, three."""
+        self.report(_BEGIN_IMMEDIATE)
+        driver: aiosqlite.Connection = conn.connection.info[DRIVER_LINK].driver
+        try:
+            await_(driver.execute(_BEGIN_IMMEDIATE))
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(_BEGIN_IMMEDIATE, (), error, sqlite3.Error) from error
 
     async def _control(self, driver: asyncpg.Connection, statement: str) -> None:
         self.report(statement)
@@ -458,7 +502,3 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")

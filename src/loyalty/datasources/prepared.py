@@ -7,9 +7,9 @@ its SQL text, parameter order and SQLAlchemy's own bind and result processors ar
 hands positional values to asyncpg (which prepares the statement once per connection). Values in and
 out are the ones SQLAlchemy would pass and return: UUIDs, aware UTC datetimes, decoded JSON.
 
-On SQLite a read alone runs the same way on aiosqlite's connection beneath SQLAlchemy's, in one trip to
-its thread (through SQLAlchemy, four: each waits for a turn of the event loop, which a busy server makes
-long). Statements in a transaction, and those that render per call, run through SQLAlchemy there.
+On SQLite a statement runs the same way on aiosqlite's connection beneath SQLAlchemy's, in one trip to
+its thread (through SQLAlchemy, three or four: each waits for a turn of the event loop, which a busy
+server makes long), in a transaction or alone; those that render per call run through SQLAlchemy.
 
 A statement runs on a connection, inside its transaction (SQLAlchemy's, or a
 :class:`DriverTransaction` of ``Database.prepared_transaction()``), or on the :class:`Database` itself:
@@ -26,6 +26,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
+import aiosqlite
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -257,12 +258,8 @@ class Prepared:
             return await self._run(on.database, getattr(on.driver, method), params)
         if isinstance(on, Database):
             if on.is_sqlite:
-                compiled = self._for_sqlite(on) if self._reads else None
                 async with on.read() as conn:
-                    if compiled is None:
-                        return None, take(await conn.execute(self.statement, params))
-                    rows = await _fetch_on_sqlite(conn, compiled, on, params)
-                    return compiled, rows if method == "fetch" else next(iter(rows), None)
+                    return await self._query(conn, method, take, params)
             pool = await on.pool()
             shared = _SHARED_READS.get() if self._reads else None
             try:
@@ -275,7 +272,12 @@ class Prepared:
                     raise
                 return await self._run(on, getattr(pool, method), params)
         link = on.info.get(DRIVER_LINK)
-        if link is None:
+        if link is not None and link.database.is_sqlite:
+            compiled = self._for_sqlite(link.database)
+            if compiled is not None:
+                rows = await _fetch_on_sqlite(link.driver, compiled, link.database, params)
+                return compiled, rows if method != "fetchrow" else next(iter(rows), None)
+        if link is None or link.database.is_sqlite:
             return None, take(await on.execute(self.statement, params))
         try:
             return await self._run(link.database, getattr(link.driver, method), params)
@@ -323,16 +325,15 @@ class Prepared:
 
 
 async def _fetch_on_sqlite(
-    conn: AsyncConnection, compiled: _Compiled, database: Database, params: Mapping[str, Any]
+    driver: aiosqlite.Connection, compiled: _Compiled, database: Database, params: Mapping[str, Any]
 ) -> list[Row]:
-    """A read run on aiosqlite's connection beneath SQLAlchemy's, in one trip to its thread: through
-    SQLAlchemy it took four (cursor, execute, fetch, close), each a turn of a busy event loop."""
+    """A statement run on aiosqlite's connection beneath SQLAlchemy's, in one trip to its thread:
+    through SQLAlchemy it took three or four (cursor, execute, fetch, close), each a turn of a busy
+    event loop."""
     args = compiled.args(params)
     hook = database.statement_hook
     if hook is not None:
         hook(compiled.sql)
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None  # a connection checked out of the pool is open
     try:
         return list(await driver.execute_fetchall(compiled.sql, args))
     except sqlite3.Error as error:
