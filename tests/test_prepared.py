@@ -4,6 +4,7 @@ them, and leave no transaction open whatever happens to the request that ran the
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import aiosqlite
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 
 from loyalty.auth.permissions import Role
 from loyalty.datasources import database, log_sql, points, users
@@ -396,6 +398,30 @@ async def test_a_change_on_sqlite_takes_one_trip_to_the_drivers_thread_a_stateme
     # BEGIN IMMEDIATE, the insert, COMMIT, and SQLAlchemy's own commit of nothing once the rows are in.
     # Through SQLAlchemy's cursors: eight (three to begin, three to insert, the commit, a reset).
     assert trips == ["execute", "_execute_fetchall", "commit", "commit"]
+
+
+async def test_a_sqlite_transaction_whose_rollback_failed_leaves_no_transaction_open_for_the_next(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(sqlite_url)
+
+    async def rollback_lost(_driver: aiosqlite.Connection) -> None:
+        raise sqlite3.OperationalError("the rollback was lost")
+
+    try:
+        with pytest.raises(DBAPIError, match="rollback was lost"):  # noqa: PT012 - the block fails
+            async with db.transaction() as conn:
+                await log_sql.add_entry(conn, entry())
+                monkeypatch.setattr(aiosqlite.Connection, "rollback", rollback_lost)
+                raise ValueError("the change failed")
+        monkeypatch.undo()
+
+        async with db.transaction() as conn:  # on a connection with no transaction left open
+            await log_sql.add_entry(conn, entry())
+        async with db.read() as conn:
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(log_entries)) == 1
+    finally:
+        await db.dispose()
 
 
 async def test_a_read_connection_is_closed_without_a_task_of_its_own(database_url: str) -> None:

@@ -352,13 +352,15 @@ class Database:
         asyncpg's on PostgreSQL: SQLAlchemy fires its commit event (the email notifier wakes its worker
         on it) before its own COMMIT, and the worker, woken while that COMMIT waited for the driver's
         thread, could read the outbox before the new rows were in it. SQLAlchemy's transaction then ends
-        on a connection with none open. The connection is closed by a call, as read()'s is."""
+        on a connection with none open. The connection is closed by a call, as read()'s is; one whose
+        ROLLBACK failed, its transaction still open, is discarded instead (the writer's pool does not
+        reset what it is given back)."""
         conn = await self._writer.connect()
+        driver: aiosqlite.Connection = conn.info[DRIVER_LINK].driver
         try:
             await conn.begin()  # BEGIN IMMEDIATE (_begin_immediate)
             try:
                 yield conn
-                driver: aiosqlite.Connection = conn.info[DRIVER_LINK].driver
                 try:
                     await driver.commit()
                 except sqlite3.Error as error:
@@ -368,6 +370,8 @@ class Database:
                 raise
             await conn.commit()
         finally:
+            if driver.in_transaction:
+                await conn.invalidate()
             await conn.close()
 
     def _link_driver(self, dbapi_connection: Any, record: Any) -> None:
