@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -350,9 +350,11 @@ async def test_reads_on_sqlite_are_unchanged(sqlite_url: str) -> None:
         await db.dispose()
 
 
-async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def trips_to_the_drivers_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, work: Callable[[Database], Awaitable[None]]
+) -> list[str]:
+    """What ``work`` asks of aiosqlite's thread, the second time it runs (its connection open and its
+    statements compiled the first)."""
     db = Database(sqlite_url)
     trips: list[str] = []
     run_on_thread = aiosqlite.Connection._execute
@@ -362,12 +364,22 @@ async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread(
         return await run_on_thread(self, fn, *args, **kwargs)
 
     try:
-        await ENTRY.fetchrow(db, id=uuid.uuid4())  # the connection opened, the statement compiled
+        await work(db)
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-        assert await ENTRY.fetchrow(db, id=uuid.uuid4()) is None
+        await work(db)
         monkeypatch.undo()
     finally:
         await db.dispose()
+    return trips
+
+
+async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def read(db: Database) -> None:
+        assert await ENTRY.fetchrow(db, id=uuid.uuid4()) is None
+
+    trips = await trips_to_the_drivers_thread(sqlite_url, monkeypatch, read)
 
     # Through SQLAlchemy: cursor, execute, fetch and close too; and a rollback of no transaction, when
     # the connection went back to the pool, until readers stopped resetting (they run in autocommit).
@@ -377,23 +389,11 @@ async def test_a_read_alone_on_sqlite_takes_one_trip_to_the_drivers_thread(
 async def test_a_change_on_sqlite_takes_one_trip_to_the_drivers_thread_a_statement(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = Database(sqlite_url)
-    trips: list[str] = []
-    run_on_thread = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(fn.__name__)
-        return await run_on_thread(self, fn, *args, **kwargs)
-
-    try:
-        async with db.transaction() as conn:  # the connection opened, the statement compiled
-            await log_sql.add_entry(conn, entry())
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async def change(db: Database) -> None:
         async with db.transaction() as conn:
             await log_sql.add_entry(conn, entry())
-        monkeypatch.undo()
-    finally:
-        await db.dispose()
+
+    trips = await trips_to_the_drivers_thread(sqlite_url, monkeypatch, change)
 
     # BEGIN IMMEDIATE, the insert, COMMIT, and SQLAlchemy's own commit of nothing once the rows are in.
     # Through SQLAlchemy's cursors: eight (three to begin, three to insert, the commit, a reset).
