@@ -231,7 +231,7 @@ class Prepared:
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None  # for PostgreSQL, the one dialect run raw
-        # For a read on SQLite; None if it renders per call (a list parameter): it runs through SQLAlchemy.
+        # For SQLite; None if it renders per call (a list parameter): it runs through SQLAlchemy.
         self._sqlite: _Compiled | object | None = _UNCOMPILED
         self._reads = isinstance(statement, sa.Select)
 
@@ -272,18 +272,17 @@ class Prepared:
                     raise
                 return await self._run(on, getattr(pool, method), params)
         link = on.info.get(DRIVER_LINK)
-        if link is not None and link.database.is_sqlite:
-            compiled = self._for_sqlite(link.database)
-            if compiled is not None:
-                rows = await _fetch_on_sqlite(link.driver, compiled, link.database, params)
-                return compiled, rows if method != "fetchrow" else next(iter(rows), None)
-        if link is None or link.database.is_sqlite:
+        if link is not None and not link.database.is_sqlite:
+            try:
+                return await self._run(link.database, getattr(link.driver, method), params)
+            except BaseException as error:
+                await discard_if_broken(on, link.driver, error)
+                raise
+        compiled = self._for_sqlite(link.database) if link is not None else None
+        if link is None or compiled is None:
             return None, take(await on.execute(self.statement, params))
-        try:
-            return await self._run(link.database, getattr(link.driver, method), params)
-        except BaseException as error:
-            await discard_if_broken(on, link.driver, error)
-            raise
+        rows = await _run_on_sqlite(link.driver, compiled, link.database, params)
+        return compiled, rows if method != "fetchrow" else next(iter(rows), None)
 
     def _for_sqlite(self, database: Database) -> _Compiled | None:
         compiled = self._sqlite
@@ -324,7 +323,7 @@ class Prepared:
             raise as_sqlalchemy_error(compiled.sql, args, error) from error
 
 
-async def _fetch_on_sqlite(
+async def _run_on_sqlite(
     driver: aiosqlite.Connection, compiled: _Compiled, database: Database, params: Mapping[str, Any]
 ) -> list[Row]:
     """A statement run on aiosqlite's connection beneath SQLAlchemy's, in one trip to its thread:
