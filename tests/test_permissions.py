@@ -243,9 +243,9 @@ async def attempt(
     """``actor`` makes the call of a matrix cell. A REQUESTED cell must answer with a PENDING approval
     request and a FORBIDDEN one with FORBIDDEN, and neither may change anything an owner can see; an
     ALLOWED call's data is returned for the test to read the change back (``{}`` for the others)."""
-    before = await everything(api, owner)
     if outcome == ALLOWED:
         return await api.data(mutation, variables, token=actor.token)
+    before = await everything(api, owner)
     if outcome == REQUESTED:
         await proposes(api, mutation, variables, actor.token)
     else:
